@@ -1,0 +1,1 @@
+"""Python-based Triton backends shipped with tritonrepo (see :mod:`tritonrepo.server`)."""

@@ -1,0 +1,185 @@
+"""Model configuration (``config.pbtxt``) through Triton's own protobuf schema.
+
+Configs are built as :class:`tritonclient.grpc.model_config_pb2.ModelConfig` messages and written and read
+with :mod:`google.protobuf.text_format`; no string templates. Schema: Triton's ``model_config.proto``
+(docs: ``docs/user_guide/model_configuration.md`` in triton-inference-server/server).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2 as mc
+
+from tritonrepo.errors import TritonRepoError
+
+CONFIG_FILENAME = "config.pbtxt"
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One model input or output as Triton sees it.
+
+    Attributes:
+        name: tensor name, exactly as the backend knows it (ONNX graph name, Python-backend name).
+        data_type: a ``model_config_pb2.DataType`` value, e.g. ``mc.TYPE_INT64``.
+        dims: the shape *without* the batch dimension when the model batches (``max_batch_size > 0``);
+            ``-1`` marks a variable-size dimension. Triton requires at least one dim (CORE-IO-03).
+    """
+
+    name: str
+    data_type: int
+    dims: tuple[int, ...]
+
+
+@dataclass
+class ModelSettings:
+    """Scheduling and placement choices for a generated config.
+
+    Attributes:
+        max_batch_size: ``> 0`` when dim 0 of every tensor is the batch; 0 for a non-batching model.
+        dynamic_batching: add ``dynamic_batching {}`` (only meaningful with ``max_batch_size > 0``).
+        instance_count: instances per instance group (``instance_group.count``).
+        device: ``"cpu"`` -> ``KIND_CPU``, ``"gpu"`` -> ``KIND_GPU``.
+        parameters: string ``parameters`` passed to the backend (Python-backend models read them).
+    """
+
+    max_batch_size: int = 8
+    dynamic_batching: bool = True
+    instance_count: int = 1
+    device: str = "cpu"
+    parameters: dict[str, str] = field(default_factory=dict)
+
+
+def build_config(
+    name: str,
+    *,
+    backend: str,
+    inputs: Sequence[TensorSpec],
+    outputs: Sequence[TensorSpec],
+    settings: ModelSettings,
+    platform: str = "",
+    default_model_filename: str = "",
+) -> mc.ModelConfig:
+    """Build a ``ModelConfig`` for one model.
+
+    Args:
+        name: the model name (must equal its directory name, CORE-NAME-01).
+        backend: ``"onnxruntime"``, ``"python"``, ...
+        inputs, outputs: tensors *without* the batch dim when ``settings.max_batch_size > 0``.
+        settings: batching, instances, device and parameters.
+        platform: optional platform string (``"onnxruntime_onnx"`` for ONNX).
+        default_model_filename: set when the model file is not the backend's default.
+
+    Returns:
+        The message; write it with :func:`write_config`.
+
+    Raises:
+        TritonRepoError: on a negative ``max_batch_size``, a non-positive instance count or an unknown device.
+    """
+    if settings.max_batch_size < 0:
+        raise TritonRepoError(
+            f"max_batch_size must be >= 0, got {settings.max_batch_size}",
+            "use 0 for a model that does not batch",
+        )
+    if settings.instance_count < 1:
+        raise TritonRepoError(f"instance count must be >= 1, got {settings.instance_count}")
+    kinds = {"cpu": mc.ModelInstanceGroup.KIND_CPU, "gpu": mc.ModelInstanceGroup.KIND_GPU}
+    if settings.device not in kinds:
+        raise TritonRepoError(f"unknown device {settings.device!r}", "use cpu or gpu")
+    cfg = mc.ModelConfig(name=name, backend=backend, max_batch_size=settings.max_batch_size)
+    if platform:
+        cfg.platform = platform
+    if default_model_filename:
+        cfg.default_model_filename = default_model_filename
+    for spec in inputs:
+        cfg.input.add(name=spec.name, data_type=spec.data_type, dims=list(spec.dims))
+    for spec in outputs:
+        cfg.output.add(name=spec.name, data_type=spec.data_type, dims=list(spec.dims))
+    cfg.instance_group.add(kind=kinds[settings.device], count=settings.instance_count)
+    if settings.dynamic_batching and settings.max_batch_size > 0:
+        cfg.dynamic_batching.SetInParent()
+    for key, value in settings.parameters.items():
+        cfg.parameters[key].string_value = value
+    return cfg
+
+
+def config_to_text(cfg: mc.ModelConfig) -> str:
+    """Serialise a config as protobuf text format.
+
+    ``text_format`` omits fields equal to their default, but a non-batching model should say
+    ``max_batch_size: 0`` explicitly (readers and Triton's docs expect it), so the message is printed in two
+    parts around that field, in field-number order (name, platform, version_policy, max_batch_size, rest).
+    """
+    head = mc.ModelConfig()
+    head.name = cfg.name
+    head.platform = cfg.platform
+    if cfg.HasField("version_policy"):
+        head.version_policy.CopyFrom(cfg.version_policy)
+    tail = mc.ModelConfig()
+    tail.CopyFrom(cfg)
+    tail.ClearField("name")
+    tail.ClearField("platform")
+    tail.ClearField("version_policy")
+    tail.ClearField("max_batch_size")
+    middle = f"max_batch_size: {cfg.max_batch_size}\n"
+    return text_format.MessageToString(head) + middle + text_format.MessageToString(tail)
+
+
+def parse_config(text: str, path: str | os.PathLike[str] = CONFIG_FILENAME) -> mc.ModelConfig:
+    """Parse protobuf text format into a ``ModelConfig``.
+
+    Raises:
+        TritonRepoError: ``path:line:col: message`` for any syntax or schema error (unknown field, bad enum,
+            a non-repeated field given twice, two members of a oneof). Triton itself only says
+            ``failed to read text proto from <path>`` (core/src/filesystem/api.cc ReadTextProto).
+    """
+    cfg = mc.ModelConfig()
+    try:
+        text_format.Parse(text, cfg)
+    except text_format.ParseError as exc:
+        line, col = exc.GetLine(), exc.GetColumn()
+        msg = str(exc)
+        prefix = f"{line}:{col} : "
+        if msg.startswith(prefix):
+            msg = msg[len(prefix):]
+        where = f"{path}:{line}:{col}" if line else f"{path}"
+        raise TritonRepoError(f"{where}: {msg}", "fix the syntax; Triton refuses configs that do not parse") from None
+    return cfg
+
+
+def read_config(path: str | os.PathLike[str]) -> mc.ModelConfig:
+    """Read ``config.pbtxt`` (or the model directory holding it). Raises :class:`TritonRepoError`."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / CONFIG_FILENAME
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TritonRepoError(f"{p}: cannot read model configuration: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise TritonRepoError(f"{p}: not UTF-8 text at byte {exc.start}") from None
+    return parse_config(text, p)
+
+
+def write_config(cfg: mc.ModelConfig, path: str | os.PathLike[str]) -> Path:
+    """Write ``cfg`` to ``path`` (a file, or a directory that receives ``config.pbtxt``). Returns the file."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / CONFIG_FILENAME
+    p.write_text(config_to_text(cfg), encoding="utf-8")
+    return p
+
+
+def tensor_specs(tensors: Iterable[mc.ModelInput] | Iterable[mc.ModelOutput]) -> list[TensorSpec]:
+    """Config inputs or outputs as :class:`TensorSpec` values (dims as written, batch dim excluded)."""
+    return [TensorSpec(t.name, t.data_type, tuple(t.dims)) for t in tensors]
+
+
+def string_parameters(cfg: mc.ModelConfig) -> Mapping[str, str]:
+    """The config's ``parameters`` as a plain ``{key: string_value}`` dict."""
+    return {k: v.string_value for k, v in cfg.parameters.items()}

@@ -1,0 +1,74 @@
+"""Data type tables between ONNX, Triton's ``model_config`` and NumPy.
+
+Triton's names come from ``model_config.proto`` (``TYPE_*``) and its wire names (``FP32``, ``BYTES``)
+from ``tritonclient.utils``; the ONNX mapping mirrors onnxruntime_backend's ``ConvertFromOnnxDataType``
+(src/onnxruntime_utils.cc).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from onnx import TensorProto
+from tritonclient.grpc import model_config_pb2 as mc
+
+#: ONNX ``TensorProto.DataType`` -> ``model_config.DataType``.
+ONNX_TO_TRITON: dict[int, int] = {
+    TensorProto.BOOL: mc.TYPE_BOOL,
+    TensorProto.UINT8: mc.TYPE_UINT8,
+    TensorProto.UINT16: mc.TYPE_UINT16,
+    TensorProto.UINT32: mc.TYPE_UINT32,
+    TensorProto.UINT64: mc.TYPE_UINT64,
+    TensorProto.INT8: mc.TYPE_INT8,
+    TensorProto.INT16: mc.TYPE_INT16,
+    TensorProto.INT32: mc.TYPE_INT32,
+    TensorProto.INT64: mc.TYPE_INT64,
+    TensorProto.FLOAT16: mc.TYPE_FP16,
+    TensorProto.FLOAT: mc.TYPE_FP32,
+    TensorProto.DOUBLE: mc.TYPE_FP64,
+    TensorProto.STRING: mc.TYPE_STRING,
+    TensorProto.BFLOAT16: mc.TYPE_BF16,
+}
+
+#: ``model_config.DataType`` -> NumPy dtype (``TYPE_STRING`` travels as ``object`` holding bytes).
+TRITON_TO_NUMPY: dict[int, np.dtype] = {
+    mc.TYPE_BOOL: np.dtype(np.bool_),
+    mc.TYPE_UINT8: np.dtype(np.uint8),
+    mc.TYPE_UINT16: np.dtype(np.uint16),
+    mc.TYPE_UINT32: np.dtype(np.uint32),
+    mc.TYPE_UINT64: np.dtype(np.uint64),
+    mc.TYPE_INT8: np.dtype(np.int8),
+    mc.TYPE_INT16: np.dtype(np.int16),
+    mc.TYPE_INT32: np.dtype(np.int32),
+    mc.TYPE_INT64: np.dtype(np.int64),
+    mc.TYPE_FP16: np.dtype(np.float16),
+    mc.TYPE_FP32: np.dtype(np.float32),
+    mc.TYPE_FP64: np.dtype(np.float64),
+    mc.TYPE_STRING: np.dtype(object),
+}
+
+
+def triton_type_name(data_type: int) -> str:
+    """``mc.TYPE_FP32`` -> ``"TYPE_FP32"``."""
+    return mc.DataType.Name(data_type)
+
+
+def wire_name(data_type: int) -> str:
+    """Triton's protocol name for a config type: ``TYPE_FP32`` -> ``"FP32"``, ``TYPE_STRING`` -> ``"BYTES"``."""
+    name = triton_type_name(data_type)[len("TYPE_"):]
+    return "BYTES" if name == "STRING" else name
+
+
+def numpy_dtype(data_type: int) -> np.dtype:
+    """NumPy dtype for a config type. Raises ``KeyError`` for ``TYPE_BF16``/``TYPE_INVALID``."""
+    return TRITON_TO_NUMPY[data_type]
+
+
+def from_numpy(dtype: np.dtype) -> int:
+    """NumPy dtype -> config type; ``object``/bytes/str map to ``TYPE_STRING``."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "OSU":
+        return mc.TYPE_STRING
+    for t, d in TRITON_TO_NUMPY.items():
+        if d == dtype:
+            return t
+    raise KeyError(f"no Triton data type for numpy dtype {dtype}")

@@ -1,0 +1,147 @@
+"""Model repository layout: creation, model names, version folders, atomic placement.
+
+Layout (Triton docs ``model_repository.md``)::
+
+    <repo>/
+      <model>/
+        config.pbtxt
+        tritonrepo.json      # provenance manifest (tritonrepo's own; Triton ignores plain files)
+        1/model.onnx
+        2/...
+
+Every write is staged in a sibling directory *outside* the repository and renamed into place, because
+Triton treats every sub-directory of the repository root, hidden ones included, as a model (rule
+CORE-REPO-01 in shared/triton-load-rules.md): a half-written ``.tmp`` folder inside the repository would make
+a polling server fail the whole repository.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tritonrepo.errors import TritonRepoError
+
+#: Marker file written by ``tritonrepo init`` (a plain file: Triton ignores files at the repository root).
+MARKER = ".tritonrepo"
+_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}$")
+
+
+def validate_model_name(name: str) -> str:
+    """Return ``name`` if it is a safe model name, else raise :class:`TritonRepoError`.
+
+    A model name is one path component of letters, digits, ``_``, ``-`` and ``.``, not starting with ``.``
+    or ``-``. Whitespace is refused because the Python backend launches its stub through ``bash -c`` and a
+    name with a space makes the 2.51 server hang (PY-06); a leading dot makes a hidden folder, which Triton
+    still loads as a model (CORE-REPO-01).
+    """
+    if not _NAME_RE.match(name or ""):
+        raise TritonRepoError(
+            f"invalid model name {name!r}: a model name is one path component of letters, digits, '_', '-' and '.',"
+            " not starting with '.' or '-'",
+            "choose another --name, e.g. 'bert_classifier'",
+        )
+    return name
+
+
+def is_repository(path: Path) -> bool:
+    """True when ``path`` holds a tritonrepo marker or looks like a model repository (model dirs with configs)."""
+    if (path / MARKER).is_file():
+        return True
+    subdirs = [p for p in path.iterdir() if p.is_dir()]
+    return bool(subdirs) and all((p / "config.pbtxt").is_file() for p in subdirs)
+
+
+def init_repository(path: str | os.PathLike[str] = "model_repository") -> Path:
+    """Create an empty model repository at ``path`` and return it.
+
+    An existing empty directory or an existing repository is accepted (idempotent).
+
+    Raises:
+        TritonRepoError: when ``path`` is a file, or a non-empty directory that is not a model repository.
+    """
+    repo = Path(path)
+    if repo.exists() and not repo.is_dir():
+        raise TritonRepoError(f"{repo}: exists and is not a directory", "choose another path")
+    if repo.is_dir() and any(repo.iterdir()) and not is_repository(repo):
+        raise TritonRepoError(
+            f"{repo}: directory is not empty and is not a model repository",
+            "choose an empty or new directory",
+        )
+    repo.mkdir(parents=True, exist_ok=True)
+    (repo / MARKER).write_text("tritonrepo model repository\n", encoding="utf-8")
+    return repo
+
+
+def open_repository(path: str | os.PathLike[str]) -> Path:
+    """Return an existing repository directory. Raises :class:`TritonRepoError` when it does not exist."""
+    repo = Path(path)
+    if not repo.is_dir():
+        raise TritonRepoError(f"{repo}: no such model repository", f"create it with: tritonrepo init {repo}")
+    return repo
+
+
+def existing_versions(model_dir: Path) -> list[int]:
+    """Version numbers Triton would see in ``model_dir``: numeric folder names without leading zeros.
+
+    Mirrors model_lifecycle.cc VersionsToLoad (CORE-VER-02/03) for canonical names only.
+    """
+    if not model_dir.is_dir():
+        return []
+    out = []
+    for p in model_dir.iterdir():
+        if p.is_dir() and p.name.isdigit() and (p.name == "0" or not p.name.startswith("0")):
+            out.append(int(p.name))
+    return sorted(out)
+
+
+def next_version(model_dir: Path) -> int:
+    """1 for a new model, else one more than the highest existing version."""
+    versions = existing_versions(model_dir)
+    return versions[-1] + 1 if versions else 1
+
+
+@contextmanager
+def staging_dir(repo: Path, label: str) -> Iterator[Path]:
+    """A temporary directory beside ``repo`` (same filesystem, so a rename is atomic), removed on exit."""
+    parent = repo.resolve().parent
+    tmp = Path(tempfile.mkdtemp(prefix=f".tritonrepo-staging-{label}-", dir=parent))
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def place(src: Path, dst: Path, *, force: bool) -> None:
+    """Move ``src`` (file or directory) to ``dst`` atomically.
+
+    With ``force`` an existing ``dst`` is first renamed aside and removed only after the move succeeded.
+
+    Raises:
+        TritonRepoError: when ``dst`` exists and ``force`` is false.
+    """
+    if dst.exists():
+        if not force:
+            raise TritonRepoError(f"{dst}: already exists", "pass --force to overwrite it")
+        if src.is_file() and dst.is_file():
+            os.replace(src, dst)
+            return
+        aside = dst.with_name(f".{dst.name}.replaced-{os.getpid()}")
+        os.replace(dst, aside)
+        try:
+            os.replace(src, dst)
+        except OSError:
+            os.replace(aside, dst)
+            raise
+        if aside.is_dir():
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            aside.unlink(missing_ok=True)
+    else:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, dst)
