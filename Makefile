@@ -1,0 +1,36 @@
+# tritonrepo — set-up, tests and the main job.
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+PIP     = $(VENV)/bin/pip
+CONSTRAINTS = constraints.txt
+
+.PHONY: install proto test test-fast demo lint clean
+
+install: $(VENV)/.installed
+
+# Every install goes through constraints.txt, which pins torch==2.13.0 (the CPU wheel).
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -c $(CONSTRAINTS) torch==2.13.0
+	$(PIP) install -q -c $(CONSTRAINTS) -e '.[server,test]'
+	touch $@
+
+# Regenerate the Python code for proto/ (the project's own schemas; Triton's comes from tritonclient).
+proto:
+	$(PY) -m grpc_tools.protoc -Iproto --python_out=src/tritonrepo/_proto proto/tritonrepo/manifest.proto
+	mv src/tritonrepo/_proto/tritonrepo/manifest_pb2.py src/tritonrepo/_proto/manifest_pb2.py
+	rmdir src/tritonrepo/_proto/tritonrepo
+
+test: install
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not server and not slow"
+
+# The main job on the real all-MiniLM-L6-v2 checkpoint: add-hf (ONNX and Python backend) -> real server -> compare.
+demo: install
+	$(PY) examples/minilm_demo.py
+
+clean:
+	rm -rf $(VENV) demo_repository .pytest_cache

@@ -1,0 +1,201 @@
+"""``add-hf``: a Hugging Face checkpoint becomes one model (one version) in a model repository.
+
+Everything is built in a staging folder beside the repository and renamed into place, model files before
+the config: an interrupted run leaves the repository as it was. An existing version folder, or a config that
+would change, is only replaced with ``force``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from tritonclient.grpc import model_config_pb2 as mc
+
+from tritonrepo import __version__
+from tritonrepo.checkpoint import Checkpoint, resolve_checkpoint
+from tritonrepo.config import CONFIG_FILENAME, ModelSettings, build_config, read_config, write_config
+from tritonrepo.errors import TritonRepoError
+from tritonrepo.export.common import ExportResult
+from tritonrepo.manifest import (
+    MANIFEST_FILENAME,
+    GoldenSample,
+    Manifest,
+    VersionRecord,
+    array_to_tensor,
+    hash_files,
+    now_iso,
+    read_manifest,
+    write_manifest,
+)
+from tritonrepo.repository import init_repository, next_version, place, staging_dir, validate_model_name
+from tritonrepo.tasks import detect_task
+
+BACKENDS = ("onnx", "python")
+_PACKAGES = ("torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime", "huggingface-hub")
+
+
+@dataclass
+class AddOptions:
+    """Options of :func:`add_hf` (the CLI flags of ``tritonrepo add-hf``).
+
+    Attributes:
+        repo: the model repository (created when missing).
+        name: model name (default: derived from the checkpoint's name).
+        task: optimum task (default: from ``config.json`` ``architectures``).
+        backend: ``"onnx"`` (export, served by the ``onnxruntime`` backend) or ``"python"`` (PyTorch).
+        revision: hub revision.
+        version: version number (default: next free).
+        settings: max_batch_size, dynamic batching, instances, device.
+        opset: ONNX opset (ONNX only).
+        atol: parity tolerance, max abs difference (ONNX only).
+        force: replace an existing version folder and config.
+        token: hub token.
+    """
+
+    repo: Path = Path("model_repository")
+    name: str | None = None
+    task: str | None = None
+    backend: str = "onnx"
+    revision: str | None = None
+    version: int | None = None
+    settings: ModelSettings = field(default_factory=ModelSettings)
+    opset: int | None = None
+    atol: float = 1e-4
+    force: bool = False
+    token: str | None = None
+
+
+@dataclass
+class AddResult:
+    """What :func:`add_hf` wrote.
+
+    Attributes:
+        model_dir: ``<repo>/<name>``.
+        version: the version number written.
+        config: the model configuration written.
+        export: specs, samples and parity figure from the exporter.
+        checkpoint: where the weights came from.
+        task: the task used.
+        notes: things the user should know (e.g. batching turned off because the graph does not batch).
+    """
+
+    model_dir: Path
+    version: int
+    config: mc.ModelConfig
+    export: ExportResult
+    checkpoint: Checkpoint
+    task: str
+    notes: list[str] = field(default_factory=list)
+
+
+def default_model_name(checkpoint: Checkpoint) -> str:
+    """A model name from the checkpoint: ``sentence-transformers/all-MiniLM-L6-v2`` -> ``all-MiniLM-L6-v2``."""
+    base = checkpoint.source.rstrip("/").split("/")[-1] if checkpoint.kind == "hub" else checkpoint.path.name
+    name = re.sub(r"[^A-Za-z0-9_.\-]", "_", base).lstrip(".-") or "model"
+    return name
+
+
+def add_hf(model: str, options: AddOptions) -> AddResult:
+    """Add ``model`` (hub id or local folder) to ``options.repo`` as a new model version.
+
+    Raises:
+        TritonRepoError: bad input, a clash with existing files without ``force``, an export failure.
+        ParityError: the ONNX export differs from PyTorch by more than ``options.atol``.
+    """
+    if options.backend not in BACKENDS:
+        raise TritonRepoError(f"unknown backend {options.backend!r}", "use onnx or python")
+    if options.name is not None:
+        validate_model_name(options.name)
+    if options.version is not None and options.version < 0:
+        raise TritonRepoError(f"version must be >= 0, got {options.version}")
+    repo = init_repository(options.repo) if not Path(options.repo).exists() else Path(options.repo)
+    if not repo.is_dir():
+        raise TritonRepoError(f"{repo}: not a directory")
+    checkpoint = resolve_checkpoint(model, options.revision, options.token)
+    name = validate_model_name(options.name or default_model_name(checkpoint))
+    task = detect_task(checkpoint, options.task)
+    model_dir = repo / name
+    ver = options.version if options.version is not None else next_version(model_dir)
+    if (model_dir / str(ver)).exists() and not options.force:
+        raise TritonRepoError(f"{model_dir / str(ver)}: version {ver} already exists", "pass --force to replace it")
+
+    with staging_dir(repo, name) as tmp:
+        stage = tmp / name
+        vdir = stage / str(ver)
+        batching = options.settings.max_batch_size > 0
+        if options.backend == "onnx":
+            from tritonrepo.export.onnx import export_onnx  # noqa: PLC0415
+
+            result = export_onnx(checkpoint, task, vdir, opset=options.opset, atol=options.atol, batching=batching)
+            backend, platform = "onnxruntime", "onnxruntime_onnx"
+        else:
+            from tritonrepo.export.python import package_python  # noqa: PLC0415
+
+            result = package_python(checkpoint, task, vdir, batching=batching)
+            backend, platform = "python", ""
+        notes = []
+        settings = ModelSettings(**{**options.settings.__dict__, "parameters": {**result.parameters, **options.settings.parameters}})
+        if batching and not result.batching:
+            settings.max_batch_size = 0
+            notes.append("the model's tensors have no variable batch dimension: max_batch_size set to 0")
+        cfg = build_config(
+            name, backend=backend, platform=platform, inputs=result.inputs, outputs=result.outputs, settings=settings
+        )
+        existing_cfg = model_dir / CONFIG_FILENAME
+        if existing_cfg.is_file() and not options.force and read_config(existing_cfg) != cfg:
+            raise TritonRepoError(
+                f"{existing_cfg}: the new version needs a different model configuration",
+                "pass --force to replace it, or use another --name",
+            )
+        manifest = read_manifest(model_dir) if model_dir.is_dir() else None
+        manifest = manifest or Manifest(model_name=name)
+        record = _record(checkpoint, task, options, backend, ver, result, hash_files(vdir, relative_to=stage))
+        kept = [r for r in manifest.versions if r.version != ver]
+        del manifest.versions[:]
+        manifest.versions.extend(sorted([*kept, record], key=lambda r: r.version))
+        write_config(cfg, stage / CONFIG_FILENAME)
+        write_manifest(manifest, stage / MANIFEST_FILENAME)
+
+        if not model_dir.exists():
+            place(stage, model_dir, force=False)
+        else:  # model files first, then the config, then the manifest
+            place(vdir, model_dir / str(ver), force=options.force)
+            place(stage / CONFIG_FILENAME, existing_cfg, force=True)
+            place(stage / MANIFEST_FILENAME, model_dir / MANIFEST_FILENAME, force=True)
+    return AddResult(model_dir, ver, cfg, result, checkpoint, task, notes)
+
+
+def _record(checkpoint, task, options, backend, ver, result: ExportResult, files) -> VersionRecord:
+    versions = {"tritonrepo": __version__}
+    for dist in _PACKAGES:
+        try:
+            versions[dist] = version(dist)
+        except PackageNotFoundError:
+            pass
+    inputs, outputs = result.samples
+    sample = GoldenSample(
+        name="trial-0",
+        inputs=[array_to_tensor(k, v) for k, v in inputs.items()],
+        outputs=[array_to_tensor(k, v) for k, v in outputs.items()],
+        atol=options.atol,
+    )
+    return VersionRecord(
+        version=ver,
+        source=checkpoint.source,
+        source_kind=checkpoint.kind,
+        revision=checkpoint.revision or "",
+        task=task,
+        library="transformers",
+        backend=backend,
+        exporter=result.exporter,
+        package_versions=versions,
+        opset=result.opset,
+        parity_max_abs_diff=result.parity_max_abs_diff,
+        atol=options.atol,
+        files=files,
+        samples=[sample],
+        created_at=now_iso(),
+    )

@@ -1,0 +1,1 @@
+"""Turning a checkpoint into the files of one model version (ONNX export, Python-backend packaging)."""

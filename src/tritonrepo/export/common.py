@@ -1,0 +1,96 @@
+"""Shared by both exporters: the PyTorch reference model, its outputs and tensor specs from trial runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import numpy as np
+
+from tritonrepo import dtypes
+from tritonrepo.checkpoint import Checkpoint
+from tritonrepo.config import TensorSpec
+from tritonrepo.errors import TritonRepoError
+
+
+@dataclass
+class ExportResult:
+    """What an exporter produced in a version folder.
+
+    Attributes:
+        inputs, outputs: tensor specs for the config, batch dim excluded when ``batching``.
+        batching: dim 0 of every tensor is a variable batch dim (so ``max_batch_size > 0`` is allowed).
+        samples: golden inputs (trial 0) and the PyTorch reference outputs for them.
+        parity_max_abs_diff: max abs difference served model vs PyTorch (0.0 when the backend *is* PyTorch).
+        opset: ONNX opset of the exported graph (0 for the Python backend).
+        exporter: ``"optimum-onnx 0.1.0"`` or a description.
+        parameters: config ``parameters`` the backend needs.
+        default_model_filename: when the model file is not the backend's default.
+    """
+
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    batching: bool
+    samples: tuple[dict[str, np.ndarray], dict[str, np.ndarray]]
+    parity_max_abs_diff: float = 0.0
+    opset: int = 0
+    exporter: str = ""
+    parameters: dict[str, str] = field(default_factory=dict)
+    default_model_filename: str = ""
+
+
+def load_torch_model(checkpoint: Checkpoint, task: str):
+    """The PyTorch model optimum would export for ``task`` (eval mode, CPU, float32).
+
+    Raises:
+        TritonRepoError: transformers cannot load the checkpoint for this task.
+    """
+    from optimum.exporters.tasks import TasksManager  # noqa: PLC0415
+
+    try:
+        model = TasksManager.get_model_from_task(
+            task, str(checkpoint.path), library_name="transformers", framework="pt", device="cpu"
+        )
+    except (OSError, ValueError, KeyError) as exc:
+        raise TritonRepoError(f"{checkpoint.path}: cannot load the model for task {task!r}: {exc}") from None
+    model.eval()
+    return model
+
+
+def torch_outputs(model, inputs: dict[str, np.ndarray], names: list[str]) -> dict[str, np.ndarray]:
+    """Run ``model`` on ``inputs`` and return the outputs named ``names`` (``ModelOutput`` keys) as NumPy."""
+    import torch  # noqa: PLC0415
+
+    with torch.no_grad():
+        out = model(**{k: torch.from_numpy(v) for k, v in inputs.items()}, return_dict=True)
+    missing = [n for n in names if n not in out]
+    if missing:
+        raise TritonRepoError(f"the PyTorch model has no output(s) {missing}; it has {list(out.keys())}")
+    return {n: out[n].detach().cpu().numpy() for n in names}
+
+
+def specs_from_trials(names: list[str], trials: list[dict[str, np.ndarray]], *, batching: bool) -> list[TensorSpec]:
+    """Tensor specs whose dims are fixed where every trial agrees and ``-1`` where they differ.
+
+    Args:
+        names: tensor names, in order.
+        trials: one ``{name: array}`` per trial run (the trials differ in batch size and sequence length).
+        batching: drop dim 0 (the batch) from ``dims``; otherwise keep it as ``-1``.
+    """
+    specs = []
+    for name in names:
+        shapes = [t[name].shape for t in trials]
+        if len({len(s) for s in shapes}) != 1:
+            raise TritonRepoError(f"tensor '{name}' changes rank between runs: {shapes}")
+        dims = tuple(s0 if all(s[i] == s0 for s in shapes) else -1 for i, s0 in enumerate(shapes[0]))
+        if batching:
+            dims = dims[1:]
+        if not dims:
+            raise TritonRepoError(f"tensor '{name}' has no dims besides the batch", "not supported yet")
+        specs.append(TensorSpec(name, dtypes.from_numpy(trials[0][name].dtype), dims))
+    return specs
+
+
+def batch_dim_varies(names: list[str], trials: list[dict[str, np.ndarray]]) -> bool:
+    """True when dim 0 of every named tensor follows the batch size across trials."""
+    return all(
+        all(t[n].ndim >= 1 for t in trials) and len({t[n].shape[0] for t in trials}) == len(trials) for n in names
+    )

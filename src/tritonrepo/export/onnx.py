@@ -1,0 +1,165 @@
+"""ONNX export with optimum-onnx, then config specs read from the real graph, then a hard parity check.
+
+Steps (all into a staging folder; the caller moves the result into the repository):
+
+1. export the model optimum loads for the task (``onnx_export_from_model``, dynamic batch and sequence axes);
+2. read the graph's inputs/outputs (names, element types) with ``onnx`` without loading weights;
+3. run the graph in onnxruntime on two trials (batch 2 and 3, different lengths): dims that change are
+   variable (``-1``), dims optimum named symbolically but that never change (hidden size, ``num_labels``, the
+   image token count, image channels/size) are fixed, and the graph's declared shapes are pinned to match,
+   because the native ONNX Runtime backend compares output dims exactly (onnxruntime_backend
+   ``CompareDimsSupported``, rule ORT-12);
+4. compare with PyTorch on the same inputs and fail when the max abs difference exceeds ``atol``
+   (optimum's own validation only warns).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from tritonrepo import dtypes
+from tritonrepo.checkpoint import Checkpoint
+from tritonrepo.config import TensorSpec
+from tritonrepo.errors import ParityError, TritonRepoError
+from tritonrepo.export.common import ExportResult, batch_dim_varies, load_torch_model, specs_from_trials, torch_outputs
+from tritonrepo.samples import sample_inputs
+
+MODEL_FILENAME = "model.onnx"
+
+
+def export_onnx(
+    checkpoint: Checkpoint,
+    task: str,
+    version_dir: Path,
+    *,
+    opset: int | None = None,
+    atol: float = 1e-4,
+    batching: bool = True,
+) -> ExportResult:
+    """Export ``checkpoint`` for ``task`` to ``version_dir/model.onnx`` and check it against PyTorch.
+
+    Args:
+        checkpoint: the resolved checkpoint.
+        task: an optimum task name.
+        version_dir: an empty staging folder that becomes the version folder.
+        opset: ONNX opset (default: optimum's default for the architecture).
+        atol: the largest max-abs difference accepted between onnxruntime and PyTorch outputs.
+        batching: make dim 0 the Triton batch dim (``max_batch_size > 0``).
+
+    Returns:
+        Specs from the graph, golden samples, the measured parity figure and the opset.
+
+    Raises:
+        ParityError: onnxruntime and PyTorch differ by more than ``atol`` (exit code 1).
+        TritonRepoError: the export fails.
+    """
+    import onnx  # noqa: PLC0415
+    import onnxruntime as ort  # noqa: PLC0415
+    from optimum.exporters.onnx import onnx_export_from_model  # noqa: PLC0415
+
+    model = load_torch_model(checkpoint, task)
+    out_dir = version_dir.parent / (version_dir.name + ".optimum")
+    try:
+        onnx_export_from_model(model, out_dir, opset=opset, task=task, do_validation=False, library_name="transformers")
+    except Exception as exc:  # noqa: BLE001 - optimum raises many types; report one line
+        raise TritonRepoError(f"optimum could not export {checkpoint.source} for task {task!r}: {exc}") from None
+    version_dir.mkdir(parents=True, exist_ok=True)
+    for p in out_dir.iterdir():  # the graph and its external data; tokenizer/config copies stay behind
+        if p.name == MODEL_FILENAME or p.name.startswith(MODEL_FILENAME + "_") or p.suffix == ".onnx_data":
+            os.replace(p, version_dir / p.name)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    model_path = version_dir / MODEL_FILENAME
+
+    proto = onnx.load(str(model_path), load_external_data=False)
+    graph = proto.graph
+    initializers = {i.name for i in graph.initializer}
+    in_names = [i.name for i in graph.input if i.name not in initializers]
+    out_names = [o.name for o in graph.output]
+    opset_used = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
+
+    trials_in = [sample_inputs(checkpoint, task, in_names, trial) for trial in (0, 1)]
+    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    trials_ort = [dict(zip(out_names, session.run(out_names, t))) for t in trials_in]
+    trials_pt = [torch_outputs(model, t, out_names) for t in trials_in]
+
+    diff = max(
+        float(np.max(np.abs(o[n].astype(np.float64) - p[n].astype(np.float64)))) if o[n].size else 0.0
+        for o, p in zip(trials_ort, trials_pt)
+        for n in out_names
+    )
+    if not diff <= atol:  # also catches NaN
+        raise ParityError(
+            f"ONNX export of {checkpoint.source} differs from PyTorch: max abs difference {diff:.3g} > atol {atol:g}",
+            "raise --atol if this is acceptable, try another --opset, or use --backend python",
+        )
+
+    merged = [{**i, **o} for i, o in zip(trials_in, trials_ort)]
+    batching = batching and batch_dim_varies(in_names + out_names, merged)
+    inputs = specs_from_trials(in_names, merged, batching=batching)
+    outputs = specs_from_trials(out_names, merged, batching=batching)
+    _check_types(graph, inputs + outputs)
+    _pin_dims(proto, inputs + outputs, batching)
+    onnx.save(proto, str(model_path))
+    return ExportResult(
+        inputs=inputs,
+        outputs=outputs,
+        batching=batching,
+        samples=(trials_in[0], trials_pt[0]),
+        parity_max_abs_diff=diff,
+        opset=opset_used,
+        exporter=f"optimum-onnx {_version('optimum-onnx')}",
+    )
+
+
+def _version(dist: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def graph_io(model_path: Path) -> tuple[dict, dict]:
+    """``({name: (TYPE_NAME, shape)}, {...})`` for a graph's inputs and outputs, ``-1`` for symbolic dims."""
+    import onnx  # noqa: PLC0415
+
+    graph = onnx.load(str(model_path), load_external_data=False).graph
+    initializers = {i.name for i in graph.initializer}
+
+    def describe(v):
+        tt = v.type.tensor_type
+        shape = [d.dim_value if d.HasField("dim_value") else -1 for d in tt.shape.dim]
+        return dtypes.triton_type_name(dtypes.ONNX_TO_TRITON.get(tt.elem_type, 0)), shape
+
+    return (
+        {i.name: describe(i) for i in graph.input if i.name not in initializers},
+        {o.name: describe(o) for o in graph.output},
+    )
+
+
+def _check_types(graph, specs: list[TensorSpec]) -> None:
+    """The config's data types are the graph's element types (integer inputs stay int64)."""
+    by_name = {v.name: v for v in list(graph.input) + list(graph.output)}
+    for spec in specs:
+        elem = by_name[spec.name].type.tensor_type.elem_type
+        if dtypes.ONNX_TO_TRITON.get(elem) != spec.data_type:
+            raise TritonRepoError(
+                f"tensor '{spec.name}': onnxruntime returned {dtypes.triton_type_name(spec.data_type)} but the graph "
+                f"declares ONNX type {elem}"
+            )
+
+
+def _pin_dims(proto, specs: list[TensorSpec], batching: bool) -> None:
+    """Rewrite the graph's declared input/output shapes so that they equal the config (fixed dims as values)."""
+    by_name = {v.name: v for v in list(proto.graph.input) + list(proto.graph.output)}
+    for spec in specs:
+        full = (-1, *spec.dims) if batching else spec.dims
+        dims = by_name[spec.name].type.tensor_type.shape.dim
+        for d, value in zip(dims, full):
+            if value != -1 and not d.HasField("dim_value"):
+                d.dim_value = value  # clears dim_param (oneof)
