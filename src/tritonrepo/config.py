@@ -8,6 +8,7 @@ with :mod:`google.protobuf.text_format`; no string templates. Schema: Triton's `
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,6 +148,7 @@ def parse_config(text: str, path: str | os.PathLike[str] = CONFIG_FILENAME) -> m
         prefix = f"{line}:{col} : "
         if msg.startswith(prefix):
             msg = msg[len(prefix):]
+        msg = re.sub(r"^'[^\n]*?': (?=Enum type)", "", msg)  # protobuf repeats the offending line for enums
         where = f"{path}:{line}:{col}" if line else f"{path}"
         raise TritonRepoError(f"{where}: {msg}", "fix the syntax; Triton refuses configs that do not parse") from None
     return cfg

@@ -1,0 +1,114 @@
+"""``tritonrepo add-hf``: a Hugging Face checkpoint becomes a model in the repository."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from tritonrepo.cli._cli_utils import (
+    FormatOpt,
+    ForceOpt,
+    OutputFormat,
+    RepoOpt,
+    console,
+    emit,
+    quiet_libraries,
+    run_command,
+    table,
+)
+from tritonrepo.config import ModelSettings, config_to_text
+from tritonrepo.dtypes import triton_type_name
+
+
+class Backend(str, Enum):
+    onnx = "onnx"
+    python = "python"
+
+
+class Device(str, Enum):
+    cpu = "cpu"
+    gpu = "gpu"
+
+
+@run_command
+def add_hf(
+    model: Annotated[str, typer.Argument(help="Hub id (org/name) or local checkpoint folder.")],
+    repo: RepoOpt = "model_repository",
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Model name (default: from MODEL).")] = None,
+    task: Annotated[str | None, typer.Option("--task", help="optimum task (default: from config.json).")] = None,
+    backend: Annotated[Backend, typer.Option("--backend", help="onnx: export to ONNX; python: PyTorch.")] = Backend.onnx,
+    revision: Annotated[str | None, typer.Option("--revision", help="Hub branch, tag or commit.")] = None,
+    version: Annotated[int | None, typer.Option("--version", help="Version number (default: next free).")] = None,
+    max_batch_size: Annotated[int, typer.Option("--max-batch-size", help="0 disables batching.")] = 8,
+    dynamic_batching: Annotated[bool, typer.Option("--dynamic-batching/--no-dynamic-batching")] = True,
+    instance_count: Annotated[int, typer.Option("--instance-count", help="Instances per group.")] = 1,
+    device: Annotated[Device, typer.Option("--device", help="instance_group kind.")] = Device.cpu,
+    opset: Annotated[int | None, typer.Option("--opset", help="ONNX opset (default: optimum's).")] = None,
+    atol: Annotated[float, typer.Option("--atol", help="Max abs difference ONNX vs PyTorch.")] = 1e-4,
+    force: ForceOpt = False,
+    token: Annotated[str | None, typer.Option("--token", envvar="HF_TOKEN", help="Hub token.")] = None,
+    fmt: FormatOpt = OutputFormat.text,
+) -> None:
+    """Add a Hugging Face model to a model repository (ONNX export or Python backend).
+
+    Examples:
+
+        tritonrepo add-hf ./my-bert-classifier --name bert
+
+        tritonrepo add-hf sentence-transformers/all-MiniLM-L6-v2 --backend python
+
+        tritonrepo add-hf google/vit-base-patch16-224-in21k --max-batch-size 16 --device gpu
+    """
+    quiet_libraries()
+    from pathlib import Path  # noqa: PLC0415
+
+    from tritonrepo.add import AddOptions  # noqa: PLC0415
+    from tritonrepo.add import add_hf as run_add  # noqa: PLC0415
+
+    settings = ModelSettings(
+        max_batch_size=max_batch_size,
+        dynamic_batching=dynamic_batching,
+        instance_count=instance_count,
+        device=device.value,
+    )
+    options = AddOptions(
+        repo=Path(repo), name=name, task=task, backend=backend.value, revision=revision, version=version,
+        settings=settings, opset=opset, atol=atol, force=force, token=token,
+    )
+    with console.status(f"adding {model} ({backend.value})", spinner="dots") if fmt == OutputFormat.text else nullcontext():
+        result = run_add(model, options)
+    cfg = result.config
+    data = {
+        "model": cfg.name,
+        "version": result.version,
+        "path": str(result.model_dir),
+        "task": result.task,
+        "backend": cfg.backend,
+        "source": result.checkpoint.source,
+        "revision": result.checkpoint.revision,
+        "max_batch_size": cfg.max_batch_size,
+        "parity_max_abs_diff": result.export.parity_max_abs_diff if backend == Backend.onnx else None,
+        "inputs": [{"name": t.name, "data_type": triton_type_name(t.data_type), "dims": list(t.dims)} for t in cfg.input],
+        "outputs": [{"name": t.name, "data_type": triton_type_name(t.data_type), "dims": list(t.dims)} for t in cfg.output],
+        "notes": result.notes,
+    }
+
+    def render() -> None:
+        console.print(f"[bold green]added[/] {cfg.name} version {result.version} -> {result.model_dir}")
+        console.print(f"task {result.task}, backend {cfg.backend}, max_batch_size {cfg.max_batch_size}")
+        if backend == Backend.onnx:
+            console.print(
+                f"parity onnxruntime vs PyTorch: max abs difference {result.export.parity_max_abs_diff:.3g} "
+                f"(atol {atol:g})"
+            )
+        rows = [["input", t["name"], t["data_type"], t["dims"]] for t in data["inputs"]]
+        rows += [["output", t["name"], t["data_type"], t["dims"]] for t in data["outputs"]]
+        console.print(table("tensors (dims without the batch dimension)", ["", "name", "data_type", "dims"], rows))
+        for note in result.notes:
+            console.print(f"[yellow]note:[/] {note}")
+
+    emit(fmt, {**data, "config_pbtxt": config_to_text(cfg)} if fmt == OutputFormat.json else data, render)
+

@@ -1,0 +1,83 @@
+"""``tritonrepo infer``: one request to a served model, outputs printed as a table."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from tritonrepo.cli._cli_utils import FormatOpt, OutputFormat, RepoOpt, console, emit, run_command, table
+from tritonrepo.client import golden_sample, infer as send, max_abs_diff, random_inputs
+from tritonrepo.config import read_config
+from tritonrepo.errors import TritonRepoError
+
+
+class Protocol(str, Enum):
+    http = "http"
+    grpc = "grpc"
+
+
+def _load_inputs(specs: list[str]) -> dict[str, np.ndarray]:
+    out = {}
+    for spec in specs:
+        if "=" not in spec:
+            raise TritonRepoError(f"--input {spec!r}: expected name=file.npy")
+        name, path = spec.split("=", 1)
+        try:
+            out[name] = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise TritonRepoError(f"--input {name}: cannot read {path}: {exc}") from None
+    return out
+
+
+@run_command
+def infer(
+    model: Annotated[str, typer.Argument(help="Model name.")],
+    repo: RepoOpt = Path("model_repository"),
+    url: Annotated[str | None, typer.Option("--url", help="host:port (default 127.0.0.1:8000, gRPC :8001).")] = None,
+    protocol: Annotated[Protocol, typer.Option("--protocol")] = Protocol.http,
+    inputs: Annotated[list[str] | None, typer.Option("--input", "-i", help="name=file.npy (repeatable).")] = None,
+    random: Annotated[bool, typer.Option("--random", help="Random inputs shaped by the config.")] = False,
+    fmt: FormatOpt = OutputFormat.text,
+) -> None:
+    """Send one request: the manifest's golden sample (default), --input files, or --random data.
+
+    With the golden sample the answer is compared with the PyTorch reference and the command fails (exit 1)
+    when the max abs difference exceeds the sample's tolerance.
+
+    Examples:
+
+        tritonrepo infer minilm
+
+        tritonrepo infer bert --protocol grpc --input input_ids=ids.npy --input attention_mask=mask.npy
+    """
+    url = url or ("127.0.0.1:8001" if protocol == Protocol.grpc else "127.0.0.1:8000")
+    reference, atol = None, 0.0
+    if inputs:
+        arrays = _load_inputs(inputs)
+    elif random:
+        arrays = random_inputs(read_config(Path(repo) / model))
+    else:
+        arrays, reference, atol = golden_sample(Path(repo) / model)
+    outputs = send(url, model, arrays, protocol=protocol.value)
+    diff = max_abs_diff(outputs, reference) if reference is not None else None
+    data = {
+        "model": model,
+        "outputs": {k: {"dtype": str(v.dtype), "shape": list(v.shape), "values": v.reshape(-1)[:8].tolist()} for k, v in outputs.items()},
+        "max_abs_diff": diff,
+        "atol": atol if reference is not None else None,
+    }
+
+    def render() -> None:
+        rows = [[k, v.dtype, list(v.shape), np.array2string(v.reshape(-1)[:6], precision=5)] for k, v in outputs.items()]
+        console.print(table(f"{model} @ {url} ({protocol.value})", ["output", "dtype", "shape", "first values"], rows))
+        if diff is not None:
+            verdict = "[green]matches[/]" if diff <= atol else "[red]DRIFT[/]"
+            console.print(f"golden sample: max abs difference {diff:.3g} (atol {atol:g}) {verdict}")
+
+    emit(fmt, data, render)
+    if diff is not None and not diff <= atol:
+        raise typer.Exit(1)
