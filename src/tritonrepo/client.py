@@ -88,7 +88,7 @@ def golden_sample(model_dir: Path, version: int | None = None) -> tuple[dict[str
 
 
 def random_inputs(cfg: mc.ModelConfig, batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
-    """Random inputs shaped by the config (``-1`` dims become 8; integers in ``[0, 10)``; strings ``b"text"``)."""
+    """Random inputs shaped by the config (``-1`` dims become 8; integers 0 or 1, valid ids for any embedding table; strings ``b"text"``)."""
     rng = np.random.default_rng(seed)
     out = {}
     for t in cfg.input:
@@ -101,7 +101,7 @@ def random_inputs(cfg: mc.ModelConfig, batch: int = 1, seed: int = 0) -> dict[st
             out[t.name] = rng.integers(0, 2, shape).astype(bool)
         else:
             dt = dtypes.numpy_dtype(t.data_type)
-            out[t.name] = (rng.integers(0, 10, shape) if dt.kind in "iu" else rng.standard_normal(shape)).astype(dt)
+            out[t.name] = (rng.integers(0, 2, shape) if dt.kind in "iu" else rng.standard_normal(shape)).astype(dt)
     return out
 
 
