@@ -90,3 +90,37 @@ def test_a_config_the_native_backend_would_refuse_fails_to_load(tmp_path, bert_d
         "unable to load model 'bert', configuration expects datatype TYPE_FP16 for output 'logits', "
         "model provides TYPE_FP32" in err.value.message
     )
+
+
+def test_serve_command_starts_answers_and_stops_on_ctrl_c(tmp_path, bert_dir):
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    add_hf(str(bert_dir), AddOptions(repo=tmp_path / "repo", name="bert"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tritonrepo", "serve", str(tmp_path / "repo"),
+         "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**__import__("os").environ, "COLUMNS": "200"},
+    )
+    lines, url = [], None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and url is None:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        m = re.search(r"HTTP\s+http://(127\.0\.0\.1:\d+)", line)
+        url = m.group(1) if m else None
+    try:
+        assert url, "".join(lines)
+        assert any("Python-based 'onnxruntime' backend" in ln for ln in lines)
+        inputs, reference, atol = golden_sample(tmp_path / "repo" / "bert")
+        assert max_abs_diff(infer(url, "bert", inputs), reference) <= atol
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert "stopped" in out
