@@ -31,18 +31,19 @@ def served(tmp_path_factory, bert_dir, vit_dir):
 @pytest.mark.parametrize("model", MODELS)
 def test_served_answer_matches_pytorch(served, model, protocol):
     repo, server = served
-    inputs, reference, atol = golden_sample(repo / model)
+    g = golden_sample(repo / model)
     url = server.http_url if protocol == "http" else server.grpc_url
-    got = infer(url, model, inputs, protocol=protocol)
-    assert set(got) == set(reference)
-    assert max_abs_diff(got, reference) <= atol
+    got = infer(url, model, g.inputs, protocol=protocol)
+    assert set(got) == set(g.outputs)
+    assert max_abs_diff(got, g.outputs, g.valid) <= g.atol
 
 
 @pytest.mark.parametrize("model", ["bert", "bert_py"])
 def test_concurrent_unpadded_rows_are_each_answered_correctly(served, model):
     """Rows sent one by one (different lengths, dynamic batching may stack them) match the padded batch."""
     repo, server = served
-    inputs, reference, _ = golden_sample(repo / model)
+    g = golden_sample(repo / model)
+    inputs, reference = g.inputs, g.outputs
     rows = []
     for i in range(inputs["input_ids"].shape[0]):
         n = int(inputs["attention_mask"][i].sum())
@@ -56,7 +57,8 @@ def test_concurrent_unpadded_rows_are_each_answered_correctly(served, model):
 @pytest.mark.parametrize("model", ["bert", "bert_py"])
 def test_a_bad_request_gets_an_error_and_the_model_keeps_serving(served, model):
     repo, server = served
-    inputs, reference, atol = golden_sample(repo / model)
+    g = golden_sample(repo / model)
+    inputs, reference, atol = g.inputs, g.outputs, g.atol
     bad = {k: v.copy() for k, v in inputs.items()}
     bad["input_ids"][0, 1] = 10**6  # outside the vocabulary
     with pytest.raises(TritonRepoError, match="the server refused the request") as err:
@@ -117,8 +119,8 @@ def test_serve_command_starts_answers_and_stops_on_ctrl_c(tmp_path, bert_dir):
     try:
         assert url, "".join(lines)
         assert any("Python-based 'onnxruntime' backend" in ln for ln in lines)
-        inputs, reference, atol = golden_sample(tmp_path / "repo" / "bert")
-        assert max_abs_diff(infer(url, "bert", inputs), reference) <= atol
+        g = golden_sample(tmp_path / "repo" / "bert")
+        assert max_abs_diff(infer(url, "bert", g.inputs), g.outputs, g.valid) <= g.atol
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)

@@ -8,7 +8,7 @@ would change, is only replaced with ``force``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from tritonrepo import __version__
 from tritonrepo.checkpoint import Checkpoint, resolve_checkpoint
-from tritonrepo.config import CONFIG_FILENAME, ModelSettings, build_config, read_config, write_config
+from tritonrepo.config import CONFIG_FILENAME, ModelSettings, build_config, write_config
 from tritonrepo.errors import TritonRepoError
 from tritonrepo.export.common import ExportResult
 from tritonrepo.manifest import (
@@ -30,7 +30,14 @@ from tritonrepo.manifest import (
     read_manifest,
     write_manifest,
 )
-from tritonrepo.repository import init_repository, next_version, place, staging_dir, validate_model_name
+from tritonrepo.repository import (
+    check_version_free,
+    commit_model,
+    init_repository,
+    next_version,
+    staging_dir,
+    validate_model_name,
+)
 from tritonrepo.tasks import detect_task
 
 BACKENDS = ("onnx", "python")
@@ -105,6 +112,16 @@ def add_hf(model: str, options: AddOptions) -> AddResult:
         TritonRepoError: bad input, a clash with existing files without ``force``, an export failure.
         ParityError: the ONNX export differs from PyTorch by more than ``options.atol``.
     """
+    repo, checkpoint, task = prepare(model, options)
+    name = validate_model_name(options.name or default_model_name(checkpoint))
+    with staging_dir(repo, name) as tmp:
+        result = stage_hf_model(checkpoint, task, name, options, tmp)
+        commit_model(tmp / name, result.model_dir, result.version, force=options.force)
+    return result
+
+
+def prepare(model: str, options: AddOptions) -> tuple[Path, Checkpoint, str]:
+    """Check the options, open (or create) the repository, resolve the checkpoint and its task."""
     if options.backend not in BACKENDS:
         raise TritonRepoError(f"unknown backend {options.backend!r}", "use onnx or python")
     if options.name is not None:
@@ -115,57 +132,53 @@ def add_hf(model: str, options: AddOptions) -> AddResult:
     if not repo.is_dir():
         raise TritonRepoError(f"{repo}: not a directory")
     checkpoint = resolve_checkpoint(model, options.revision, options.token)
-    name = validate_model_name(options.name or default_model_name(checkpoint))
-    task = detect_task(checkpoint, options.task)
-    model_dir = repo / name
+    return repo, checkpoint, detect_task(checkpoint, options.task)
+
+
+def stage_hf_model(checkpoint: Checkpoint, task: str, name: str, options: AddOptions, tmp: Path) -> AddResult:
+    """Build model ``name`` into ``tmp/name`` (files, config, manifest); :func:`commit_model` moves it into place.
+
+    Raises:
+        TritonRepoError: the version exists (without ``force``), the export fails, or the config would change.
+    """
+    model_dir = Path(options.repo) / name
     ver = options.version if options.version is not None else next_version(model_dir)
-    if (model_dir / str(ver)).exists() and not options.force:
-        raise TritonRepoError(f"{model_dir / str(ver)}: version {ver} already exists", "pass --force to replace it")
+    check_version_free(model_dir, ver, force=options.force)
+    stage = tmp / name
+    vdir = stage / str(ver)
+    batching = options.settings.max_batch_size > 0
+    if options.backend == "onnx":
+        from tritonrepo.export.onnx import export_onnx  # noqa: PLC0415
 
-    with staging_dir(repo, name) as tmp:
-        stage = tmp / name
-        vdir = stage / str(ver)
-        batching = options.settings.max_batch_size > 0
-        if options.backend == "onnx":
-            from tritonrepo.export.onnx import export_onnx  # noqa: PLC0415
+        result = export_onnx(checkpoint, task, vdir, opset=options.opset, atol=options.atol, batching=batching)
+        backend, platform = "onnxruntime", "onnxruntime_onnx"
+    else:
+        from tritonrepo.export.python import package_python  # noqa: PLC0415
 
-            result = export_onnx(checkpoint, task, vdir, opset=options.opset, atol=options.atol, batching=batching)
-            backend, platform = "onnxruntime", "onnxruntime_onnx"
-        else:
-            from tritonrepo.export.python import package_python  # noqa: PLC0415
-
-            result = package_python(checkpoint, task, vdir, batching=batching)
-            backend, platform = "python", ""
-        notes = []
-        settings = ModelSettings(**{**options.settings.__dict__, "parameters": {**result.parameters, **options.settings.parameters}})
-        if batching and not result.batching:
-            settings.max_batch_size = 0
-            notes.append("the model's tensors have no variable batch dimension: max_batch_size set to 0")
-        cfg = build_config(
-            name, backend=backend, platform=platform, inputs=result.inputs, outputs=result.outputs, settings=settings
-        )
-        existing_cfg = model_dir / CONFIG_FILENAME
-        if existing_cfg.is_file() and not options.force and read_config(existing_cfg) != cfg:
-            raise TritonRepoError(
-                f"{existing_cfg}: the new version needs a different model configuration",
-                "pass --force to replace it, or use another --name",
-            )
-        manifest = read_manifest(model_dir) if model_dir.is_dir() else None
-        manifest = manifest or Manifest(model_name=name)
-        record = _record(checkpoint, task, options, backend, ver, result, hash_files(vdir, relative_to=stage))
-        kept = [r for r in manifest.versions if r.version != ver]
-        del manifest.versions[:]
-        manifest.versions.extend(sorted([*kept, record], key=lambda r: r.version))
-        write_config(cfg, stage / CONFIG_FILENAME)
-        write_manifest(manifest, stage / MANIFEST_FILENAME)
-
-        if not model_dir.exists():
-            place(stage, model_dir, force=False)
-        else:  # model files first, then the config, then the manifest
-            place(vdir, model_dir / str(ver), force=options.force)
-            place(stage / CONFIG_FILENAME, existing_cfg, force=True)
-            place(stage / MANIFEST_FILENAME, model_dir / MANIFEST_FILENAME, force=True)
+        result = package_python(checkpoint, task, vdir, batching=batching)
+        backend, platform = "python", ""
+    notes = []
+    settings = replace(options.settings, parameters={**result.parameters, **options.settings.parameters})
+    if batching and not result.batching:
+        settings.max_batch_size = 0
+        notes.append("the model's tensors have no variable batch dimension: max_batch_size set to 0")
+    cfg = build_config(
+        name, backend=backend, platform=platform, inputs=result.inputs, outputs=result.outputs, settings=settings
+    )
+    record = _record(checkpoint, task, options, backend, ver, result, hash_files(vdir, relative_to=stage))
+    write_staged_model(stage, model_dir, cfg, record)
     return AddResult(model_dir, ver, cfg, result, checkpoint, task, notes)
+
+
+def write_staged_model(stage: Path, model_dir: Path, cfg: mc.ModelConfig, record: VersionRecord) -> None:
+    """Write ``config.pbtxt`` and the manifest (the existing one plus ``record``) into a staged model folder."""
+    manifest = (read_manifest(model_dir) if model_dir.is_dir() else None) or Manifest(model_name=cfg.name)
+    kept = [r for r in manifest.versions if r.version != record.version]
+    del manifest.versions[:]
+    manifest.versions.extend(sorted([*kept, record], key=lambda r: r.version))
+    stage.mkdir(parents=True, exist_ok=True)
+    write_config(cfg, stage / CONFIG_FILENAME)
+    write_manifest(manifest, stage / MANIFEST_FILENAME)
 
 
 def _record(checkpoint, task, options, backend, ver, result: ExportResult, files) -> VersionRecord:
@@ -182,6 +195,8 @@ def _record(checkpoint, task, options, backend, ver, result: ExportResult, files
         outputs=[array_to_tensor(k, v) for k, v in outputs.items()],
         atol=options.atol,
     )
+    if "attention_mask" in inputs:
+        sample.valid.CopyFrom(array_to_tensor("attention_mask", inputs["attention_mask"]))
     return VersionRecord(
         version=ver,
         source=checkpoint.source,

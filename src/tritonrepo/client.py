@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -67,8 +68,18 @@ def infer(
         raise TritonRepoError(f"cannot reach Triton at {url} ({protocol}): {exc}", "is the server running?") from None
 
 
-def golden_sample(model_dir: Path, version: int | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], float]:
-    """``(inputs, reference outputs, atol)`` of the first golden sample of a version (default: the newest).
+@dataclass
+class Golden:
+    """A golden sample: inputs, reference outputs, tolerance and the real-token mask (or ``None``)."""
+
+    inputs: dict[str, np.ndarray]
+    outputs: dict[str, np.ndarray]
+    atol: float
+    valid: np.ndarray | None = None
+
+
+def golden_sample(model_dir: Path, version: int | None = None) -> Golden:
+    """The first golden sample of a version (default: the newest) from the model's manifest.
 
     Raises:
         TritonRepoError: the model has no manifest or no sample.
@@ -80,10 +91,11 @@ def golden_sample(model_dir: Path, version: int | None = None) -> tuple[dict[str
     if not records or not records[-1].samples:
         raise TritonRepoError(f"{model_dir}: no golden sample for version {version}")
     sample = records[-1].samples[0]
-    return (
-        {t.name: tensor_to_array(t) for t in sample.inputs},
-        {t.name: tensor_to_array(t) for t in sample.outputs},
-        sample.atol,
+    return Golden(
+        inputs={t.name: tensor_to_array(t) for t in sample.inputs},
+        outputs={t.name: tensor_to_array(t) for t in sample.outputs},
+        atol=sample.atol,
+        valid=tensor_to_array(sample.valid) if sample.HasField("valid") else None,
     )
 
 
@@ -105,12 +117,24 @@ def random_inputs(cfg: mc.ModelConfig, batch: int = 1, seed: int = 0) -> dict[st
     return out
 
 
-def max_abs_diff(got: dict[str, np.ndarray], want: dict[str, np.ndarray]) -> float:
-    """Max abs difference over the outputs in ``want`` (``inf`` when one is missing or its shape differs)."""
+def max_abs_diff(got: dict[str, np.ndarray], want: dict[str, np.ndarray], valid: np.ndarray | None = None) -> float:
+    """Max abs difference over the outputs in ``want``.
+
+    ``inf`` when an output is missing, its shape differs, or a string output (labels, answers) is not equal.
+    With ``valid`` (``[batch, seq]``, 1 = real token), outputs whose first two dims are ``[batch, seq]`` are
+    compared at real-token positions only: hidden states at padding positions carry no meaning.
+    """
     worst = 0.0
     for name, ref in want.items():
         if name not in got or got[name].shape != ref.shape:
             return float("inf")
-        if ref.size:
-            worst = max(worst, float(np.max(np.abs(got[name].astype(np.float64) - ref.astype(np.float64)))))
+        if ref.dtype == object or got[name].dtype == object:
+            if [bytes(x) for x in got[name].reshape(-1)] != [bytes(x) for x in ref.reshape(-1)]:
+                return float("inf")
+        elif ref.size:
+            diff = np.abs(got[name].astype(np.float64) - ref.astype(np.float64))
+            if valid is not None and ref.ndim >= 2 and ref.shape[:2] == valid.shape:
+                diff = diff[valid.astype(bool)]
+            if diff.size:
+                worst = max(worst, float(np.max(diff)))
     return worst

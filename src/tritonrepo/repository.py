@@ -145,3 +145,37 @@ def place(src: Path, dst: Path, *, force: bool) -> None:
     else:
         dst.parent.mkdir(parents=True, exist_ok=True)
         os.replace(src, dst)
+
+
+def check_version_free(model_dir: Path, version: int, *, force: bool) -> None:
+    """Raise :class:`TritonRepoError` when ``model_dir/<version>`` exists and ``force`` is false."""
+    if (model_dir / str(version)).exists() and not force:
+        raise TritonRepoError(f"{model_dir / str(version)}: version {version} already exists", "pass --force to replace it")
+
+
+def commit_model(stage: Path, model_dir: Path, version: int, *, force: bool) -> None:
+    """Move a staged model folder (``config.pbtxt``, manifest, ``<version>/``) into the repository.
+
+    A new model is renamed into place whole. For an existing model the version folder is moved first, then the
+    config and the other top-level files (model files before the config, as Triton Model Navigator does), so a
+    polling server never sees a config without its model files.
+
+    Raises:
+        TritonRepoError: the version exists, or the config would change, and ``force`` is false.
+    """
+    from tritonrepo.config import CONFIG_FILENAME, read_config  # noqa: PLC0415
+
+    if not model_dir.exists():
+        place(stage, model_dir, force=False)
+        return
+    check_version_free(model_dir, version, force=force)
+    existing = model_dir / CONFIG_FILENAME
+    if existing.is_file() and not force and read_config(existing) != read_config(stage):
+        raise TritonRepoError(
+            f"{existing}: the new version needs a different model configuration",
+            "pass --force to replace it, or use another --name",
+        )
+    place(stage / str(version), model_dir / str(version), force=force)
+    for p in sorted(stage.iterdir(), key=lambda p: p.name == CONFIG_FILENAME):
+        if p.is_file():
+            place(p, model_dir / p.name, force=True)

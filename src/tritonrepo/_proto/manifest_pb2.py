@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19tritonrepo/manifest.proto\x12\ntritonrepo\"V\n\x06Tensor\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x64\x61tatype\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x03\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\x12\x0f\n\x07strings\x18\x05 \x03(\x0c\"s\n\x0cGoldenSample\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\"\n\x06inputs\x18\x02 \x03(\x0b\x32\x12.tritonrepo.Tensor\x12#\n\x07outputs\x18\x03 \x03(\x0b\x32\x12.tritonrepo.Tensor\x12\x0c\n\x04\x61tol\x18\x04 \x01(\x01\"6\n\x08\x46ileHash\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x03\"\xb9\x03\n\rVersionRecord\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x13\n\x0bsource_kind\x18\x03 \x01(\t\x12\x10\n\x08revision\x18\x04 \x01(\t\x12\x0c\n\x04task\x18\x05 \x01(\t\x12\x0f\n\x07library\x18\x06 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x07 \x01(\t\x12\x10\n\x08\x65xporter\x18\x08 \x01(\t\x12H\n\x10package_versions\x18\t \x03(\x0b\x32..tritonrepo.VersionRecord.PackageVersionsEntry\x12\r\n\x05opset\x18\n \x01(\x05\x12\x1b\n\x13parity_max_abs_diff\x18\x0b \x01(\x01\x12\x0c\n\x04\x61tol\x18\x0c \x01(\x01\x12#\n\x05\x66iles\x18\r \x03(\x0b\x32\x14.tritonrepo.FileHash\x12)\n\x07samples\x18\x0e \x03(\x0b\x32\x18.tritonrepo.GoldenSample\x12\x12\n\ncreated_at\x18\x0f \x01(\t\x1a\x36\n\x14PackageVersionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"c\n\x08Manifest\x12\x16\n\x0eschema_version\x18\x01 \x01(\x05\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12+\n\x08versions\x18\x03 \x03(\x0b\x32\x19.tritonrepo.VersionRecordb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19tritonrepo/manifest.proto\x12\ntritonrepo\"V\n\x06Tensor\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x64\x61tatype\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x03\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\x12\x0f\n\x07strings\x18\x05 \x03(\x0c\"\x96\x01\n\x0cGoldenSample\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\"\n\x06inputs\x18\x02 \x03(\x0b\x32\x12.tritonrepo.Tensor\x12#\n\x07outputs\x18\x03 \x03(\x0b\x32\x12.tritonrepo.Tensor\x12\x0c\n\x04\x61tol\x18\x04 \x01(\x01\x12!\n\x05valid\x18\x05 \x01(\x0b\x32\x12.tritonrepo.Tensor\"6\n\x08\x46ileHash\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x03\"\xb9\x03\n\rVersionRecord\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x13\n\x0bsource_kind\x18\x03 \x01(\t\x12\x10\n\x08revision\x18\x04 \x01(\t\x12\x0c\n\x04task\x18\x05 \x01(\t\x12\x0f\n\x07library\x18\x06 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x07 \x01(\t\x12\x10\n\x08\x65xporter\x18\x08 \x01(\t\x12H\n\x10package_versions\x18\t \x03(\x0b\x32..tritonrepo.VersionRecord.PackageVersionsEntry\x12\r\n\x05opset\x18\n \x01(\x05\x12\x1b\n\x13parity_max_abs_diff\x18\x0b \x01(\x01\x12\x0c\n\x04\x61tol\x18\x0c \x01(\x01\x12#\n\x05\x66iles\x18\r \x03(\x0b\x32\x14.tritonrepo.FileHash\x12)\n\x07samples\x18\x0e \x03(\x0b\x32\x18.tritonrepo.GoldenSample\x12\x12\n\ncreated_at\x18\x0f \x01(\t\x1a\x36\n\x14PackageVersionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"c\n\x08Manifest\x12\x16\n\x0eschema_version\x18\x01 \x01(\x05\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12+\n\x08versions\x18\x03 \x03(\x0b\x32\x19.tritonrepo.VersionRecordb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,14 +35,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VERSIONRECORD_PACKAGEVERSIONSENTRY']._serialized_options = b'8\001'
   _globals['_TENSOR']._serialized_start=41
   _globals['_TENSOR']._serialized_end=127
-  _globals['_GOLDENSAMPLE']._serialized_start=129
-  _globals['_GOLDENSAMPLE']._serialized_end=244
-  _globals['_FILEHASH']._serialized_start=246
-  _globals['_FILEHASH']._serialized_end=300
-  _globals['_VERSIONRECORD']._serialized_start=303
-  _globals['_VERSIONRECORD']._serialized_end=744
-  _globals['_VERSIONRECORD_PACKAGEVERSIONSENTRY']._serialized_start=690
-  _globals['_VERSIONRECORD_PACKAGEVERSIONSENTRY']._serialized_end=744
-  _globals['_MANIFEST']._serialized_start=746
-  _globals['_MANIFEST']._serialized_end=845
+  _globals['_GOLDENSAMPLE']._serialized_start=130
+  _globals['_GOLDENSAMPLE']._serialized_end=280
+  _globals['_FILEHASH']._serialized_start=282
+  _globals['_FILEHASH']._serialized_end=336
+  _globals['_VERSIONRECORD']._serialized_start=339
+  _globals['_VERSIONRECORD']._serialized_end=780
+  _globals['_VERSIONRECORD_PACKAGEVERSIONSENTRY']._serialized_start=726
+  _globals['_VERSIONRECORD_PACKAGEVERSIONSENTRY']._serialized_end=780
+  _globals['_MANIFEST']._serialized_start=782
+  _globals['_MANIFEST']._serialized_end=881
 # @@protoc_insertion_point(module_scope)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from tritonrepo import __version__
-from tritonrepo.cli import add_hf, infer, init, serve
+from tritonrepo.cli import add_hf, ensemble, infer, init, serve
 
 app = typer.Typer(
     name="tritonrepo",
@@ -16,6 +16,7 @@ app = typer.Typer(
 )
 app.command(name="init")(init.init)
 app.command(name="add-hf")(add_hf.add_hf)
+app.command(name="ensemble")(ensemble.ensemble)
 app.command(name="serve")(serve.serve)
 app.command(name="infer")(infer.infer)
 

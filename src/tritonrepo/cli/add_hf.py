@@ -50,6 +50,7 @@ def add_hf(
     atol: Annotated[float, typer.Option("--atol", help="Max abs difference ONNX vs PyTorch.")] = 1e-4,
     force: ForceOpt = False,
     token: Annotated[str | None, typer.Option("--token", envvar="HF_TOKEN", help="Hub token.")] = None,
+    pipeline: Annotated[bool, typer.Option("--pipeline", help="Also add pre/post-processing and an ensemble NAME.")] = False,
     fmt: FormatOpt = OutputFormat.text,
 ) -> None:
     """Add a Hugging Face model to a model repository (ONNX export or Python backend).
@@ -61,6 +62,8 @@ def add_hf(
         tritonrepo add-hf sentence-transformers/all-MiniLM-L6-v2 --backend python
 
         tritonrepo add-hf google/vit-base-patch16-224-in21k --max-batch-size 16 --device gpu
+
+        tritonrepo add-hf ./my-bert-classifier --name classifier --pipeline   # text in, label + score out
     """
     quiet_libraries()
     from pathlib import Path  # noqa: PLC0415
@@ -79,7 +82,13 @@ def add_hf(
         settings=settings, opset=opset, atol=atol, force=force, token=token,
     )
     with console.status(f"adding {model} ({backend.value})", spinner="dots") if fmt == OutputFormat.text else nullcontext():
-        result = run_add(model, options)
+        if pipeline:
+            from tritonrepo.pipeline import add_pipeline  # noqa: PLC0415
+
+            piped = add_pipeline(model, options)
+            result = piped.core
+        else:
+            piped, result = None, run_add(model, options)
     cfg = result.config
     data = {
         "model": cfg.name,
@@ -95,6 +104,13 @@ def add_hf(
         "outputs": [{"name": t.name, "data_type": triton_type_name(t.data_type), "dims": list(t.dims)} for t in cfg.output],
         "notes": result.notes,
     }
+    if piped is not None:
+        data["pipeline"] = {
+            "ensemble": piped.ensemble,
+            "steps": piped.steps,
+            "inputs": [{"name": t.name, "data_type": triton_type_name(t.data_type), "dims": list(t.dims)} for t in piped.config.input],
+            "outputs": [{"name": t.name, "data_type": triton_type_name(t.data_type), "dims": list(t.dims)} for t in piped.config.output],
+        }
 
     def render() -> None:
         console.print(f"[bold green]added[/] {cfg.name} version {result.version} -> {result.model_dir}")
@@ -107,6 +123,10 @@ def add_hf(
         rows = [["input", t["name"], t["data_type"], t["dims"]] for t in data["inputs"]]
         rows += [["output", t["name"], t["data_type"], t["dims"]] for t in data["outputs"]]
         console.print(table("tensors (dims without the batch dimension)", ["", "name", "data_type", "dims"], rows))
+        if piped is not None:
+            ins = ", ".join(t.name for t in piped.config.input)
+            outs = ", ".join(t.name for t in piped.config.output)
+            console.print(f"[bold green]pipeline[/] {piped.ensemble}: {' -> '.join(piped.steps)} ({ins} in, {outs} out)")
         for note in result.notes:
             console.print(f"[yellow]note:[/] {note}")
 

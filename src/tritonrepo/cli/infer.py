@@ -20,6 +20,24 @@ class Protocol(str, Enum):
     grpc = "grpc"
 
 
+def raw_inputs(cfg, texts: list[str], images: list[Path]) -> dict[str, np.ndarray]:
+    """BYTES inputs ``[batch, 1]`` for a pipeline ensemble: texts go to its ``text`` input, files to ``image``."""
+    names = {t.name for t in cfg.input}
+    out = {}
+    for flag, key, values in (("--text", "text", [t.encode() for t in texts]), ("--image", "image", images)):
+        if not values:
+            continue
+        if key not in names:
+            raise TritonRepoError(f"{flag}: model '{cfg.name}' has no '{key}' input", f"its inputs: {', '.join(sorted(names))}")
+        if key == "image":
+            try:
+                values = [Path(v).read_bytes() for v in values]
+            except OSError as exc:
+                raise TritonRepoError(f"--image: cannot read {exc.filename}: {exc.strerror}") from None
+        out[key] = np.array([[v] for v in values], dtype=object)
+    return out
+
+
 def _load_inputs(specs: list[str]) -> dict[str, np.ndarray]:
     out = {}
     for spec in specs:
@@ -41,9 +59,11 @@ def infer(
     protocol: Annotated[Protocol, typer.Option("--protocol")] = Protocol.http,
     inputs: Annotated[list[str] | None, typer.Option("--input", "-i", help="name=file.npy (repeatable).")] = None,
     random: Annotated[bool, typer.Option("--random", help="Random inputs shaped by the config.")] = False,
+    text: Annotated[list[str] | None, typer.Option("--text", "-t", help="Raw text for a pipeline (repeatable).")] = None,
+    image: Annotated[list[Path] | None, typer.Option("--image", help="Image file for a pipeline (repeatable).")] = None,
     fmt: FormatOpt = OutputFormat.text,
 ) -> None:
-    """Send one request: the manifest's golden sample (default), --input files, or --random data.
+    """Send one request: the manifest's golden sample (default), raw --text/--image, --input files, or --random.
 
     With the golden sample the answer is compared with the PyTorch reference and the command fails (exit 1)
     when the max abs difference exceeds the sample's tolerance.
@@ -52,27 +72,38 @@ def infer(
 
         tritonrepo infer minilm
 
+        tritonrepo infer classifier --text "great movie" --text "awful plot"
+
+        tritonrepo infer vit --image cat.jpg
+
         tritonrepo infer bert --protocol grpc --input input_ids=ids.npy --input attention_mask=mask.npy
     """
     url = url or ("127.0.0.1:8001" if protocol == Protocol.grpc else "127.0.0.1:8000")
-    reference, atol = None, 0.0
-    if inputs:
+    golden = None
+    if text or image:
+        arrays = raw_inputs(read_config(Path(repo) / model), text or [], image or [])
+    elif inputs:
         arrays = _load_inputs(inputs)
     elif random:
         arrays = random_inputs(read_config(Path(repo) / model))
     else:
-        arrays, reference, atol = golden_sample(Path(repo) / model)
+        golden = golden_sample(Path(repo) / model)
+        arrays = golden.inputs
     outputs = send(url, model, arrays, protocol=protocol.value)
-    diff = max_abs_diff(outputs, reference) if reference is not None else None
+    diff = max_abs_diff(outputs, golden.outputs, golden.valid) if golden is not None else None
+    atol = golden.atol if golden is not None else 0.0
     data = {
         "model": model,
-        "outputs": {k: {"dtype": str(v.dtype), "shape": list(v.shape), "values": v.reshape(-1)[:8].tolist()} for k, v in outputs.items()},
+        "outputs": {
+            k: {"dtype": str(v.dtype), "shape": list(v.shape), "values": [_plain(x) for x in v.reshape(-1)[:8]]}
+            for k, v in outputs.items()
+        },
         "max_abs_diff": diff,
-        "atol": atol if reference is not None else None,
+        "atol": atol if golden is not None else None,
     }
 
     def render() -> None:
-        rows = [[k, v.dtype, list(v.shape), np.array2string(v.reshape(-1)[:6], precision=5)] for k, v in outputs.items()]
+        rows = [[k, v.dtype, list(v.shape), _preview(v)] for k, v in outputs.items()]
         console.print(table(f"{model} @ {url} ({protocol.value})", ["output", "dtype", "shape", "first values"], rows))
         if diff is not None:
             verdict = "[green]matches[/]" if diff <= atol else "[red]DRIFT[/]"
@@ -81,3 +112,13 @@ def infer(
     emit(fmt, data, render)
     if diff is not None and not diff <= atol:
         raise typer.Exit(1)
+
+
+def _plain(x):
+    return x.decode("utf-8", "replace") if isinstance(x, bytes) else x.item() if hasattr(x, "item") else x
+
+
+def _preview(v: np.ndarray) -> str:
+    if v.dtype == object:
+        return ", ".join(str(_plain(x)) for x in v.reshape(-1)[:6])
+    return np.array2string(v.reshape(-1)[:6], precision=5)

@@ -10,7 +10,9 @@ Steps (all into a staging folder; the caller moves the result into the repositor
    because the native ONNX Runtime backend compares output dims exactly (onnxruntime_backend
    ``CompareDimsSupported``, rule ORT-12);
 4. compare with PyTorch on the same inputs and fail when the max abs difference exceeds ``atol``
-   (optimum's own validation only warns).
+   (optimum's own validation only warns). Outputs with a sequence axis are compared at real tokens
+   (``attention_mask == 1``): hidden states at padding positions carry no meaning and differ between runtimes
+   (all-MiniLM-L6-v2: 3e-6 at real tokens, 1.4e-4 at padding).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 
 from tritonrepo import dtypes
 from tritonrepo.checkpoint import Checkpoint
+from tritonrepo.client import max_abs_diff
 from tritonrepo.config import TensorSpec
 from tritonrepo.errors import ParityError, TritonRepoError
 from tritonrepo.export.common import ExportResult, batch_dim_varies, load_torch_model, specs_from_trials, torch_outputs
@@ -86,11 +89,7 @@ def export_onnx(
     trials_ort = [dict(zip(out_names, session.run(out_names, t))) for t in trials_in]
     trials_pt = [torch_outputs(model, t, out_names) for t in trials_in]
 
-    diff = max(
-        float(np.max(np.abs(o[n].astype(np.float64) - p[n].astype(np.float64)))) if o[n].size else 0.0
-        for o, p in zip(trials_ort, trials_pt)
-        for n in out_names
-    )
+    diff = max(max_abs_diff(o, p, t.get("attention_mask")) for o, p, t in zip(trials_ort, trials_pt, trials_in))
     if not diff <= atol:  # also catches NaN
         raise ParityError(
             f"ONNX export of {checkpoint.source} differs from PyTorch: max abs difference {diff:.3g} > atol {atol:g}",

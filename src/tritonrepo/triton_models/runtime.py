@@ -86,12 +86,16 @@ def _signature(arrays: dict[str, np.ndarray]) -> tuple:
     return tuple((k, v.shape[1:], v.dtype.str) for k, v in sorted(arrays.items()))
 
 
-def execute_batched(requests, io: ModelIO, run: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]):
+def execute_batched(
+    requests, io: ModelIO, run: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]], *, stack: bool = True
+):
     """Answer ``requests`` (one response each, in order) by calling ``run`` on stacked inputs.
 
     Args:
         requests: the ``pb_utils.InferenceRequest`` list given to ``execute``.
         io: the model's I/O from its config.
+        stack: concatenate requests with equal shapes (``False``: always one request per call, e.g. when the
+            output shape of a request must not depend on other requests, as padding would).
         run: maps ``{input name: array [B, ...]}`` to ``{output name: array [B, ...]}``; when the model does not
             batch (``max_batch_size == 0``) it gets one request's arrays as they are.
 
@@ -106,7 +110,7 @@ def execute_batched(requests, io: ModelIO, run: Callable[[dict[str, np.ndarray]]
         except RequestError as exc:
             responses[i] = _error(str(exc))
             continue
-        key = _signature(arrays) if io.max_batch_size > 0 else ("single", i)
+        key = _signature(arrays) if stack and io.max_batch_size > 0 else ("single", i)
         groups.setdefault(key, []).append((i, arrays))
 
     for members in groups.values():

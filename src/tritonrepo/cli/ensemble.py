@@ -1,0 +1,63 @@
+"""``tritonrepo ensemble``: chain models of the repository into an ensemble."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tritonrepo.cli._cli_utils import FormatOpt, ForceOpt, OutputFormat, RepoOpt, console, emit, run_command, table
+from tritonrepo.config import config_to_text, write_config
+from tritonrepo.dtypes import triton_type_name
+from tritonrepo.ensemble import load_step_configs, parse_map, plan_ensemble
+from tritonrepo.repository import commit_model, next_version, open_repository, staging_dir, validate_model_name
+
+
+@run_command
+def ensemble(
+    name: Annotated[str, typer.Argument(help="Name of the ensemble model.")],
+    steps: Annotated[list[str], typer.Option("--step", "-s", help="A model of the repository, in call order (repeat).")],
+    repo: RepoOpt = Path("model_repository"),
+    maps: Annotated[list[str] | None, typer.Option("--map", help="CONSUMER.INPUT=PRODUCER.OUTPUT (producer 'ensemble' = an ensemble input).")] = None,
+    outputs: Annotated[list[str] | None, typer.Option("--output", "-o", help="OUTPUT or STEP.OUTPUT (default: the last step's).")] = None,
+    max_batch_size: Annotated[int | None, typer.Option("--max-batch-size", help="Default: the smallest of the steps'.")] = None,
+    force: ForceOpt = False,
+    fmt: FormatOpt = OutputFormat.text,
+) -> None:
+    """Wire models into an ensemble (tensors connect by name between steps) and check every connection.
+
+    Examples:
+
+        tritonrepo ensemble classifier --step tok --step bert --step argmax
+
+        tritonrepo ensemble search --step tok --step minilm --step pool --map pool.mask=tok.attention_mask
+    """
+    root = open_repository(repo)
+    validate_model_name(name)
+    configs = load_step_configs(root, steps)
+    explicit = dict(parse_map(m) for m in maps or [])
+    plan = plan_ensemble(name, steps, configs, maps=explicit, outputs=outputs, max_batch_size=max_batch_size)
+    cfg = plan.to_config()
+    model_dir = root / name
+    version = next_version(model_dir) if not force or not model_dir.exists() else max(next_version(model_dir) - 1, 1)
+    with staging_dir(root, name) as tmp:
+        (tmp / name / str(version)).mkdir(parents=True)  # Triton needs a (possibly empty) version folder
+        write_config(cfg, tmp / name)
+        commit_model(tmp / name, model_dir, version, force=force)
+    data = {
+        "ensemble": name, "steps": steps, "max_batch_size": cfg.max_batch_size,
+        "inputs": [{"name": t.name, "data_type": triton_type_name(t.data_type), "dims": list(t.dims)} for t in cfg.input],
+        "outputs": [{"name": t.name, "data_type": triton_type_name(t.data_type), "dims": list(t.dims)} for t in cfg.output],
+        "config_pbtxt": config_to_text(cfg),
+    }
+
+    def render() -> None:
+        console.print(f"[bold green]ensemble[/] {name}: {' -> '.join(steps)} ({model_dir})")
+        rows = [["input", t["name"], t["data_type"], t["dims"]] for t in data["inputs"]]
+        rows += [["output", t["name"], t["data_type"], t["dims"]] for t in data["outputs"]]
+        console.print(table("ensemble tensors", ["", "name", "data_type", "dims"], rows))
+        for step, imap, omap in zip(plan.steps, plan.input_maps, plan.output_maps):
+            console.print(f"  {step}: in {dict(imap)} out {dict(omap)}")
+
+    emit(fmt, data, render)
