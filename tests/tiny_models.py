@@ -25,12 +25,12 @@ def make_bert_classifier(path: Path, seed: int = 0) -> Path:
     tok = BertTokenizerFast(str(path / "vocab.txt"), model_max_length=64)
     cfg = BertConfig(
         vocab_size=len(_vocab()), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
-        max_position_embeddings=64, num_labels=3,
+        max_position_embeddings=64, num_labels=3, initializer_range=0.3,
         id2label={0: "negative", 1: "neutral", 2: "positive"}, label2id={"negative": 0, "neutral": 1, "positive": 2},
     )
     model = BertForSequenceClassification(cfg)
     with torch.no_grad():  # a sharper head, so that different texts get different labels
-        model.classifier.weight.mul_(200.0)
+        model.classifier.weight.mul_(2.0)
     model.save_pretrained(path)
     tok.save_pretrained(path)
     return path

@@ -11,7 +11,8 @@ from tritonrepo.cli._cli_utils import FormatOpt, ForceOpt, OutputFormat, RepoOpt
 from tritonrepo.config import config_to_text, write_config
 from tritonrepo.dtypes import triton_type_name
 from tritonrepo.ensemble import load_step_configs, parse_map, plan_ensemble
-from tritonrepo.repository import commit_model, next_version, open_repository, staging_dir, validate_model_name
+from tritonrepo.errors import TritonRepoError
+from tritonrepo.repository import commit_model, open_repository, staging_dir, validate_model_name
 
 
 @run_command
@@ -40,7 +41,9 @@ def ensemble(
     plan = plan_ensemble(name, steps, configs, maps=explicit, outputs=outputs, max_batch_size=max_batch_size)
     cfg = plan.to_config()
     model_dir = root / name
-    version = next_version(model_dir) if not force or not model_dir.exists() else max(next_version(model_dir) - 1, 1)
+    if model_dir.exists() and not force:
+        raise TritonRepoError(f"{model_dir}: model already exists", "pass --force to replace the ensemble")
+    version = 1  # an ensemble's version folder stays empty; replacing it means replacing its config
     with staging_dir(root, name) as tmp:
         (tmp / name / str(version)).mkdir(parents=True)  # Triton needs a (possibly empty) version folder
         write_config(cfg, tmp / name)

@@ -1,0 +1,70 @@
+"""Pipelines (pre -> core -> post ensembles) on the real Triton server, compared with the PyTorch pipeline."""
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from tritonrepo.add import AddOptions
+from tritonrepo.cli import app
+from tritonrepo.client import golden_sample, infer, max_abs_diff
+from tritonrepo.errors import TritonRepoError
+from tritonrepo.pipeline import add_pipeline, golden_images
+from tritonrepo.server import TritonServer
+
+pytestmark = pytest.mark.server
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, bert_dir, vit_dir, distilbert_dir):
+    repo = tmp_path_factory.mktemp("pipelines")
+    add_pipeline(str(bert_dir), AddOptions(repo=repo, name="cls"))
+    add_pipeline(str(vit_dir), AddOptions(repo=repo, name="vit", backend="python"))
+    add_pipeline(str(distilbert_dir), AddOptions(repo=repo, name="distil"))
+    with TritonServer(repo) as server:
+        yield repo, server
+
+
+@pytest.mark.parametrize("model", ["cls", "vit", "distil"])
+def test_raw_golden_sample_matches_the_pytorch_pipeline(served, model):
+    repo, server = served
+    g = golden_sample(repo / model)
+    got = infer(server.grpc_url, model, g.inputs, protocol="grpc")
+    assert set(got) == set(g.outputs)
+    assert max_abs_diff(got, g.outputs, g.valid) <= g.atol
+
+
+def test_classifier_labels_and_scores(served):
+    repo, server = served
+    g = golden_sample(repo / "cls")
+    got = infer(server.http_url, "cls", g.inputs)
+    labels = [x.decode() for x in got["label"].reshape(-1)]
+    assert labels == [x.decode() for x in g.outputs["label"].reshape(-1)]
+    assert len(set(labels)) > 1, "the tiny classifier should not give every text the same label"
+    np.testing.assert_allclose(got["score"], g.outputs["score"], atol=1e-4)
+
+
+def test_undecodable_image_gets_an_error_and_the_next_request_succeeds(served):
+    _, server = served
+    bad = np.array([[b"definitely not a png"]], dtype=object)
+    with pytest.raises(TritonRepoError, match="image 0 cannot be decoded"):
+        infer(server.http_url, "vit", {"image": bad})
+    good = infer(server.http_url, "vit", {"image": np.array([[golden_images(1)[0]]], dtype=object)})
+    assert good["last_hidden_state"].shape == (1, 17, 32)
+
+
+def test_non_utf8_text_gets_an_error_and_the_next_request_succeeds(served):
+    _, server = served
+    with pytest.raises(TritonRepoError, match="text is not valid UTF-8"):
+        infer(server.http_url, "cls", {"text": np.array([[b"\xff\xfe bad"]], dtype=object)})
+    good = infer(server.http_url, "cls", {"text": np.array([[b"good movie"]], dtype=object)})
+    assert good["label"].shape == (1, 1)
+
+
+def test_infer_cli_sends_raw_text(served):
+    repo, server = served
+    result = CliRunner().invoke(app, ["infer", "cls", "--repo", str(repo), "--url", server.http_url,
+                                      "--text", "the movie was good", "--text", "bad", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert '"label"' in result.output and '"shape": [\n        2,\n        1\n      ]' in result.output
+    wrong = CliRunner().invoke(app, ["infer", "vit", "--repo", str(repo), "--url", server.http_url, "--text", "x"])
+    assert wrong.exit_code == 2 and "model 'vit' has no 'text' input" in wrong.output
