@@ -144,3 +144,21 @@ def test_minilm_pipeline_honours_sentence_transformers_config(tmp_path, minilm_d
     pre = read_config(tmp_path / "minilm_preprocess")
     assert pre.parameters["max_length"].string_value == "256"  # sentence_bert_config.json max_seq_length
     assert [t.name for t in read_config(tmp_path / "minilm").output] == ["last_hidden_state", "embedding"]
+
+
+def test_pipeline_for_a_model_already_in_the_repository(tmp_path, bert_dir):
+    from tritonrepo.add import add_hf
+    from tritonrepo.client import golden_sample
+
+    add_hf(str(bert_dir), AddOptions(repo=tmp_path, name="bert"))
+    result = CliRunner().invoke(app, ["ensemble", "classifier", "--repo", str(tmp_path), "--pipeline-for", "bert"])
+    assert result.exit_code == 0, result.output
+    ens = read_config(tmp_path / "classifier")
+    assert [s.model_name for s in ens.ensemble_scheduling.step] == [
+        "classifier_preprocess", "bert", "classifier_postprocess"]
+    assert golden_sample(tmp_path / "classifier").outputs["label"].shape == (5, 1)
+    again = CliRunner().invoke(app, ["ensemble", "classifier", "--repo", str(tmp_path), "--pipeline-for", "bert"])
+    assert again.exit_code == 0, again.output  # like add-hf: a new version of each generated model
+    assert sorted(p.name for p in (tmp_path / "classifier_preprocess").iterdir() if p.is_dir()) == ["1", "2"]
+    nothing = CliRunner().invoke(app, ["ensemble", "e", "--repo", str(tmp_path)])
+    assert nothing.exit_code == 2 and "give the steps" in nothing.output

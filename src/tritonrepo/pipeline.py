@@ -56,7 +56,7 @@ class PipelineResult:
 
     ensemble: str
     steps: list[str]
-    core: AddResult
+    core: AddResult | None  # None when the core model was already in the repository
     config: mc.ModelConfig
     notes: list[str] = field(default_factory=list)
 
@@ -74,40 +74,84 @@ def add_pipeline(model: str, options: AddOptions) -> PipelineResult:
     """
     repo, checkpoint, task = prepare(model, options)
     name = validate_model_name(options.name or default_model_name(checkpoint))
-    pre_name, core_name, post_name = pipeline_names(name)
-    vision = is_vision(checkpoint)
-    post_kind = None if (vision and task == "feature-extraction") else _POST_KIND.get(task)
-    if task not in _POST_KIND:
-        raise TritonRepoError(f"no pipeline for task {task!r}", f"use one of: {', '.join(_POST_KIND)}")
+    _check_task(task)
+    core_name = pipeline_names(name)[1]
     with staging_dir(repo, name) as tmp:
         core = stage_hf_model(checkpoint, task, core_name, replace(options, name=core_name), tmp)
-        configs = {core_name: core.config}
-        staged = [(core_name, core.version)]
-        pre_cfg = _stage_pre(checkpoint, task, vision, core.config, pre_name, options, tmp, repo)
-        configs[pre_name] = pre_cfg
-        staged.insert(0, (pre_name, _version_of(repo / pre_name, options)))
-        steps = [pre_name, core_name]
-        if post_kind:
-            configs[post_name] = _stage_post(checkpoint, post_kind, core.config, pre_cfg, post_name, options, tmp, repo)
-            staged.append((post_name, _version_of(repo / post_name, options)))
-            steps.append(post_name)
-        outputs = _ensemble_outputs(post_kind, core_name, post_name, core.config)
-        plan = plan_ensemble(name, steps, configs, outputs=outputs)
-        ens_cfg = plan.to_config()
-        ens_version = _version_of(repo / name, options)
-        check_version_free(repo / name, ens_version, force=options.force)
-        (tmp / name / str(ens_version)).mkdir(parents=True)
-        sample = _golden(checkpoint, task, vision, post_kind, ens_cfg, pre_cfg, options.atol)
-        record = VersionRecord(
-            version=ens_version, source=checkpoint.source, source_kind=checkpoint.kind,
-            revision=checkpoint.revision or "", task=task, library="transformers", backend="ensemble",
-            exporter=f"tritonrepo pipeline: {' -> '.join(steps)}", atol=options.atol, samples=[sample],
-            created_at=now_iso(),
-        )
-        write_staged_model(tmp / name, repo / name, ens_cfg, record)
-        for step, ver in [*staged, (name, ens_version)]:  # steps first, the ensemble last
+        staged, steps, ens_cfg = _stage_around(repo, tmp, name, checkpoint, task, core_name, core.config, options)
+        for step, ver in [(core_name, core.version), *staged]:  # the core, its pre/post steps, the ensemble last
             commit_model(tmp / step, repo / step, ver, force=options.force)
     return PipelineResult(name, steps, core, ens_cfg, core.notes)
+
+
+def pipeline_for_model(repo: Path, name: str, core_name: str, options: AddOptions, checkpoint_ref: str | None = None) -> PipelineResult:
+    """Wrap a model already in ``repo`` (added by ``add-hf``) in pre/post-processing and an ensemble ``name``.
+
+    The checkpoint (for the tokenizer/processor, labels and reference outputs) is ``checkpoint_ref`` or the source
+    recorded in the core model's manifest; the task is the one recorded there.
+
+    Raises:
+        TritonRepoError: the core model is missing, has no manifest and no checkpoint was given, or its task has
+            no pipeline.
+    """
+    from tritonrepo.checkpoint import resolve_checkpoint  # noqa: PLC0415
+    from tritonrepo.config import read_config  # noqa: PLC0415
+    from tritonrepo.manifest import read_manifest  # noqa: PLC0415
+    from tritonrepo.tasks import detect_task  # noqa: PLC0415
+
+    validate_model_name(name)
+    core_dir = repo / core_name
+    if not (core_dir / "config.pbtxt").is_file():
+        raise TritonRepoError(f"model '{core_name}' is not in {repo}", "add it first: tritonrepo add-hf ...")
+    manifest = read_manifest(core_dir)
+    record = manifest.versions[-1] if manifest and manifest.versions else None
+    ref = checkpoint_ref or (record.source if record else None)
+    if not ref:
+        raise TritonRepoError(f"{core_dir}: no tritonrepo manifest says where the model came from", "pass --checkpoint")
+    checkpoint = resolve_checkpoint(ref, (record.revision or None) if record and not checkpoint_ref else None, options.token)
+    task = record.task if record and not options.task else detect_task(checkpoint, options.task)
+    _check_task(task)
+    core_cfg = read_config(core_dir)
+    with staging_dir(repo, name) as tmp:
+        staged, steps, ens_cfg = _stage_around(repo, tmp, name, checkpoint, task, core_name, core_cfg, options)
+        for step, ver in staged:
+            commit_model(tmp / step, repo / step, ver, force=options.force)
+    return PipelineResult(name, steps, None, ens_cfg)
+
+
+def _check_task(task: str) -> None:
+    if task not in _POST_KIND:
+        raise TritonRepoError(f"no pipeline for task {task!r}", f"use one of: {', '.join(_POST_KIND)}")
+
+
+def _stage_around(repo, tmp, name, checkpoint, task, core_name, core_cfg, options):
+    """Stage pre/post steps and the ensemble around ``core_cfg``; returns ``([(model, version)], steps, config)``."""
+    pre_name, _, post_name = pipeline_names(name)
+    vision = is_vision(checkpoint)
+    post_kind = None if (vision and task == "feature-extraction") else _POST_KIND[task]
+    configs = {core_name: core_cfg}
+    configs[pre_name] = pre_cfg = _stage_pre(checkpoint, task, vision, core_cfg, pre_name, options, tmp, repo)
+    staged = [(pre_name, _version_of(repo / pre_name, options))]
+    steps = [pre_name, core_name]
+    if post_kind:
+        configs[post_name] = _stage_post(checkpoint, post_kind, core_cfg, pre_cfg, post_name, options, tmp, repo)
+        staged.append((post_name, _version_of(repo / post_name, options)))
+        steps.append(post_name)
+    plan = plan_ensemble(name, steps, configs, outputs=_ensemble_outputs(post_kind, core_name, post_name, core_cfg))
+    ens_cfg = plan.to_config()
+    ens_version = _version_of(repo / name, options)
+    check_version_free(repo / name, ens_version, force=options.force)
+    (tmp / name / str(ens_version)).mkdir(parents=True)
+    sample = _golden(checkpoint, task, vision, post_kind, ens_cfg, pre_cfg, options.atol)
+    record = VersionRecord(
+        version=ens_version, source=checkpoint.source, source_kind=checkpoint.kind,
+        revision=checkpoint.revision or "", task=task, library="transformers", backend="ensemble",
+        exporter=f"tritonrepo pipeline: {' -> '.join(steps)}", atol=options.atol, samples=[sample],
+        created_at=now_iso(),
+    )
+    write_staged_model(tmp / name, repo / name, ens_cfg, record)
+    staged.append((name, ens_version))
+    return staged, steps, ens_cfg
 
 
 def _version_of(model_dir: Path, options: AddOptions) -> int:

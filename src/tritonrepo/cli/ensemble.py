@@ -18,8 +18,10 @@ from tritonrepo.repository import commit_model, open_repository, staging_dir, va
 @run_command
 def ensemble(
     name: Annotated[str, typer.Argument(help="Name of the ensemble model.")],
-    steps: Annotated[list[str], typer.Option("--step", "-s", help="A model of the repository, in call order (repeat).")],
+    steps: Annotated[list[str] | None, typer.Option("--step", "-s", help="A model of the repository, in call order (repeat).")] = None,
     repo: RepoOpt = Path("model_repository"),
+    pipeline_for: Annotated[str | None, typer.Option("--pipeline-for", help="Generate pre/post-processing around this model (added by add-hf).")] = None,
+    checkpoint: Annotated[str | None, typer.Option("--checkpoint", help="With --pipeline-for: the checkpoint (default: the manifest's source).")] = None,
     maps: Annotated[list[str] | None, typer.Option("--map", help="CONSUMER.INPUT=PRODUCER.OUTPUT (producer 'ensemble' = an ensemble input).")] = None,
     outputs: Annotated[list[str] | None, typer.Option("--output", "-o", help="OUTPUT or STEP.OUTPUT (default: the last step's).")] = None,
     max_batch_size: Annotated[int | None, typer.Option("--max-batch-size", help="Default: the smallest of the steps'.")] = None,
@@ -33,9 +35,16 @@ def ensemble(
         tritonrepo ensemble classifier --step tok --step bert --step argmax
 
         tritonrepo ensemble search --step tok --step minilm --step pool --map pool.mask=tok.attention_mask
+
+        tritonrepo ensemble classifier --pipeline-for bert     # NAME_preprocess -> bert -> NAME_postprocess
     """
     root = open_repository(repo)
     validate_model_name(name)
+    if pipeline_for:
+        _pipeline(root, name, pipeline_for, checkpoint, force, fmt)
+        return
+    if not steps:
+        raise TritonRepoError("give the steps (--step MODEL, repeated) or --pipeline-for MODEL")
     configs = load_step_configs(root, steps)
     explicit = dict(parse_map(m) for m in maps or [])
     plan = plan_ensemble(name, steps, configs, maps=explicit, outputs=outputs, max_batch_size=max_batch_size)
@@ -64,3 +73,19 @@ def ensemble(
             console.print(f"  {step}: in {dict(imap)} out {dict(omap)}")
 
     emit(fmt, data, render)
+
+
+def _pipeline(root: Path, name: str, core: str, checkpoint: str | None, force: bool, fmt: OutputFormat) -> None:
+    from tritonrepo.add import AddOptions  # noqa: PLC0415
+    from tritonrepo.cli._cli_utils import quiet_libraries  # noqa: PLC0415
+    from tritonrepo.pipeline import pipeline_for_model  # noqa: PLC0415
+
+    quiet_libraries()
+    result = pipeline_for_model(root, name, core, AddOptions(repo=root, force=force), checkpoint)
+    cfg = result.config
+    data = {
+        "ensemble": name, "steps": result.steps, "max_batch_size": cfg.max_batch_size,
+        "inputs": [{"name": t.name, "data_type": triton_type_name(t.data_type), "dims": list(t.dims)} for t in cfg.input],
+        "outputs": [{"name": t.name, "data_type": triton_type_name(t.data_type), "dims": list(t.dims)} for t in cfg.output],
+    }
+    emit(fmt, data, lambda: console.print(f"[bold green]pipeline[/] {name}: {' -> '.join(result.steps)}"))
