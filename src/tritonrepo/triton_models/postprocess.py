@@ -54,6 +54,8 @@ class TritonPythonModel:
                 os.path.join(version_dir, self.io.parameter("processor_subfolder", "processor"))
             )
             self.max_answer = int(self.io.parameter("max_answer_tokens", "30"))
+            vocab = self.tokenizer.get_vocab()
+            self._marks_word_start = any(k.startswith(("Ġ", "▁")) for k in list(vocab)[:2000])
 
     def _label(self, i):
         return self.id2label.get(int(i), f"LABEL_{int(i)}").encode("utf-8")
@@ -100,9 +102,29 @@ class TritonPythonModel:
                 for e in range(s, min(s + self.max_answer, len(ids))):
                     if ok[e] and start[s] + end[e] > best:
                         best, span = start[s] + end[e], (s, e)
-            text = self.tokenizer.decode(ids[span[0] : span[1] + 1], skip_special_tokens=True).strip()
+            s, e = self._whole_words(ids, ok, *span)
+            text = self.tokenizer.decode(ids[s : e + 1], skip_special_tokens=True).strip()
             out.append([text.encode("utf-8")])
         return np.array(out, dtype=object)
+
+    def _continues(self, token_id):
+        """True when the token continues the previous word (WordPiece ``##x``; BPE/SentencePiece without ``Ġ``/``▁``)."""
+        piece = self.tokenizer.convert_ids_to_tokens(int(token_id))
+        if piece.startswith("##"):
+            return True
+        if self._marks_word_start:
+            return not piece.startswith(("Ġ", "▁"))
+        return False
+
+    def _whole_words(self, ids, ok, s, e):
+        """Widen the span ``[s, e]`` to whole words, staying inside the allowed (context) tokens."""
+        if e < s:
+            return s, e
+        while s > 0 and ok[s - 1] and self._continues(ids[s]):
+            s -= 1
+        while e + 1 < len(ids) and ok[e + 1] and self._continues(ids[e + 1]):
+            e += 1
+        return s, e
 
     def execute(self, requests):
         """One response per request, stacked where shapes allow."""
