@@ -93,3 +93,10 @@ def table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
     for r in rows:
         t.add_row(*[str(v) for v in r])
     return t
+
+
+def tensor_dicts(tensors) -> list[dict]:
+    """Config inputs/outputs as ``[{"name", "data_type", "dims"}]`` for tables and JSON."""
+    from tritonrepo.dtypes import triton_type_name  # noqa: PLC0415
+
+    return [{"name": t.name, "data_type": triton_type_name(t.data_type), "dims": list(t.dims)} for t in tensors]

@@ -18,9 +18,9 @@ from tritonrepo.cli._cli_utils import (
     quiet_libraries,
     run_command,
     table,
+    tensor_dicts,
 )
 from tritonrepo.config import ModelSettings, config_to_text
-from tritonrepo.dtypes import triton_type_name
 
 
 class Backend(str, Enum):
@@ -100,16 +100,16 @@ def add_hf(
         "revision": result.checkpoint.revision,
         "max_batch_size": cfg.max_batch_size,
         "parity_max_abs_diff": result.export.parity_max_abs_diff if backend == Backend.onnx else None,
-        "inputs": [{"name": t.name, "data_type": triton_type_name(t.data_type), "dims": list(t.dims)} for t in cfg.input],
-        "outputs": [{"name": t.name, "data_type": triton_type_name(t.data_type), "dims": list(t.dims)} for t in cfg.output],
+        "inputs": tensor_dicts(cfg.input),
+        "outputs": tensor_dicts(cfg.output),
         "notes": result.notes,
     }
     if piped is not None:
         data["pipeline"] = {
             "ensemble": piped.ensemble,
             "steps": piped.steps,
-            "inputs": [{"name": t.name, "data_type": triton_type_name(t.data_type), "dims": list(t.dims)} for t in piped.config.input],
-            "outputs": [{"name": t.name, "data_type": triton_type_name(t.data_type), "dims": list(t.dims)} for t in piped.config.output],
+            "inputs": tensor_dicts(piped.config.input),
+            "outputs": tensor_dicts(piped.config.output),
         }
 
     def render() -> None:

@@ -7,9 +7,8 @@ from typing import Annotated
 
 import typer
 
-from tritonrepo.cli._cli_utils import FormatOpt, ForceOpt, OutputFormat, RepoOpt, console, emit, run_command, table
+from tritonrepo.cli._cli_utils import FormatOpt, ForceOpt, OutputFormat, RepoOpt, console, emit, run_command, table, tensor_dicts
 from tritonrepo.config import config_to_text, write_config
-from tritonrepo.dtypes import triton_type_name
 from tritonrepo.ensemble import load_step_configs, parse_map, plan_ensemble
 from tritonrepo.errors import TritonRepoError
 from tritonrepo.repository import commit_model, open_repository, staging_dir, validate_model_name
@@ -59,8 +58,8 @@ def ensemble(
         commit_model(tmp / name, model_dir, version, force=force)
     data = {
         "ensemble": name, "steps": steps, "max_batch_size": cfg.max_batch_size,
-        "inputs": [{"name": t.name, "data_type": triton_type_name(t.data_type), "dims": list(t.dims)} for t in cfg.input],
-        "outputs": [{"name": t.name, "data_type": triton_type_name(t.data_type), "dims": list(t.dims)} for t in cfg.output],
+        "inputs": tensor_dicts(cfg.input),
+        "outputs": tensor_dicts(cfg.output),
         "config_pbtxt": config_to_text(cfg),
     }
 
@@ -85,7 +84,7 @@ def _pipeline(root: Path, name: str, core: str, checkpoint: str | None, force: b
     cfg = result.config
     data = {
         "ensemble": name, "steps": result.steps, "max_batch_size": cfg.max_batch_size,
-        "inputs": [{"name": t.name, "data_type": triton_type_name(t.data_type), "dims": list(t.dims)} for t in cfg.input],
-        "outputs": [{"name": t.name, "data_type": triton_type_name(t.data_type), "dims": list(t.dims)} for t in cfg.output],
+        "inputs": tensor_dicts(cfg.input),
+        "outputs": tensor_dicts(cfg.output),
     }
     emit(fmt, data, lambda: console.print(f"[bold green]pipeline[/] {name}: {' -> '.join(result.steps)}"))
