@@ -5,7 +5,7 @@ PY      = $(VENV)/bin/python
 PIP     = $(VENV)/bin/pip
 CONSTRAINTS = constraints.txt
 
-.PHONY: install proto test test-fast demo lint clean
+.PHONY: install proto test test-fast demo validate-examples bench clean
 
 install: $(VENV)/.installed
 
@@ -32,5 +32,14 @@ test-fast: install
 demo: install
 	$(PY) examples/minilm_demo.py
 
+# CI: the examples' repository must validate clean; findings print as GitHub annotations.
+validate-examples: install
+	$(PY) examples/build_repositories.py build/example_repository > build-examples.log 2>&1 || (cat build-examples.log; exit 1)
+	$(VENV)/bin/tritonrepo validate build/example_repository --format github --warnings-as-errors
+
+# Prints ratios measured in one run (agreement with the real server, validate speed vs server start + load).
+bench: install
+	$(PY) bench/validate_bench.py
+
 clean:
-	rm -rf $(VENV) demo_repository .pytest_cache
+	rm -rf $(VENV) demo_repository build build-examples.log .pytest_cache

@@ -12,6 +12,7 @@ from tritonrepo.client import golden_sample, infer, max_abs_diff
 from tritonrepo.errors import TritonRepoError
 from tritonrepo.pipeline import add_pipeline, golden_images
 from tritonrepo.server import TritonServer
+from tritonrepo.validate import validate_repository
 
 pytestmark = pytest.mark.server
 
@@ -22,6 +23,7 @@ def served(tmp_path_factory, bert_dir, vit_dir, distilbert_dir):
     add_pipeline(str(bert_dir), AddOptions(repo=repo, name="cls"))
     add_pipeline(str(vit_dir), AddOptions(repo=repo, name="vit", backend="python"))
     add_pipeline(str(distilbert_dir), AddOptions(repo=repo, name="distil"))
+    assert validate_repository(repo).findings == []
     with TritonServer(repo) as server:
         yield repo, server
 
@@ -93,6 +95,7 @@ def test_token_classification_and_question_answering_pipelines(tmp_path):
     repo = tmp_path / "repo"
     add_pipeline(str(token_dir), AddOptions(repo=repo, name="ner"))
     add_pipeline(str(qa_dir), AddOptions(repo=repo, name="qa"))
+    assert validate_repository(repo).findings == []
     with TritonServer(repo) as server:
         g = golden_sample(repo / "ner")
         got = infer(server.http_url, "ner", g.inputs)

@@ -11,6 +11,7 @@ from tritonrepo.cli import app
 from tritonrepo.client import golden_sample, infer, max_abs_diff
 from tritonrepo.errors import TritonRepoError
 from tritonrepo.server import TritonServer
+from tritonrepo.validate import validate_repository
 
 pytestmark = pytest.mark.server
 MODELS = ["bert", "bert_py", "vit", "vit_py"]
@@ -23,6 +24,7 @@ def served(tmp_path_factory, bert_dir, vit_dir):
     add_hf(str(bert_dir), AddOptions(repo=repo, name="bert_py", backend="python"))
     add_hf(str(vit_dir), AddOptions(repo=repo, name="vit"))
     add_hf(str(vit_dir), AddOptions(repo=repo, name="vit_py", backend="python"))
+    assert validate_repository(repo).findings == []
     with TritonServer(repo) as server:
         yield repo, server
 

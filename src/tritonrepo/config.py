@@ -131,6 +131,14 @@ def config_to_text(cfg: mc.ModelConfig) -> str:
     return text_format.MessageToString(head) + middle + text_format.MessageToString(tail)
 
 
+class ConfigParseError(TritonRepoError):
+    """A config that does not parse; ``line``/``col`` are 1-based (0 when unknown), ``detail`` is protobuf's text."""
+
+    def __init__(self, message: str, hint: str, line: int, col: int, detail: str) -> None:
+        super().__init__(message, hint)
+        self.line, self.col, self.detail = line, col, detail
+
+
 def parse_config(text: str, path: str | os.PathLike[str] = CONFIG_FILENAME) -> mc.ModelConfig:
     """Parse protobuf text format into a ``ModelConfig``.
 
@@ -150,7 +158,9 @@ def parse_config(text: str, path: str | os.PathLike[str] = CONFIG_FILENAME) -> m
             msg = msg[len(prefix):]
         msg = re.sub(r"^'[^\n]*?': (?=Enum type)", "", msg)  # protobuf repeats the offending line for enums
         where = f"{path}:{line}:{col}" if line else f"{path}"
-        raise TritonRepoError(f"{where}: {msg}", "fix the syntax; Triton refuses configs that do not parse") from None
+        raise ConfigParseError(
+            f"{where}: {msg}", "fix the syntax; Triton refuses configs that do not parse", line or 0, col or 0, msg
+        ) from None
     return cfg
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from tritonrepo import __version__
-from tritonrepo.cli import add_hf, ensemble, infer, init, serve
+from tritonrepo.cli import add_hf, ensemble, infer, init, serve, validate
 
 app = typer.Typer(
     name="tritonrepo",
@@ -19,6 +19,7 @@ app.command(name="add-hf")(add_hf.add_hf)
 app.command(name="ensemble")(ensemble.ensemble)
 app.command(name="serve")(serve.serve)
 app.command(name="infer")(infer.infer)
+app.command(name="validate")(validate.validate)
 
 
 def _version(value: bool) -> None:

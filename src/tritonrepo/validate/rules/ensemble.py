@@ -1,0 +1,248 @@
+"""TR4xx: ensembles, mirroring ValidateEnsembleSchedulingConfig (model_config_utils.cc), the dependency graph
+(model_repository_manager.cc) and ValidateTensorMapping/Consistency (ensemble_scheduler/ensemble_utils.cc)."""
+
+from __future__ import annotations
+
+from tritonclient.grpc import model_config_pb2 as mc
+
+from tritonrepo.validate.model import ModelContext, Severity, rule
+from tritonrepo.validate.rules.layout import versions_to_load
+
+E = Severity.error
+
+
+def _meta(code, name, summary, why, fix, source, example, scope="model"):
+    return rule(code, name, E, summary=summary, why=why, fix=fix, source=source, example=example, scope=scope)
+
+
+def _ens(ctx):
+    cfg = ctx.config
+    return cfg if cfg is not None and cfg.platform == "ensemble" else None
+
+
+def _name(ctx):
+    return ctx.config.name or ctx.name
+
+
+@_meta("TR401", "ensemble-scheduling-mismatch", "platform 'ensemble' without ensemble_scheduling, or ensemble_scheduling on another platform.",
+       "The two go together.", "add ensemble_scheduling { step [...] } or set platform: \"ensemble\"",
+       "core/src/model_config_utils.cc ValidateModelConfig / ValidateEnsembleSchedulingConfig; CORE-ENS-02/03", 'platform: "ensemble" with no ensemble_scheduling')
+def scheduling(ctx: ModelContext):
+    cfg = ctx.config
+    if cfg is None:
+        return
+    if cfg.platform == "ensemble" and not cfg.HasField("ensemble_scheduling"):
+        yield ("platform",), f"ensemble scheduling must be set for ensemble {_name(ctx)} whose platform is ensemble"
+    elif cfg.platform != "ensemble" and cfg.HasField("ensemble_scheduling"):
+        yield ("ensemble_scheduling",), (f"ensemble scheduling cannot be set for model '{_name(ctx)}' whose platform is "
+                                         "not ensemble")
+
+
+@_meta("TR402", "ensemble-forbidden-field", "An ensemble sets instance_group, optimization or model_warmup.",
+       "Ensembles have no instances of their own.", "remove the field from the ensemble",
+       "core/src/model_config_utils.cc ValidateEnsembleSchedulingConfig; CORE-ENS-04/05/06", "platform: \"ensemble\" instance_group { count: 1 }")
+def forbidden(ctx: ModelContext):
+    cfg = _ens(ctx)
+    if cfg is None or not cfg.HasField("ensemble_scheduling"):
+        return
+    if len(cfg.instance_group):
+        yield ("instance_group",), f"instance group should not be specified for ensemble '{_name(ctx)}'"
+    elif cfg.HasField("optimization"):
+        yield ("optimization",), f"optimization should not be specified for ensemble '{_name(ctx)}'"
+    elif len(cfg.model_warmup):
+        yield ("model_warmup",), f"model_warmup can not be specified for ensemble '{_name(ctx)}'"
+
+
+@_meta("TR403", "ensemble-step-incomplete", "An ensemble has no step, or a step without model_name, input_map or output_map.",
+       "Every step names a model and maps its inputs and outputs.", "complete the step",
+       "core/src/model_config_utils.cc BuildEnsembleGraph; CORE-ENS-07..10", 'step { model_name: "m" input_map { key: "x" value: "x" } }')
+def step_incomplete(ctx: ModelContext):
+    cfg = _ens(ctx)
+    if cfg is None or not cfg.HasField("ensemble_scheduling"):
+        return
+    steps = cfg.ensemble_scheduling.step
+    if not len(steps):
+        yield ("ensemble_scheduling",), f"must specify 'step' for ensemble '{_name(ctx)}'"
+    for i, s in enumerate(steps):
+        where = ("ensemble_scheduling", 0, "step", i)
+        if not s.model_name:
+            yield where, f"must specify 'model_name' in step {i} of ensemble '{_name(ctx)}'"
+        elif not len(s.input_map):
+            yield where, f"must specify 'input_map' in step {i} of ensemble '{_name(ctx)}'"
+        elif not len(s.output_map):
+            yield where, f"must specify 'output_map' in step {i} of ensemble '{_name(ctx)}'"
+        else:
+            continue
+        return
+
+
+def _complete(cfg) -> bool:
+    steps = cfg.ensemble_scheduling.step
+    return bool(len(steps)) and all(s.model_name and len(s.input_map) and len(s.output_map) for s in steps)
+
+
+@_meta("TR404", "ensemble-dataflow", "Ensemble tensors do not flow: a tensor written twice, an unused input, an unwritten output, an unused tensor.",
+       "Triton builds the data-flow graph of the ensemble and refuses dead or ambiguous tensors.",
+       "map each tensor once, consume every ensemble input and intermediate tensor, produce every output",
+       "core/src/model_config_utils.cc BuildEnsembleGraph / ValidateEnsembleSchedulingConfig; CORE-ENS-11..15",
+       'two steps with output_map { value: "logits" }')
+def dataflow(ctx: ModelContext):
+    cfg = _ens(ctx)
+    if cfg is None or not cfg.HasField("ensemble_scheduling") or not _complete(cfg):
+        return
+    name = _name(ctx)
+    writers: dict[str, int] = {}
+    for i, s in enumerate(cfg.ensemble_scheduling.step):
+        for t in s.output_map.values():
+            if t in writers:
+                yield ("ensemble_scheduling", 0, "step", i), (
+                    f"ensemble tensor '{t}' can appear in an output map only once for ensemble '{name}' step {i}")
+                return
+            writers[t] = i
+    consumed = {t for s in cfg.ensemble_scheduling.step for t in s.input_map.values()}
+    outputs = {o.name for o in cfg.output}
+    for i, inp in enumerate(cfg.input):
+        if inp.name not in consumed:
+            yield ("input", i), f"ensemble input '{inp.name}' for ensemble {name}' is not used"
+            return
+    for i, out in enumerate(cfg.output):
+        if out.name not in writers:
+            yield ("output", i), f"ensemble output '{out.name}' for ensemble {name}' is not used"
+            return
+    # reachability from the ensemble inputs (ValidateEnsembleSchedulingConfig l.244)
+    ready = {i.name for i in cfg.input}
+    pending = list(cfg.ensemble_scheduling.step)
+    progress = True
+    while progress:
+        progress = False
+        for s in list(pending):
+            if all(t in ready for t in s.input_map.values()):
+                ready |= set(s.output_map.values())
+                pending.remove(s)
+                progress = True
+    for i, out in enumerate(cfg.output):
+        if out.name not in ready:
+            missing = next((t for s in pending for t in s.input_map.values() if t not in ready), None)
+            extra = f": at least one of its depending tensors, '{missing}', is not connected" if missing else ""
+            yield ("output", i), f"output '{out.name}' for ensemble '{name}' is not written{extra}"
+            return
+    for t in writers:
+        if t not in outputs and t not in consumed:
+            yield ("ensemble_scheduling",), f"ensemble tensor '{t}' is unused in ensemble '{name}'"
+            return
+
+
+@_meta("TR405", "ensemble-step-unavailable", "A step's model is not in the repository, fails to load, is the ensemble itself (a cycle), or lacks a pinned version.",
+       "The ensemble loads only after every composing model has loaded.", "add or fix the composing model; use model_version: -1 for the latest",
+       "core/src/model_repository_manager/model_repository_manager.cc ConnectDependencyGraph / CircularDependencyCheck / CheckNode; CORE-DEP-01..04",
+       'step { model_name: "not_there" ... }', scope="repo")
+def step_unavailable(ctx: ModelContext):
+    cfg = _ens(ctx)
+    if cfg is None or not cfg.HasField("ensemble_scheduling") or not _complete(cfg):
+        return
+    repo, name = ctx.repo, _name(ctx)
+    for i, s in enumerate(cfg.ensemble_scheduling.step):
+        where = ("ensemble_scheduling", 0, "step", i)
+        other = repo.models.get(s.model_name)
+        if other is None or other.parse_failed or other.name.startswith("."):
+            yield where, f"ensemble {name} contains models that are not available or ambiguous: {s.model_name}"
+            return
+        cycle = _cycle(repo, ctx.name, s.model_name, [ctx.name])
+        if cycle:
+            yield where, "circular dependency between ensembles: " + " -> ".join(cycle)
+            return
+        if repo.errors.get(s.model_name):
+            first = repo.errors[s.model_name][0]
+            yield where, (f"ensemble '{name}' depends on '{s.model_name}' which has no loaded version. Model "
+                          f"'{s.model_name}' loading failed with error: {first.message}")
+            return
+        if s.model_version != -1 and s.model_version not in versions_to_load(other):
+            yield where, f"ensemble '{name}' depends on '{s.model_name}' whose required version {s.model_version} is not loaded."
+            return
+
+
+def _cycle(repo, start, current, path):
+    if current == start:
+        return [*path, start]
+    ctx = repo.models.get(current)
+    if ctx is None or ctx.config is None or ctx.config.platform != "ensemble" or current in path:
+        return None
+    for s in ctx.config.ensemble_scheduling.step:
+        found = _cycle(repo, start, s.model_name, [*path, current])
+        if found:
+            return found
+    return None
+
+
+def _full(dims, mbs):
+    return [-1, *dims] if mbs > 0 else list(dims)
+
+
+def _compatible(a, b):
+    return len(a) == len(b) and all(x == y or x == -1 or y == -1 for x, y in zip(a, b))
+
+
+def _shape(dims):
+    return "[" + ",".join(str(d) for d in dims) + "]"
+
+
+@_meta("TR406", "ensemble-mapping", "A step maps a tensor its model does not have, leaves a model input unmapped, or joins tensors of different type or shape.",
+       "Triton checks every map against the composing model's config and every tensor for one data type and compatible shapes.",
+       "map existing inputs/outputs; make data types equal and dims compatible (-1 matches any)",
+       "core/src/ensemble_scheduler/ensemble_utils.cc ValidateTensorMapping / ValidateTensorConsistency / ValidateEnsembleConfig; CORE-MAP-01..08",
+       'step { model_name: "bert" input_map { key: "ids" value: "input_ids" } } where bert has no input "ids"', scope="repo")
+def mapping(ctx: ModelContext):
+    cfg = _ens(ctx)
+    if cfg is None or not cfg.HasField("ensemble_scheduling") or not _complete(cfg):
+        return
+    repo, name = ctx.repo, _name(ctx)
+    mbs = cfg.max_batch_size
+    # first declaration wins: ensemble inputs, then outputs, then steps in order (ValidateTensorConsistency)
+    seen: dict[str, tuple[str, int, list[int]]] = {}
+    for io in [*cfg.input, *cfg.output]:
+        dims = list(io.reshape.shape) if io.HasField("reshape") else list(io.dims)
+        seen.setdefault(io.name, (name, io.data_type, _full(dims, mbs)))
+    for i, s in enumerate(cfg.ensemble_scheduling.step):
+        where = ("ensemble_scheduling", 0, "step", i)
+        other = repo.models.get(s.model_name)
+        if other is None or other.config is None or repo.errors.get(s.model_name):
+            return
+        mcfg = other.config
+        m_in = {t.name: t for t in mcfg.input}
+        m_out = {t.name: t for t in mcfg.output}
+        if mcfg.max_batch_size != 0 and mcfg.max_batch_size < mbs:
+            yield where, (f"ensemble {name} allows maximum batch size {mbs}, but it contains model {s.model_name} which "
+                          f"only allows maximum batch size to be {mcfg.max_batch_size}")
+            return
+        for key, tensor in s.input_map.items():
+            if key not in m_in:
+                yield where, (f"in ensemble {name}, ensemble tensor {tensor} is mapping to non-existing input {key} in "
+                              f"model {s.model_name}")
+                return
+        for key, t in m_in.items():
+            if key not in s.input_map and not t.optional:
+                yield where, f"in ensemble {name}, input {key} in model {s.model_name} is not mapped to any ensemble tensors"
+                return
+        for key, tensor in s.output_map.items():
+            if key not in m_out:
+                yield where, (f"in ensemble {name}, ensemble tensor {tensor} is mapped from non-existing output {key} in "
+                              f"model {s.model_name}")
+                return
+        pairs = [(tensor, m_in[k]) for k, tensor in s.input_map.items()] + [(tensor, m_out[k]) for k, tensor in s.output_map.items()]
+        for tensor, io in pairs:
+            dims = _full(list(io.dims), mcfg.max_batch_size)
+            if tensor not in seen:
+                seen[tensor] = (s.model_name, io.data_type, dims)
+                continue
+            first_model, first_type, first_dims = seen[tensor]
+            if first_type != io.data_type:
+                yield where, (f"in ensemble {name}, ensemble tensor {tensor}: inconsistent data type: "
+                              f"{mc.DataType.Name(first_type)} is inferred from model {first_model} while "
+                              f"{mc.DataType.Name(io.data_type)} is inferred from model {s.model_name}")
+                return
+            a = first_dims[1:] if first_dims[:1] == [-1] and len(first_dims) == len(dims) else first_dims
+            b = dims[1:] if a is not first_dims else dims
+            if not _compatible(a, b) and not _compatible(first_dims, dims):
+                yield where, (f"in ensemble {name}, ensemble tensor {tensor}: inconsistent shape: {_shape(first_dims)} is "
+                              f"inferred from model {first_model} while {_shape(dims)} is inferred from model {s.model_name}")
+                return

@@ -1,0 +1,241 @@
+"""The validation corpus: small repositories that each break exactly one rule, and valid edge cases.
+
+Every case is a base repository (one Python-backend identity model ``m``, or an ensemble ``ens`` over it) plus
+a mutation. ``expect`` is the set of error codes ``tritonrepo validate`` must report (empty: the repository
+loads). tests/test_validate_corpus.py checks the offline verdicts; tests/test_validate_server.py checks that the
+real Triton server agrees (loads / does not load). ``hangs`` marks cases where the 2.51 server never finishes
+loading (the Python stub dies before its handshake), judged by a timeout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MODEL_PY = '''import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        pass
+
+    def execute(self, requests):
+        responses = []
+        for request in requests:
+            x = pb_utils.get_input_tensor_by_name(request, "INPUT0").as_numpy()
+            responses.append(pb_utils.InferenceResponse([pb_utils.Tensor("OUTPUT0", x)]))
+        return responses
+'''
+
+CONFIG = '''name: "m"
+backend: "python"
+max_batch_size: 4
+input [ { name: "INPUT0" data_type: TYPE_FP32 dims: [ 4 ] } ]
+output [ { name: "OUTPUT0" data_type: TYPE_FP32 dims: [ 4 ] } ]
+instance_group [ { kind: KIND_CPU count: 1 } ]
+'''
+
+ENSEMBLE = '''name: "ens"
+platform: "ensemble"
+max_batch_size: 4
+input [ { name: "IN" data_type: TYPE_FP32 dims: [ 4 ] } ]
+output [ { name: "OUT" data_type: TYPE_FP32 dims: [ 4 ] } ]
+ensemble_scheduling {
+  step [ { model_name: "m" model_version: -1 input_map { key: "INPUT0" value: "IN" } output_map { key: "OUTPUT0" value: "OUT" } } ]
+}
+'''
+
+
+@dataclass
+class Case:
+    """One repository of the corpus."""
+
+    id: str
+    expect: set[str]
+    files: dict[str, str | bytes | None] = field(default_factory=dict)
+    ensemble: bool = False
+    hangs: bool = False
+
+    def build(self, root: Path) -> Path:
+        """Write the repository under ``root`` (``None`` deletes a base file; a path ending in ``/`` is a folder)."""
+        files: dict[str, str | bytes | None] = {"m/config.pbtxt": CONFIG, "m/1/model.py": MODEL_PY}
+        if self.ensemble:
+            files.update({"ens/config.pbtxt": ENSEMBLE, "ens/1/": ""})
+        files.update(self.files)
+        for rel, content in files.items():
+            path = root / rel
+            if content is None:
+                continue
+            if rel.endswith("/"):
+                path.mkdir(parents=True, exist_ok=True)
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        return root
+
+
+def cfg(*edits: tuple[str, str], base: str = CONFIG) -> str:
+    """The base config with ``(old, new)`` replacements (old must occur)."""
+    text = base
+    for old, new in edits:
+        assert old in text, old
+        text = text.replace(old, new)
+    return text
+
+
+def add(extra: str, base: str = CONFIG) -> str:
+    return base + extra
+
+
+def ens(*edits, extra: str = "") -> str:
+    return cfg(*edits, base=ENSEMBLE) + extra
+
+
+MBS = ("max_batch_size: 4", "max_batch_size: 0")
+SEQ = "sequence_batching {{ {} }}\n"
+START = 'control_input [ { name: "START" control [ { kind: CONTROL_SEQUENCE_START %s } ] } ]'
+
+BROKEN: list[Case] = [
+    # TR1xx layout
+    Case("hidden-dir-at-root", {"TR101"}, {".ipynb_checkpoints/notes.txt": "x"}),
+    Case("name-mismatch", {"TR102"}, {"m/config.pbtxt": cfg(('name: "m"', 'name: "other"'))}),
+    Case("name-case-mismatch", {"TR102"}, {"m/config.pbtxt": cfg(('name: "m"', 'name: "M"'))}),
+    Case("backend-undetermined", {"TR103"}, {"m/config.pbtxt": cfg(('backend: "python"\n', "")), "m/1/model.py": None,
+                                            "m/1/weights.bin": "0"}),
+    Case("version-1abc", {"TR106"}, {"m/1/model.py": None, "m/1abc/model.py": MODEL_PY}, hangs=True),
+    Case("version-plus-2", {"TR106"}, {"m/1/model.py": None, "m/+2/model.py": MODEL_PY}, hangs=True),
+    Case("no-version-folder", {"TR107"}, {"m/1/model.py": None}),
+    Case("only-leading-zero-version", {"TR107"}, {"m/1/model.py": None, "m/01/model.py": MODEL_PY}),
+    Case("only-non-numeric-version", {"TR107"}, {"m/1/model.py": None, "m/v1/model.py": MODEL_PY}),
+    Case("specific-version-missing", {"TR107"}, {"m/config.pbtxt": add("version_policy { specific { versions: [ 3 ] } }\n")}),
+    Case("latest-zero-versions", {"TR107"}, {"m/config.pbtxt": add("version_policy { latest { num_versions: 0 } }\n")}),
+    Case("model-py-missing", {"TR108"}, {"m/1/model.py": None, "m/1/other.py": MODEL_PY}, hangs=True),
+    Case("default-model-filename-missing", {"TR108"}, {"m/config.pbtxt": add('default_model_filename: "main.py"\n')}, hangs=True),
+    Case("whitespace-in-name", {"TR109"}, {"m/config.pbtxt": None, "m/1/model.py": None,
+                                          "my m/config.pbtxt": cfg(('name: "m"', 'name: "my m"')), "my m/1/model.py": MODEL_PY},
+         hangs=True),
+    # TR2xx syntax
+    Case("unknown-field", {"TR201"}, {"m/config.pbtxt": add("max_batch: 4\n")}),
+    Case("bad-enum", {"TR201"}, {"m/config.pbtxt": cfg(("TYPE_FP32 dims: [ 4 ] } ]\noutput", "TYPE_FLOAT32 dims: [ 4 ] } ]\noutput"))}),
+    Case("repeated-scalar-field", {"TR201"}, {"m/config.pbtxt": add("max_batch_size: 8\n")}),
+    Case("two-schedulers", {"TR201"}, {"m/config.pbtxt": add("dynamic_batching { }\nsequence_batching { }\n")}),
+    Case("missing-brace", {"TR201"}, {"m/config.pbtxt": cfg(("instance_group [ { kind: KIND_CPU count: 1 } ]", "instance_group [ { kind: KIND_CPU count: 1 ]"))}),
+    Case("two-version-policies", {"TR201"}, {"m/config.pbtxt": add("version_policy { latest { num_versions: 1 } all { } }\n")}),
+    Case("string-not-quoted", {"TR201"}, {"m/config.pbtxt": cfg(('backend: "python"', "backend: python"))}),
+    # TR3xx core
+    Case("unknown-platform-no-backend", {"TR301"}, {"m/config.pbtxt": cfg(('backend: "python"', 'platform: "custom_thing"')),
+                                                   "m/1/model.py": None, "m/1/weights.bin": "0"}),
+    Case("platform-backend-mismatch", {"TR302"}, {"m/config.pbtxt": cfg(('backend: "python"', 'backend: "onnxruntime"\nplatform: "tensorrt_plan"'))}),
+    Case("negative-max-batch-size", {"TR304"}, {"m/config.pbtxt": cfg(("max_batch_size: 4", "max_batch_size: -1"))}),
+    Case("preferred-zero", {"TR305"}, {"m/config.pbtxt": add("dynamic_batching { preferred_batch_size: [ 0 ] }\n")}),
+    Case("preferred-too-large", {"TR306"}, {"m/config.pbtxt": add("dynamic_batching { preferred_batch_size: [ 8 ] }\n")}),
+    Case("preferred-without-batching", {"TR306"}, {"m/config.pbtxt": cfg(MBS, ("dims: [ 4 ]", "dims: [ -1, 4 ]")) + "dynamic_batching { preferred_batch_size: [ 1 ] }\n"}),
+    Case("default-priority-out-of-range", {"TR307"}, {"m/config.pbtxt": add("dynamic_batching { priority_levels: 2 default_priority_level: 3 }\n")}),
+    Case("default-priority-zero", {"TR307"}, {"m/config.pbtxt": add("dynamic_batching { priority_levels: 2 }\n")}),
+    Case("queue-policy-level", {"TR308"}, {"m/config.pbtxt": add("dynamic_batching { priority_levels: 2 default_priority_level: 1 priority_queue_policy { key: 5 value { } } }\n")}),
+    Case("preserve-ordering-priorities", {"TR309"}, {"m/config.pbtxt": add("dynamic_batching { preserve_ordering: true priority_levels: 2 default_priority_level: 1 }\n")}),
+    Case("preserve-ordering-delay", {"TR310"}, {"m/config.pbtxt": add("dynamic_batching { preserve_ordering: true default_queue_policy { timeout_action: DELAY default_timeout_microseconds: 100 } }\n")}),
+    Case("seq-control-no-name", {"TR311"}, {"m/config.pbtxt": add(SEQ.format('control_input [ { control [ { kind: CONTROL_SEQUENCE_START int32_false_true: [ 0, 1 ] } ] } ]'))}),
+    Case("seq-two-start", {"TR312"}, {"m/config.pbtxt": add(SEQ.format(START % "int32_false_true: [ 0, 1 ]" + " " + START.replace('"START"', '"START2"') % "int32_false_true: [ 0, 1 ]"))}),
+    Case("seq-start-no-values", {"TR313"}, {"m/config.pbtxt": add(SEQ.format(START % ""))}),
+    Case("seq-start-one-value", {"TR313"}, {"m/config.pbtxt": add(SEQ.format(START % "int32_false_true: [ 1 ]"))}),
+    Case("seq-start-two-lists", {"TR313"}, {"m/config.pbtxt": add(SEQ.format(START % "int32_false_true: [ 0, 1 ] fp32_false_true: [ 0, 1 ]"))}),
+    Case("seq-corrid-values", {"TR314"}, {"m/config.pbtxt": add(SEQ.format('control_input [ { name: "CID" control [ { kind: CONTROL_SEQUENCE_CORRID data_type: TYPE_UINT64 int32_false_true: [ 0, 1 ] } ] } ]'))}),
+    Case("seq-corrid-fp32", {"TR314"}, {"m/config.pbtxt": add(SEQ.format('control_input [ { name: "CID" control [ { kind: CONTROL_SEQUENCE_CORRID data_type: TYPE_FP32 } ] } ]'))}),
+    Case("seq-oldest-too-large", {"TR315"}, {"m/config.pbtxt": add(SEQ.format("oldest { preferred_batch_size: [ 16 ] }"))}),
+    Case("seq-oldest-zero", {"TR315"}, {"m/config.pbtxt": add(SEQ.format("oldest { preferred_batch_size: [ 0 ] }"))}),
+    Case("seq-slot-utilization", {"TR316"}, {"m/config.pbtxt": add(SEQ.format("direct { minimum_slot_utilization: 1.5 }"))}),
+    Case("cache-with-sequence", {"TR317"}, {"m/config.pbtxt": add("response_cache { enable: true }\nsequence_batching { }\n")}),
+    Case("cache-with-decoupled", {"TR317"}, {"m/config.pbtxt": add("response_cache { enable: true }\nmodel_transaction_policy { decoupled: true }\n")}),
+    Case("input-no-name", {"TR320"}, {"m/config.pbtxt": cfg(('{ name: "INPUT0" data_type', "{ data_type"))}),
+    Case("input-no-data-type", {"TR320"}, {"m/config.pbtxt": cfg(('name: "INPUT0" data_type: TYPE_FP32', 'name: "INPUT0"'))}),
+    Case("input-no-dims", {"TR320"}, {"m/config.pbtxt": cfg(('TYPE_FP32 dims: [ 4 ] } ]\noutput', "TYPE_FP32 } ]\noutput"))}),
+    Case("output-no-dims", {"TR320"}, {"m/config.pbtxt": cfg(('name: "OUTPUT0" data_type: TYPE_FP32 dims: [ 4 ]', 'name: "OUTPUT0" data_type: TYPE_FP32'))}),
+    Case("dim-zero", {"TR320"}, {"m/config.pbtxt": cfg(('TYPE_FP32 dims: [ 4 ] } ]\noutput', "TYPE_FP32 dims: [ 0 ] } ]\noutput"))}),
+    Case("dim-minus-two", {"TR320"}, {"m/config.pbtxt": cfg(('TYPE_FP32 dims: [ 4 ] } ]\noutput', "TYPE_FP32 dims: [ -2 ] } ]\noutput"))}),
+    Case("output-dim-zero", {"TR320"}, {"m/config.pbtxt": cfg(('name: "OUTPUT0" data_type: TYPE_FP32 dims: [ 4 ]', 'name: "OUTPUT0" data_type: TYPE_FP32 dims: [ 4, 0 ]'))}),
+    Case("empty-reshape-no-batching", {"TR321"}, {"m/config.pbtxt": cfg(MBS, ("dims: [ 4 ] } ]\noutput", "dims: [ 1 ] reshape { shape: [ ] } } ]\noutput"))}),
+    Case("reshape-count", {"TR321"}, {"m/config.pbtxt": cfg(("dims: [ 4 ] } ]\noutput", "dims: [ 4 ] reshape { shape: [ 3 ] } } ]\noutput"))}),
+    Case("reshape-dim-zero", {"TR321"}, {"m/config.pbtxt": cfg(("dims: [ 4 ] } ]\noutput", "dims: [ 4 ] reshape { shape: [ 0 ] } } ]\noutput"))}),
+    Case("reshape-variable-count", {"TR321"}, {"m/config.pbtxt": cfg(("dims: [ 4 ] } ]\noutput", "dims: [ -1, 4 ] reshape { shape: [ -1, -1 ] } } ]\noutput"))}),
+    Case("format-nchw-dims", {"TR322"}, {"m/config.pbtxt": cfg(("data_type: TYPE_FP32 dims: [ 4 ] } ]\noutput", "data_type: TYPE_FP32 format: FORMAT_NCHW dims: [ 4 ] } ]\noutput"))}),
+    Case("shape-tensor-python", {"TR323"}, {"m/config.pbtxt": cfg(("dims: [ 4 ] } ]\noutput", "dims: [ 4 ] is_shape_tensor: true } ]\noutput"))}),
+    Case("batch-input-no-source", {"TR330"}, {"m/config.pbtxt": add('batch_input [ { kind: BATCH_ELEMENT_COUNT target_name: "N" data_type: TYPE_INT32 } ]\n')}),
+    Case("batch-input-fp16", {"TR330"}, {"m/config.pbtxt": add('batch_input [ { kind: BATCH_ELEMENT_COUNT target_name: "N" data_type: TYPE_FP16 source_input: "INPUT0" } ]\n')}),
+    Case("batch-input-unknown-source", {"TR330"}, {"m/config.pbtxt": add('batch_input [ { kind: BATCH_ELEMENT_COUNT target_name: "N" data_type: TYPE_INT32 source_input: "NOPE" } ]\n')}),
+    Case("batch-output-unknown-target", {"TR331"}, {"m/config.pbtxt": add('batch_output [ { target_name: "NOPE" kind: BATCH_SCATTER_WITH_INPUT_SHAPE source_input: "INPUT0" } ]\n')}),
+    Case("batch-output-twice", {"TR331"}, {"m/config.pbtxt": add('batch_output [ { target_name: [ "OUTPUT0", "OUTPUT0" ] kind: BATCH_SCATTER_WITH_INPUT_SHAPE source_input: "INPUT0" } ]\n')}),
+    Case("cpu-group-with-gpus", {"TR340"}, {"m/config.pbtxt": cfg(("kind: KIND_CPU count: 1", "kind: KIND_CPU count: 1 gpus: [ 0 ]"))}),
+    Case("model-group-with-gpus", {"TR340"}, {"m/config.pbtxt": cfg(("kind: KIND_CPU count: 1", "kind: KIND_MODEL count: 1 gpus: [ 0 ]"))}),
+    Case("profile-not-tensorrt", {"TR342"}, {"m/config.pbtxt": cfg(("kind: KIND_CPU count: 1", 'kind: KIND_CPU count: 1 profile: [ "0" ]'))}),
+    Case("label-file-missing", {"TR350"}, {"m/config.pbtxt": cfg(('name: "OUTPUT0" data_type: TYPE_FP32 dims: [ 4 ]', 'name: "OUTPUT0" data_type: TYPE_FP32 dims: [ 4 ] label_filename: "labels.txt"'))}),
+    Case("warmup-variable-dim", {"TR351"}, {"m/config.pbtxt": add('model_warmup [ { name: "w" batch_size: 1 inputs { key: "INPUT0" value { data_type: TYPE_FP32 dims: [ -1 ] zero_data: true } } } ]\n')}),
+    Case("warmup-no-data", {"TR351"}, {"m/config.pbtxt": add('model_warmup [ { name: "w" batch_size: 1 inputs { key: "INPUT0" value { data_type: TYPE_FP32 dims: [ 4 ] } } } ]\n')}),
+    Case("warmup-file-missing", {"TR351"}, {"m/config.pbtxt": add('model_warmup [ { name: "w" batch_size: 1 inputs { key: "INPUT0" value { data_type: TYPE_FP32 dims: [ 4 ] input_data_file: "x.bin" } } } ]\n')}),
+    Case("warmup-batch-too-large", {"TR351"}, {"m/config.pbtxt": add('model_warmup [ { name: "w" batch_size: 8 inputs { key: "INPUT0" value { data_type: TYPE_FP32 dims: [ 4 ] zero_data: true } } } ]\n')}),
+    Case("force-cpu-only-value", {"TR360"}, {"m/config.pbtxt": add('parameters { key: "FORCE_CPU_ONLY_INPUT_TENSORS" value { string_value: "maybe" } }\n')}),
+    Case("execution-env-missing", {"TR360"}, {"m/config.pbtxt": add('parameters { key: "EXECUTION_ENV_PATH" value { string_value: "/no/such/env.tar.gz" } }\n')}),
+    Case("batch-strategy-missing", {"TR361"}, {"m/config.pbtxt": add('parameters { key: "TRITON_BATCH_STRATEGY_PATH" value { string_value: "/no/such/lib.so" } }\n')}),
+    Case("batch-strategy-sequence", {"TR361"}, {"m/config.pbtxt": add('sequence_batching { }\nparameters { key: "TRITON_BATCH_STRATEGY_PATH" value { string_value: "/no/such/lib.so" } }\n')}),
+    # TR4xx ensembles
+    Case("ensemble-with-backend", {"TR303"}, {"ens/config.pbtxt": ens(('platform: "ensemble"', 'platform: "ensemble"\nbackend: "python"'))}, ensemble=True),
+    Case("ensemble-without-scheduling", {"TR401"}, {"ens/config.pbtxt": ENSEMBLE.split("ensemble_scheduling")[0]}, ensemble=True),
+    Case("scheduling-on-python-model", {"TR401"}, {"m/config.pbtxt": add('ensemble_scheduling { step [ { model_name: "x" } ] }\n')}),
+    Case("ensemble-instance-group", {"TR402"}, {"ens/config.pbtxt": ens(extra="instance_group [ { count: 1 } ]\n")}, ensemble=True),
+    Case("ensemble-warmup", {"TR402"}, {"ens/config.pbtxt": ens(extra='model_warmup [ { name: "w" batch_size: 1 inputs { key: "IN" value { data_type: TYPE_FP32 dims: [ 4 ] zero_data: true } } } ]\n')}, ensemble=True),
+    Case("ensemble-no-steps", {"TR403"}, {"ens/config.pbtxt": ENSEMBLE.split("ensemble_scheduling")[0] + "ensemble_scheduling { }\n"}, ensemble=True),
+    Case("step-no-input-map", {"TR403"}, {"ens/config.pbtxt": ens(('input_map { key: "INPUT0" value: "IN" } ', ""))}, ensemble=True),
+    Case("step-no-output-map", {"TR403"}, {"ens/config.pbtxt": ens(('output_map { key: "OUTPUT0" value: "OUT" } ', ""))}, ensemble=True),
+    Case("step-no-model-name", {"TR403"}, {"ens/config.pbtxt": ens(('model_name: "m" ', ""))}, ensemble=True),
+    Case("tensor-written-twice", {"TR404"}, {"ens/config.pbtxt": ens(("} ]\n}", '}, { model_name: "m" model_version: -1 input_map { key: "INPUT0" value: "IN" } output_map { key: "OUTPUT0" value: "OUT" } } ]\n}'))}, ensemble=True),
+    Case("ensemble-input-unused", {"TR404"}, {"ens/config.pbtxt": ens(('input [ { name: "IN" data_type: TYPE_FP32 dims: [ 4 ] } ]', 'input [ { name: "IN" data_type: TYPE_FP32 dims: [ 4 ] }, { name: "EXTRA" data_type: TYPE_FP32 dims: [ 4 ] } ]'))}, ensemble=True),
+    Case("ensemble-output-not-written", {"TR404"}, {"ens/config.pbtxt": ens(('output [ { name: "OUT" data_type: TYPE_FP32 dims: [ 4 ] } ]', 'output [ { name: "OUT" data_type: TYPE_FP32 dims: [ 4 ] }, { name: "MORE" data_type: TYPE_FP32 dims: [ 4 ] } ]'))}, ensemble=True),
+    Case("intermediate-unused", {"TR404"}, {"ens/config.pbtxt": ens(("} ]\n}", '}, { model_name: "m" model_version: -1 input_map { key: "INPUT0" value: "IN" } output_map { key: "OUTPUT0" value: "DANGLING" } } ]\n}'))}, ensemble=True),
+    Case("output-depends-on-unconnected", {"TR404"}, {"ens/config.pbtxt": ens(('value: "IN" } output_map', 'value: "NOWHERE" } output_map'))}, ensemble=True),
+    Case("step-model-unknown", {"TR405"}, {"ens/config.pbtxt": ens(('model_name: "m"', 'model_name: "nope"'))}, ensemble=True),
+    Case("ensemble-self-reference", {"TR405"}, {"ens/config.pbtxt": ens(("} ]\n}", '}, { model_name: "ens" model_version: -1 input_map { key: "IN" value: "IN" } output_map { key: "OUT" value: "OUT2" } } ]\n}'), ('output [ { name: "OUT" data_type: TYPE_FP32 dims: [ 4 ] } ]', 'output [ { name: "OUT" data_type: TYPE_FP32 dims: [ 4 ] }, { name: "OUT2" data_type: TYPE_FP32 dims: [ 4 ] } ]'))}, ensemble=True),
+    Case("step-model-fails", {"TR405", "TR304"}, {"m/config.pbtxt": cfg(("max_batch_size: 4", "max_batch_size: -1"))}, ensemble=True),
+    Case("pinned-version-missing", {"TR405"}, {"ens/config.pbtxt": ens(("model_version: -1", "model_version: 2"))}, ensemble=True),
+    Case("pinned-version-zero", {"TR405"}, {"ens/config.pbtxt": ens(("model_version: -1", "model_version: 0"))}, ensemble=True),
+    Case("input-map-unknown-input", {"TR406"}, {"ens/config.pbtxt": ens(('key: "INPUT0"', 'key: "WRONG"'))}, ensemble=True),
+    Case("input-not-mapped", {"TR406"}, {"m/config.pbtxt": cfg(('input [ { name: "INPUT0" data_type: TYPE_FP32 dims: [ 4 ] } ]', 'input [ { name: "INPUT0" data_type: TYPE_FP32 dims: [ 4 ] }, { name: "INPUT1" data_type: TYPE_FP32 dims: [ 4 ] } ]'))}, ensemble=True),
+    Case("output-map-unknown-output", {"TR406"}, {"ens/config.pbtxt": ens(('key: "OUTPUT0"', 'key: "WRONG"'))}, ensemble=True),
+    Case("ensemble-dtype-mismatch", {"TR406"}, {"ens/config.pbtxt": ens(('input [ { name: "IN" data_type: TYPE_FP32', 'input [ { name: "IN" data_type: TYPE_INT32'))}, ensemble=True),
+    Case("ensemble-shape-mismatch", {"TR406"}, {"ens/config.pbtxt": ens(('output [ { name: "OUT" data_type: TYPE_FP32 dims: [ 4 ] } ]', 'output [ { name: "OUT" data_type: TYPE_FP32 dims: [ 5 ] } ]'))}, ensemble=True),
+    Case("ensemble-batch-too-large", {"TR406"}, {"ens/config.pbtxt": ens(("max_batch_size: 4", "max_batch_size: 8"))}, ensemble=True),
+    Case("ensemble-no-version", {"TR107"}, {"ens/1/": None}, ensemble=True),
+    # TR6xx python
+    Case("model-py-syntax", {"TR601"}, {"m/1/model.py": MODEL_PY.replace("def execute(self, requests):", "def execute(self, requests)")}),
+    Case("model-py-no-class", {"TR602"}, {"m/1/model.py": MODEL_PY.replace("class TritonPythonModel:", "class Model:")}),
+]
+
+VALID: list[Case] = [
+    Case("base", set()),
+    Case("no-config-auto-complete", set(), {"m/config.pbtxt": None}),
+    Case("version-zero", set(), {"m/1/model.py": None, "m/0/model.py": MODEL_PY}),
+    Case("versions-1-2-10", set(), {"m/2/model.py": MODEL_PY, "m/10/model.py": MODEL_PY}),
+    Case("extra-non-numeric-folder", set(), {"m/v1/notes.txt": "x"}),
+    Case("extra-leading-zero-folder", set(), {"m/01/model.py": MODEL_PY}),
+    Case("name-omitted", set(), {"m/config.pbtxt": cfg(('name: "m"\n', ""))}),
+    Case("no-batching", set(), {"m/config.pbtxt": cfg(MBS, ("dims: [ 4 ]", "dims: [ -1, 4 ]"))}),
+    Case("dynamic-batching-preferred", set(), {"m/config.pbtxt": add("dynamic_batching { preferred_batch_size: [ 2, 4 ] max_queue_delay_microseconds: 100 }\n")}),
+    Case("priority-levels", set(), {"m/config.pbtxt": add("dynamic_batching { priority_levels: 2 default_priority_level: 2 priority_queue_policy { key: 1 value { max_queue_size: 4 } } }\n")}),
+    Case("instance-count-zero", set(), {"m/config.pbtxt": cfg(("count: 1", "count: 0"))}),
+    Case("version-policy-all", set(), {"m/config.pbtxt": add("version_policy { all { } }\n"), "m/2/model.py": MODEL_PY}),
+    Case("version-policy-specific", set(), {"m/config.pbtxt": add("version_policy { specific { versions: [ 1, 7 ] } }\n")}),
+    Case("duplicate-input-names", set(), {"m/config.pbtxt": cfg(('input [ { name: "INPUT0" data_type: TYPE_FP32 dims: [ 4 ] } ]', 'input [ { name: "INPUT0" data_type: TYPE_FP32 dims: [ 4 ] }, { name: "INPUT0" data_type: TYPE_FP32 dims: [ 4 ] } ]'))}),
+    Case("any-platform-with-python", set(), {"m/config.pbtxt": cfg(('backend: "python"', 'backend: "python"\nplatform: "whatever"'))}),
+    Case("bf16-on-python", set(), {"m/config.pbtxt": cfg(('name: "OUTPUT0" data_type: TYPE_FP32', 'name: "OUTPUT0" data_type: TYPE_BF16'))}),
+    Case("no-inputs-outputs", set(), {"m/config.pbtxt": 'name: "m"\nbackend: "python"\nmax_batch_size: 0\n'}),
+    Case("sequence-batching-controls", set(), {"m/config.pbtxt": add(SEQ.format(START % "int32_false_true: [ 0, 1 ]" + ' control_input [ { name: "CID" control [ { kind: CONTROL_SEQUENCE_CORRID data_type: TYPE_UINT64 } ] } ]'))}),
+    Case("slot-utilization-zero", set(), {"m/config.pbtxt": add(SEQ.format("direct { minimum_slot_utilization: 0.0 }"))}),
+    Case("warmup-zero-data", set(), {"m/config.pbtxt": add('model_warmup [ { name: "w" batch_size: 2 inputs { key: "INPUT0" value { data_type: TYPE_FP32 dims: [ 4 ] zero_data: true } } } ]\n')}),
+    Case("label-file-present", set(), {"m/config.pbtxt": cfg(('name: "OUTPUT0" data_type: TYPE_FP32 dims: [ 4 ]', 'name: "OUTPUT0" data_type: TYPE_FP32 dims: [ 4 ] label_filename: "labels.txt"')), "m/labels.txt": "a\nb\nc\nd\n"}),
+    Case("reshape-valid", set(), {"m/config.pbtxt": cfg(("dims: [ 4 ] } ]\noutput", "dims: [ 4 ] reshape { shape: [ 2, 2 ] } } ]\noutput"))}),
+    Case("force-cpu-only-yes", set(), {"m/config.pbtxt": add('parameters { key: "FORCE_CPU_ONLY_INPUT_TENSORS" value { string_value: "no" } }\n')}),
+    Case("ensemble", set(), ensemble=True),
+    Case("ensemble-pinned-version", set(), {"ens/config.pbtxt": ens(("model_version: -1", "model_version: 1"))}, ensemble=True),
+    Case("ensemble-repeated-map-key", set(), {"ens/config.pbtxt": ens(('input_map { key: "INPUT0" value: "IN" }', 'input_map { key: "INPUT0" value: "X" } input_map { key: "INPUT0" value: "IN" }'))}, ensemble=True),
+    Case("ensemble-of-ensembles", set(), {"outer/config.pbtxt": ENSEMBLE.replace('name: "ens"', 'name: "outer"').replace('model_name: "m"', 'model_name: "ens"').replace('key: "INPUT0"', 'key: "IN"').replace('key: "OUTPUT0"', 'key: "OUT"'), "outer/1/": ""}, ensemble=True),
+    Case("ensemble-smaller-batch", set(), {"ens/config.pbtxt": ens(("max_batch_size: 4", "max_batch_size: 2"))}, ensemble=True),
+]
