@@ -58,6 +58,17 @@ def test_onnx_config_checked_against_the_graph(tmp_path, bert_dir):
     assert "TR701" not in _codes(report)  # the manifest records model files, not the config
 
 
+def test_onnx_auto_complete_is_predicted(tmp_path, bert_dir):
+    add_hf(str(bert_dir), AddOptions(repo=tmp_path, name="bert"))
+    (tmp_path / "bert" / "config.pbtxt").write_text('name: "bert"\nbackend: "onnxruntime"\n')
+    report = validate_repository(tmp_path)
+    assert report.loads()
+    (f,) = [f for f in report.warnings if f.code == "TR502"]
+    assert f.message == (
+        "the ONNX Runtime backend would auto-complete max_batch_size 4 and tensors: input_ids TYPE_INT64 [-1]; "
+        "attention_mask TYPE_INT64 [-1]; token_type_ids TYPE_INT64 [-1]; logits TYPE_FP32 [3]")
+
+
 def test_manifest_hash_mismatch(tmp_path, bert_dir):
     add_hf(str(bert_dir), AddOptions(repo=tmp_path, name="bert"))
     with open(tmp_path / "bert" / "1" / "model.onnx", "ab") as f:

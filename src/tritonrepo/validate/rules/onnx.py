@@ -40,3 +40,38 @@ def onnx_mismatch(ctx: ModelContext):
 
 def _name(ctx):
     return ctx.config.name or ctx.name
+
+
+@rule("TR502", "onnx-auto-complete", Severity.warning,
+      summary="An ONNX model's config lists no inputs or no outputs: the native backend will auto-complete them.",
+      why="Auto-complete fills in tensors and max_batch_size from the graph (default max batch 4, dynamic batching "
+          "added); the result is not in the repository, and with auto-complete disabled the model fails.",
+      fix="write the tensors into config.pbtxt (tritonrepo add-hf generates them from the graph)",
+      source="onnxruntime_backend/src/onnxruntime.cc AutoCompleteConfig / AutoCompleteMaxBatch / AutoCompleteIO; ORT-02..04",
+      example='name: "m" backend: "onnxruntime" with no input/output')
+def onnx_auto_complete(ctx: ModelContext):
+    cfg = ctx.config
+    if ctx.backend != "onnxruntime" or (cfg is not None and len(cfg.input) and len(cfg.output)):
+        return
+    from tritonrepo.export.onnx import graph_io  # noqa: PLC0415
+
+    dirs = version_dirs(ctx)[0]
+    versions = versions_to_load(ctx)
+    if not versions:
+        return
+    filename = (cfg.default_model_filename if cfg is not None else "") or "model.onnx"
+    path = ctx.dir / dirs[versions[-1]] / filename
+    if path.is_dir():
+        path = path / "model.onnx"
+    if not path.is_file():
+        return
+    try:
+        ins, outs = graph_io(path)
+    except Exception:  # noqa: BLE001 - TR501 reports unreadable graphs
+        return
+    batchable = all(len(shape) >= 1 and shape[0] == -1 for _, shape in [*ins.values(), *outs.values()])
+    mbs = cfg.max_batch_size if cfg is not None else 0
+    if batchable and mbs == 0:
+        mbs = 4
+    filled = [f"{n} {t} {shape[1:] if batchable and mbs > 0 else shape}" for n, (t, shape) in [*ins.items(), *outs.items()]]
+    yield ("input",), f"the ONNX Runtime backend would auto-complete max_batch_size {mbs} and tensors: {'; '.join(filled)}"
