@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from tritonrepo.validate.model import ModelContext, Severity, rule
 
@@ -44,6 +45,24 @@ def versions_to_load(ctx: ModelContext) -> list[int]:
         return [v for v in versions if v in set(policy.specific.versions)]
     n = policy.latest.num_versions
     return versions[len(versions) - n:] if n > 0 else []
+
+
+def model_files(ctx: ModelContext, default: str) -> list[tuple[int, Path]]:
+    """``[(version, path of the model file)]`` for the versions the policy loads whose folder name is canonical.
+
+    The file is ``default_model_filename`` or ``default``; a directory of that name means ``<dir>/model.onnx``
+    for ONNX (onnxruntime_backend LoadModel). Paths are returned whether or not they exist.
+    """
+    filename = (ctx.config.default_model_filename if ctx.config is not None else "") or default
+    dirs = version_dirs(ctx)[0]
+    out = []
+    for v in versions_to_load(ctx):
+        if dirs[v] == str(v):
+            path = ctx.dir / dirs[v] / filename
+            if path.is_dir() and default == "model.onnx":
+                path = path / "model.onnx"
+            out.append((v, path))
+    return out
 
 
 @rule("TR101", "hidden-model-directory", E,
@@ -145,15 +164,11 @@ def no_version(ctx: ModelContext):
       source="python_backend/src/pb_stub.cc (PY-01); onnxruntime_backend/src/onnxruntime.cc LoadModel (ORT-01)",
       example="model_repository/m/1/ is empty while config.pbtxt says backend: \"python\"")
 def model_file_missing(ctx: ModelContext):
-    backend = ctx.backend
-    default = {"python": "model.py", "onnxruntime": "model.onnx"}.get(backend)
+    default = {"python": "model.py", "onnxruntime": "model.onnx"}.get(ctx.backend)
     if not default or ctx.parse_failed:
         return
-    filename = (ctx.config.default_model_filename if ctx.config is not None else "") or default
-    dirs = version_dirs(ctx)[0]
-    for v in versions_to_load(ctx):
-        path = ctx.dir / dirs[v] / filename
-        if dirs[v] == str(v) and not path.exists():
+    for v, path in model_files(ctx, default):
+        if not path.exists():
             yield ("default_model_filename",), f"model file {path} not found for version {v}"
 
 

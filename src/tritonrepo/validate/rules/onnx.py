@@ -6,7 +6,7 @@ from google.protobuf import json_format
 
 from tritonrepo.backends.onnxruntime.ort_checks import check_config
 from tritonrepo.validate.model import ModelContext, Severity, rule
-from tritonrepo.validate.rules.layout import version_dirs, versions_to_load
+from tritonrepo.validate.rules.layout import model_files
 
 
 @rule("TR501", "onnx-config-mismatch", Severity.error,
@@ -21,12 +21,8 @@ def onnx_mismatch(ctx: ModelContext):
         return
     from tritonrepo.export.onnx import graph_io  # noqa: PLC0415
 
-    dirs = version_dirs(ctx)[0]
     as_dict = json_format.MessageToDict(cfg, preserving_proto_field_name=True)
-    for v in versions_to_load(ctx):
-        path = ctx.dir / dirs[v] / (cfg.default_model_filename or "model.onnx")
-        if path.is_dir():
-            path = path / "model.onnx"
+    for _, path in model_files(ctx, "model.onnx"):
         if not path.is_file():
             continue
         try:
@@ -55,16 +51,10 @@ def onnx_auto_complete(ctx: ModelContext):
         return
     from tritonrepo.export.onnx import graph_io  # noqa: PLC0415
 
-    dirs = version_dirs(ctx)[0]
-    versions = versions_to_load(ctx)
-    if not versions:
+    files = model_files(ctx, "model.onnx")
+    if not files or not files[-1][1].is_file():
         return
-    filename = (cfg.default_model_filename if cfg is not None else "") or "model.onnx"
-    path = ctx.dir / dirs[versions[-1]] / filename
-    if path.is_dir():
-        path = path / "model.onnx"
-    if not path.is_file():
-        return
+    path = files[-1][1]
     try:
         ins, outs = graph_io(path)
     except Exception:  # noqa: BLE001 - TR501 reports unreadable graphs

@@ -7,7 +7,7 @@ import importlib.util
 import sys
 
 from tritonrepo.validate.model import ModelContext, Severity, rule
-from tritonrepo.validate.rules.layout import version_dirs, versions_to_load
+from tritonrepo.validate.rules.layout import model_files
 
 _BUILTIN_OK = {"triton_python_backend_utils", "tritonrepo_runtime", "ort_checks"}
 
@@ -15,10 +15,7 @@ _BUILTIN_OK = {"triton_python_backend_utils", "tritonrepo_runtime", "ort_checks"
 def _model_files(ctx: ModelContext):
     if ctx.backend != "python" or ctx.parse_failed:
         return
-    filename = (ctx.config.default_model_filename if ctx.config is not None else "") or "model.py"
-    dirs = version_dirs(ctx)[0]
-    for v in versions_to_load(ctx):
-        path = ctx.dir / dirs[v] / filename
+    for _, path in model_files(ctx, "model.py"):
         if path.is_file():
             yield path
 
