@@ -130,12 +130,14 @@ def _stage_around(repo, tmp, name, checkpoint, task, core_name, core_cfg, option
     vision = is_vision(checkpoint)
     post_kind = None if (vision and task == "feature-extraction") else _POST_KIND[task]
     configs = {core_name: core_cfg}
-    configs[pre_name] = pre_cfg = _stage_pre(checkpoint, task, vision, core_cfg, pre_name, options, tmp, repo)
-    staged = [(pre_name, _version_of(repo / pre_name, options))]
+    pre_cfg, pre_version = _stage_pre(checkpoint, task, vision, core_cfg, pre_name, options, tmp, repo)
+    configs[pre_name] = pre_cfg
+    staged = [(pre_name, pre_version)]
     steps = [pre_name, core_name]
     if post_kind:
-        configs[post_name] = _stage_post(checkpoint, post_kind, core_cfg, pre_cfg, post_name, options, tmp, repo)
-        staged.append((post_name, _version_of(repo / post_name, options)))
+        post_cfg, post_version = _stage_post(checkpoint, post_kind, core_cfg, pre_cfg, post_name, options, tmp, repo)
+        configs[post_name] = post_cfg
+        staged.append((post_name, post_version))
         steps.append(post_name)
     plan = plan_ensemble(name, steps, configs, outputs=_ensemble_outputs(post_kind, core_name, post_name, core_cfg))
     ens_cfg = plan.to_config()
@@ -197,7 +199,7 @@ def max_length(checkpoint: Checkpoint) -> int:
     return min(tok_max, pos_max, 4096)
 
 
-def _stage_pre(checkpoint, task, vision, core_cfg, name, options, tmp, repo) -> mc.ModelConfig:
+def _stage_pre(checkpoint, task, vision, core_cfg, name, options, tmp, repo) -> tuple[mc.ModelConfig, int]:
     ver = _version_of(repo / name, options)
     check_version_free(repo / name, ver, force=options.force)
     vdir = tmp / name / str(ver)
@@ -215,10 +217,10 @@ def _stage_pre(checkpoint, task, vision, core_cfg, name, options, tmp, repo) -> 
     outputs = [TensorSpec(t.name, t.data_type, tuple(t.dims)) for t in core_cfg.input]
     cfg = build_config(name, backend="python", inputs=inputs, outputs=outputs, settings=_settings(core_cfg, options, params))
     _write_step(tmp / name, repo / name, cfg, checkpoint, task, ver)
-    return cfg
+    return cfg, ver
 
 
-def _stage_post(checkpoint, kind, core_cfg, pre_cfg, name, options, tmp, repo) -> mc.ModelConfig:
+def _stage_post(checkpoint, kind, core_cfg, pre_cfg, name, options, tmp, repo) -> tuple[mc.ModelConfig, int]:
     ver = _version_of(repo / name, options)
     check_version_free(repo / name, ver, force=options.force)
     vdir = tmp / name / str(ver)
@@ -255,7 +257,7 @@ def _stage_post(checkpoint, kind, core_cfg, pre_cfg, name, options, tmp, repo) -
         outputs = [TensorSpec("answer", S, (1,))]
     cfg = build_config(name, backend="python", inputs=inputs, outputs=outputs, settings=_settings(core_cfg, options, params))
     _write_step(tmp / name, repo / name, cfg, checkpoint, f"postprocess:{kind}", ver)
-    return cfg
+    return cfg, ver
 
 
 def _write_step(stage: Path, model_dir: Path, cfg, checkpoint, task, ver) -> None:
