@@ -122,7 +122,7 @@ class TritonServer:
     """A running ``tritonserver`` process on loopback ports. Use as a context manager.
 
     Args:
-        repository: the model repository directory.
+        repository: the model repository directory, or a URL Triton reads itself (``s3://http://host:port/bucket/prefix``).
         engine: from :func:`find_engine` (default: found automatically).
         model_control: ``"none"`` (load everything at start) or ``"explicit"`` (load via the API).
         load: model names to load at start in explicit mode.
@@ -132,7 +132,7 @@ class TritonServer:
     Attributes after :meth:`start`: ``http_port``, ``grpc_port``, ``metrics_port``, ``log_path``.
     """
 
-    repository: Path
+    repository: Path | str
     engine: Engine | None = None
     model_control: str = "none"
     load: list[str] = field(default_factory=list)
@@ -173,7 +173,7 @@ class TritonServer:
         engine = self.engine or find_engine()
         args = [
             str(engine.binary),
-            f"--model-repository={Path(self.repository).resolve()}",
+            f"--model-repository={self._repository_arg()}",
             f"--http-port={self.http_port}",
             f"--grpc-port={self.grpc_port}",
             f"--metrics-port={self.metrics_port}",
@@ -194,6 +194,10 @@ class TritonServer:
             env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
         args.extend(self.extra_args)
         return args, env
+
+    def _repository_arg(self) -> str:
+        repo = str(self.repository)
+        return repo if "://" in repo else str(Path(repo).resolve())
 
     def start(self, timeout: float = 120.0) -> TritonServer:
         """Start the server and wait until it is ready (every model loaded).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from tritonrepo import __version__
-from tritonrepo.cli import add_hf, ensemble, infer, init, serve, validate
+from tritonrepo.cli import add_hf, ensemble, infer, init, push, serve, validate
 
 app = typer.Typer(
     name="tritonrepo",
@@ -20,6 +20,8 @@ app.command(name="ensemble")(ensemble.ensemble)
 app.command(name="serve")(serve.serve)
 app.command(name="infer")(infer.infer)
 app.command(name="validate")(validate.validate)
+app.command(name="push")(push.push)
+app.command(name="pull")(push.pull)
 
 
 def _version(value: bool) -> None:
