@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from tritonrepo import __version__
-from tritonrepo.cli import add_hf, ensemble, infer, init, push, serve, validate
+from tritonrepo.cli import add_hf, ensemble, infer, init, package, push, serve, validate
 
 app = typer.Typer(
     name="tritonrepo",
@@ -22,6 +22,7 @@ app.command(name="infer")(infer.infer)
 app.command(name="validate")(validate.validate)
 app.command(name="push")(push.push)
 app.command(name="pull")(push.pull)
+app.command(name="package")(package.package)
 
 
 def _version(value: bool) -> None:
