@@ -181,7 +181,7 @@ def push(
         TritonRepoError: invalid repository, unreachable endpoint, bad credentials, missing bucket, or an existing
             remote version that would change without ``force``. Nothing is changed remotely before the checks pass.
     """
-    from tritonrepo.validate import RepoContext, dependency_order, model_context, validate_repository  # noqa: PLC0415
+    from tritonrepo.validate import dependency_order, load_repository, validate_repository  # noqa: PLC0415
 
     root = Path(repo)
     location = parse_url(url)
@@ -211,9 +211,7 @@ def push(
     result = PushResult(unchanged=len(files) - len(changed))
     result.stale = sorted(rel for rel in remote_sizes if rel not in files and rel != INDEX)
 
-    ctx = RepoContext(root)
-    for d in sorted(p for p in root.iterdir() if p.is_dir()):
-        ctx.models[d.name] = model_context(ctx, d)
+    ctx = load_repository(root)
     plan = []  # (model, [files of new/changed versions], config changed?)
     for model in dependency_order(ctx):
         mine = sorted(rel for rel in changed if rel.split("/", 1)[0] == model)

@@ -22,8 +22,8 @@ from tritonrepo.validate.locate import Locator
 from tritonrepo.validate.model import RULES, Finding, ModelContext, RepoContext, Rule, Severity
 
 __all__ = [
-    "RULES", "Finding", "RepoContext", "Report", "Severity", "dependency_order", "model_context", "selected_rules",
-    "validate_repository",
+    "RULES", "Finding", "RepoContext", "Report", "Severity", "dependency_order", "load_repository", "model_context",
+    "selected_rules", "validate_repository",
 ]
 
 
@@ -64,9 +64,9 @@ def selected_rules(select: list[str] | None = None, ignore: list[str] | None = N
 
 
 def model_context(repo: RepoContext, model_dir: Path) -> ModelContext:
-    """Read one model directory (config text, parsed config or parse failure, field positions)."""
+    """Read one model directory (config text, parsed config or parse failure with its position)."""
     cfg_path = model_dir / CONFIG_FILENAME
-    text, config, failed, message = "", None, False, ""
+    text, config, failed, message, position = "", None, False, "", (1, 1)
     if cfg_path.is_file():
         try:
             text = cfg_path.read_text(encoding="utf-8")
@@ -77,13 +77,17 @@ def model_context(repo: RepoContext, model_dir: Path) -> ModelContext:
                 config = parse_config(text, cfg_path)
             except ConfigParseError as exc:
                 failed, message = True, f"failed to read text proto from {cfg_path}: {exc.detail}"
-    ctx = ModelContext(model_dir.name, model_dir, config, text, Locator(text), cfg_path.is_file(), failed, repo, message)
-    if failed and config is None and text:
-        try:  # keep the position protobuf reported
-            parse_config(text, cfg_path)
-        except ConfigParseError as exc:
-            ctx.locator.positions[("__parse__",)] = (max(exc.line, 1), max(exc.col, 1))
-    return ctx
+                position = (max(exc.line, 1), max(exc.col, 1))
+    return ModelContext(model_dir.name, model_dir, config, text, Locator(text), cfg_path.is_file(), failed, repo,
+                        message, position)
+
+
+def load_repository(root: Path) -> RepoContext:
+    """Every sub-directory of ``root`` as a model context (Triton treats each one as a model, hidden ones too)."""
+    repo = RepoContext(root)
+    for d in sorted(p for p in root.iterdir() if p.is_dir()):
+        repo.models[d.name] = model_context(repo, d)
+    return repo
 
 
 def validate_repository(path: str | Path, select: list[str] | None = None, ignore: list[str] | None = None) -> Report:
@@ -96,13 +100,11 @@ def validate_repository(path: str | Path, select: list[str] | None = None, ignor
     if not root.is_dir():
         raise TritonRepoError(f"{root}: no such model repository", "give the repository directory")
     chosen = selected_rules(select, ignore)
-    repo = RepoContext(root)
-    for d in sorted(p for p in root.iterdir() if p.is_dir()):
-        repo.models[d.name] = model_context(repo, d)
+    repo = load_repository(root)
     report = Report(root, list(repo.models))
     by_model: dict[str, list[Finding]] = {}
     for name, ctx in repo.models.items():
-        found = [f for r in chosen if r.scope == "model" for f in _run(r, ctx)]
+        found = [f for r in chosen if r.scope == "model" for f in r.findings(ctx)]
         if any(f.severity == Severity.error and RULES[f.code].stage == "poll" for f in found):
             # Triton stops at the first failing stage: load-time checks never run for this model
             found = [f for f in found if RULES[f.code].stage == "poll" or f.severity == Severity.warning]
@@ -110,20 +112,12 @@ def validate_repository(path: str | Path, select: list[str] | None = None, ignor
         repo.errors[name] = [f for f in found if f.severity == Severity.error]
     for name in dependency_order(repo):
         ctx = repo.models[name]
-        found = [f for r in chosen if r.scope == "repo" for f in _run(r, ctx)]
+        found = [f for r in chosen if r.scope == "repo" for f in r.findings(ctx)]
         by_model[name].extend(found)
         repo.errors[name].extend(f for f in found if f.severity == Severity.error)
     for name in repo.models:
         report.findings.extend(by_model[name])
     return report
-
-
-def _run(rule: Rule, ctx: ModelContext) -> list[Finding]:
-    findings = rule.findings(ctx)
-    if rule.code == "TR201":  # the parse error's own position
-        pos = ctx.locator.positions.get(("__parse__",), (1, 1))
-        findings = [Finding(f.code, f.severity, f.model, f.path, pos[0], pos[1], f.message, f.fix) for f in findings]
-    return findings
 
 
 def dependency_order(repo: RepoContext) -> list[str]:

@@ -66,7 +66,7 @@ def live_check(repo: Path, server_binary=None, timeout: float = 120.0) -> LiveRe
     from tritonrepo.client import golden_sample, infer, max_abs_diff  # noqa: PLC0415
     from tritonrepo.manifest import read_manifest  # noqa: PLC0415
     from tritonrepo.server import TritonServer, find_engine  # noqa: PLC0415
-    from tritonrepo.validate import RepoContext, dependency_order, model_context, validate_repository  # noqa: PLC0415
+    from tritonrepo.validate import dependency_order, load_repository, validate_repository  # noqa: PLC0415
 
     repo = Path(repo)
     offline = validate_repository(repo)
@@ -74,10 +74,7 @@ def live_check(repo: Path, server_binary=None, timeout: float = 120.0) -> LiveRe
     hanging = {f.model for f in offline.errors if f.code in HANGS}
     for model in sorted(hanging):
         result.skipped[model] = "offline checks say the server would hang loading it"
-    ctx = RepoContext(repo)
-    for d in sorted(p for p in repo.iterdir() if p.is_dir()):
-        ctx.models[d.name] = model_context(ctx, d)
-    order = [m for m in dependency_order(ctx) if m not in hanging]
+    order = [m for m in dependency_order(load_repository(repo)) if m not in hanging]
     with TritonServer(repo, engine=find_engine(server_binary), model_control="explicit") as server:
         client = http.InferenceServerClient(server.http_url, network_timeout=timeout, connection_timeout=timeout)
         for model in order:

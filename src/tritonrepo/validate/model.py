@@ -62,6 +62,15 @@ class ModelContext:
     parse_failed: bool
     repo: RepoContext
     parse_message: str = ""
+    #: 1-based line and column of the parse error (when ``parse_failed``).
+    parse_position: tuple[int, int] = (1, 1)
+    #: Per-model results several rules need (parsed model.py, manifest): computed once.
+    memo: dict = field(default_factory=dict)
+
+    @property
+    def model_name(self) -> str:
+        """The name Triton uses in messages: the config's ``name``, else the directory name."""
+        return self.config.name or self.name if self.config is not None else self.name
 
     @property
     def config_path(self) -> Path:

@@ -42,14 +42,6 @@ def effective_backend(ctx: ModelContext) -> str:
     return ""
 
 
-def _cfg(ctx: ModelContext) -> mc.ModelConfig | None:
-    return ctx.config
-
-
-def _name(ctx: ModelContext) -> str:
-    return ctx.config.name or ctx.name if ctx.config is not None else ctx.name
-
-
 def _meta(code, name, severity, summary, why, fix, source, example):
     return rule(code, name, severity, summary=summary, why=why, fix=fix, source=source, example=example)
 
@@ -58,9 +50,9 @@ def _meta(code, name, severity, summary, why, fix, source, example):
        "Triton needs a backend for every model that is not an ensemble.", "set backend, e.g. backend: \"python\"",
        "core/src/model_config_utils.cc ValidateModelConfig; CORE-PLAT-01", 'platform: "custom_thing" with no backend')
 def missing_backend(ctx):
-    cfg = _cfg(ctx)
+    cfg = ctx.config
     if cfg is not None and cfg.platform != "ensemble" and (cfg.backend or cfg.platform) and not ctx.backend:
-        yield ("platform",), f"unexpected platform type '{cfg.platform}' for {_name(ctx)}"
+        yield ("platform",), f"unexpected platform type '{cfg.platform}' for {ctx.model_name}"
 
 
 @_meta("TR302", "platform-backend-mismatch", E, "platform and backend name different runtimes.",
@@ -68,7 +60,7 @@ def missing_backend(ctx):
        "drop platform, or make it match the backend (onnxruntime <-> onnxruntime_onnx)",
        "core/src/model_config_utils.cc ValidateModelConfig; CORE-PLAT-02", 'platform: "tensorrt_plan" backend: "onnxruntime"')
 def platform_mismatch(ctx):
-    cfg = _cfg(ctx)
+    cfg = ctx.config
     if cfg is None or not cfg.platform or not cfg.backend or cfg.backend not in _NATIVE:
         return
     if _PLATFORM_BACKEND.get(cfg.platform) != cfg.backend:
@@ -79,29 +71,29 @@ def platform_mismatch(ctx):
        "Ensembles are run by Triton's scheduler, not by a backend.", "remove backend from the ensemble",
        "core/src/model_config_utils.cc ValidateModelConfig; CORE-ENS-01", 'platform: "ensemble" backend: "python"')
 def ensemble_backend(ctx):
-    cfg = _cfg(ctx)
+    cfg = ctx.config
     if cfg is not None and cfg.platform == "ensemble" and cfg.backend:
-        yield ("backend",), (f"Ensemble model '{_name(ctx)}' must have platform type 'ensemble' and empty backend type")
+        yield ("backend",), (f"Ensemble model '{ctx.model_name}' must have platform type 'ensemble' and empty backend type")
 
 
 @_meta("TR304", "negative-max-batch-size", E, "max_batch_size is negative.",
        "0 means no batching; a positive value is the largest batch.", "use 0 or a positive max_batch_size",
        "core/src/model_config_utils.cc ValidateModelConfig; CORE-MBS-01", "max_batch_size: -1")
 def negative_mbs(ctx):
-    cfg = _cfg(ctx)
+    cfg = ctx.config
     if cfg is not None and cfg.max_batch_size < 0:
-        yield ("max_batch_size",), f"'max_batch_size' must be non-negative value for {_name(ctx)}"
+        yield ("max_batch_size",), f"'max_batch_size' must be non-negative value for {ctx.model_name}"
 
 
 @_meta("TR305", "preferred-batch-size-not-positive", E, "A dynamic_batching preferred_batch_size is <= 0.",
        "Preferred sizes are batch sizes the batcher aims for.", "use positive preferred_batch_size values",
        "core/src/model_config_utils.cc ValidateModelConfig; CORE-DYN-01", "dynamic_batching { preferred_batch_size: 0 }")
 def preferred_positive(ctx):
-    cfg = _cfg(ctx)
+    cfg = ctx.config
     if cfg is not None and cfg.HasField("dynamic_batching"):
         if any(p <= 0 for p in cfg.dynamic_batching.preferred_batch_size):
             yield ("dynamic_batching", 0, "preferred_batch_size"), (
-                f"dynamic batching preferred size must be positive for {_name(ctx)}")
+                f"dynamic batching preferred size must be positive for {ctx.model_name}")
 
 
 @_meta("TR306", "preferred-batch-size-too-large", E, "A preferred_batch_size exceeds max_batch_size.",
@@ -109,47 +101,47 @@ def preferred_positive(ctx):
        "lower preferred_batch_size or raise max_batch_size",
        "core/src/model_config_utils.cc ValidateModelConfig; CORE-DYN-02", "max_batch_size: 4 dynamic_batching { preferred_batch_size: 8 }")
 def preferred_too_large(ctx):
-    cfg = _cfg(ctx)
+    cfg = ctx.config
     if cfg is not None and cfg.HasField("dynamic_batching"):
         if any(p > cfg.max_batch_size for p in cfg.dynamic_batching.preferred_batch_size if p > 0):
             yield ("dynamic_batching", 0, "preferred_batch_size"), (
-                f"dynamic batching preferred size must be <= max batch size for {_name(ctx)}")
+                f"dynamic batching preferred size must be <= max batch size for {ctx.model_name}")
 
 
 @_meta("TR307", "default-priority-out-of-range", E, "default_priority_level is outside [1, priority_levels].",
        "With priority levels, requests without a priority get the default level.", "set 1 <= default_priority_level <= priority_levels",
        "core/src/model_config_utils.cc ValidateModelConfig; CORE-DYN-03", "dynamic_batching { priority_levels: 2 default_priority_level: 3 }")
 def default_priority(ctx):
-    cfg = _cfg(ctx)
+    cfg = ctx.config
     if cfg is not None and cfg.HasField("dynamic_batching"):
         d = cfg.dynamic_batching
         if d.priority_levels != 0 and not (1 <= d.default_priority_level <= d.priority_levels):
             yield ("dynamic_batching", 0, "default_priority_level"), (
-                f"default priority level must be in range [1, {d.priority_levels}] for {_name(ctx)}")
+                f"default priority level must be in range [1, {d.priority_levels}] for {ctx.model_name}")
 
 
 @_meta("TR308", "priority-queue-policy-out-of-range", E, "A priority_queue_policy key is outside [1, priority_levels].",
        "Queue policies are per priority level.", "use keys between 1 and priority_levels",
        "core/src/model_config_utils.cc ValidateModelConfig; CORE-DYN-04", "priority_queue_policy { key: 5 value { } }")
 def queue_policy_range(ctx):
-    cfg = _cfg(ctx)
+    cfg = ctx.config
     if cfg is not None and cfg.HasField("dynamic_batching"):
         d = cfg.dynamic_batching
         if d.priority_levels != 0 and any(not 1 <= k <= d.priority_levels for k in d.priority_queue_policy):
             yield ("dynamic_batching", 0, "priority_queue_policy"), (
-                f"priority queue policy must have priority level in range [1, {d.priority_levels}] for {_name(ctx)}")
+                f"priority queue policy must have priority level in range [1, {d.priority_levels}] for {ctx.model_name}")
 
 
 @_meta("TR309", "preserve-ordering-with-priorities", E, "preserve_ordering is set with more than one priority level.",
        "Responses cannot keep request order across priority queues.", "drop preserve_ordering or use one priority level",
        "core/src/model_config_utils.cc ValidateModelConfig; CORE-DYN-05", "dynamic_batching { preserve_ordering: true priority_levels: 2 default_priority_level: 1 }")
 def preserve_ordering(ctx):
-    cfg = _cfg(ctx)
+    cfg = ctx.config
     if cfg is not None and cfg.HasField("dynamic_batching"):
         d = cfg.dynamic_batching
         if d.preserve_ordering and d.priority_levels > 1:
             yield ("dynamic_batching", 0, "preserve_ordering"), (
-                f"Only one priority level is allowed when 'preserve_ordering' is true for {_name(ctx)}")
+                f"Only one priority level is allowed when 'preserve_ordering' is true for {ctx.model_name}")
 
 
 @_meta("TR310", "preserve-ordering-with-delay", E, "preserve_ordering is set with a DELAY timeout action.",
@@ -157,14 +149,14 @@ def preserve_ordering(ctx):
        "core/src/model_config_utils.cc ValidateModelConfig; CORE-DYN-06",
        "dynamic_batching { preserve_ordering: true default_queue_policy { timeout_action: DELAY default_timeout_microseconds: 100 } }")
 def preserve_delay(ctx):
-    cfg = _cfg(ctx)
+    cfg = ctx.config
     if cfg is None or not cfg.HasField("dynamic_batching") or not cfg.dynamic_batching.preserve_ordering:
         return
     d = cfg.dynamic_batching
     policies = [d.default_queue_policy, *d.priority_queue_policy.values()]
     if any(p.timeout_action == mc.ModelQueuePolicy.DELAY and p.default_timeout_microseconds != 0 for p in policies):
         yield ("dynamic_batching", 0, "preserve_ordering"), (
-            f"Queue policy can not have DELAY as timeout action when 'preserve_ordering' is true for {_name(ctx)}")
+            f"Queue policy can not have DELAY as timeout action when 'preserve_ordering' is true for {ctx.model_name}")
 
 
 _KINDS = mc.ModelSequenceBatching.Control
@@ -180,12 +172,12 @@ def _controls(cfg):
        "Control tensors are model inputs the scheduler fills in.", "name the control input",
        "core/src/model_config_utils.cc Get*SequenceControlProperties; CORE-SEQ-01", "control_input { control { kind: CONTROL_SEQUENCE_START int32_false_true: [0, 1] } }")
 def seq_name(ctx):
-    cfg = _cfg(ctx)
+    cfg = ctx.config
     if cfg is not None and cfg.HasField("sequence_batching"):
         for i, ci, _ in _controls(cfg):
             if not ci.name:
                 yield ("sequence_batching", 0, "control_input", i), (
-                    f"sequence batching control tensor must have a name for {_name(ctx)}")
+                    f"sequence batching control tensor must have a name for {ctx.model_name}")
                 return
 
 
@@ -193,7 +185,7 @@ def seq_name(ctx):
        "Each control kind maps to one tensor.", "keep one control of each kind",
        "core/src/model_config_utils.cc Get*SequenceControlProperties; CORE-SEQ-03", "two control_input entries with kind CONTROL_SEQUENCE_START")
 def seq_repeated(ctx):
-    cfg = _cfg(ctx)
+    cfg = ctx.config
     if cfg is None or not cfg.HasField("sequence_batching"):
         return
     seen = {}
@@ -201,7 +193,7 @@ def seq_repeated(ctx):
         if c.kind in seen and ci.name:
             kind = _KINDS.Kind.Name(c.kind).replace("CONTROL_SEQUENCE_", "")
             yield ("sequence_batching", 0, "control_input", i), (
-                f"sequence batching specifies multiple CONTROL_SEQUENCE_{kind} tensors for {_name(ctx)}")
+                f"sequence batching specifies multiple CONTROL_SEQUENCE_{kind} tensors for {ctx.model_name}")
             return
         seen[c.kind] = i
 
@@ -212,7 +204,7 @@ def seq_repeated(ctx):
        "core/src/model_config_utils.cc GetBooleanSequenceControlProperties; CORE-SEQ-04/05/06",
        "control { kind: CONTROL_SEQUENCE_START int32_false_true: [1] }")
 def seq_values(ctx):
-    cfg = _cfg(ctx)
+    cfg = ctx.config
     if cfg is None or not cfg.HasField("sequence_batching"):
         return
     for i, ci, c in _controls(cfg):
@@ -223,12 +215,12 @@ def seq_values(ctx):
         where = ("sequence_batching", 0, "control_input", i)
         if not lists:
             yield where, (f"sequence batching must specify either 'int32_false_true', 'fp32_false_true' or "
-                          f"'bool_false_true' for {kind} for {_name(ctx)}")
+                          f"'bool_false_true' for {kind} for {ctx.model_name}")
         elif len(lists) > 1:
             yield where, (f"sequence batching specifies more than one from 'int32_false_true', 'fp32_false_true' and "
-                          f"'bool_false_true' for {kind} for {_name(ctx)}")
+                          f"'bool_false_true' for {kind} for {ctx.model_name}")
         elif len(lists[0][1]) != 2:
-            yield where, f"sequence batching control '{lists[0][0]}' must have exactly 2 entries for {kind} for {_name(ctx)}"
+            yield where, f"sequence batching control '{lists[0][0]}' must have exactly 2 entries for {kind} for {ctx.model_name}"
 
 
 @_meta("TR314", "sequence-corrid-type", E, "The CORRID control has false/true values or a data type other than (U)INT32/64 or STRING.",
@@ -236,7 +228,7 @@ def seq_values(ctx):
        "core/src/model_config_utils.cc ValidateModelConfig / GetTypedSequenceControlProperties; CORE-SEQ-07/08",
        "control { kind: CONTROL_SEQUENCE_CORRID data_type: TYPE_FP32 }")
 def seq_corrid(ctx):
-    cfg = _cfg(ctx)
+    cfg = ctx.config
     if cfg is None or not cfg.HasField("sequence_batching"):
         return
     allowed = {mc.TYPE_UINT64, mc.TYPE_INT64, mc.TYPE_UINT32, mc.TYPE_INT32, mc.TYPE_STRING}
@@ -246,9 +238,9 @@ def seq_corrid(ctx):
         where = ("sequence_batching", 0, "control_input", i)
         if len(c.int32_false_true) or len(c.fp32_false_true) or len(c.bool_false_true):
             yield where, ("sequence batching must not specify either 'int32_false_true', 'fp32_false_true' or "
-                          f"'bool_false_true' for CONTROL_SEQUENCE_CORRID for {_name(ctx)}")
+                          f"'bool_false_true' for CONTROL_SEQUENCE_CORRID for {ctx.model_name}")
         elif c.data_type not in allowed:
-            yield where, (f"unexpected data type for control CONTROL_SEQUENCE_CORRID for {_name(ctx)}. Allowed data "
+            yield where, (f"unexpected data type for control CONTROL_SEQUENCE_CORRID for {ctx.model_name}. Allowed data "
                           "types are TYPE_UINT64, TYPE_INT64, TYPE_UINT32, TYPE_INT32 and TYPE_STRING")
 
 
@@ -256,15 +248,15 @@ def seq_corrid(ctx):
        "As for dynamic batching, preferred sizes must be reachable.", "use 1 <= preferred_batch_size <= max_batch_size",
        "core/src/model_config_utils.cc ValidateModelConfig; CORE-SEQ-09/10", "sequence_batching { oldest { preferred_batch_size: 16 } } with max_batch_size: 4")
 def seq_oldest(ctx):
-    cfg = _cfg(ctx)
+    cfg = ctx.config
     if cfg is None or not cfg.HasField("sequence_batching") or not cfg.sequence_batching.HasField("oldest"):
         return
     for p in cfg.sequence_batching.oldest.preferred_batch_size:
         if p <= 0:
-            yield ("sequence_batching",), f"sequence batching preferred batch size must be positive for {_name(ctx)}"
+            yield ("sequence_batching",), f"sequence batching preferred batch size must be positive for {ctx.model_name}"
             return
         if p > cfg.max_batch_size:
-            yield ("sequence_batching",), f"sequence batching preferred batch size must be <= max batch size for {_name(ctx)}"
+            yield ("sequence_batching",), f"sequence batching preferred batch size must be <= max batch size for {ctx.model_name}"
             return
 
 
@@ -272,25 +264,25 @@ def seq_oldest(ctx):
        "It is a fraction of the batch slots.", "use a value between 0.0 and 1.0",
        "core/src/model_config_utils.cc ValidateModelConfig; CORE-SEQ-11", "sequence_batching { direct { minimum_slot_utilization: 1.5 } }")
 def seq_slot(ctx):
-    cfg = _cfg(ctx)
+    cfg = ctx.config
     if cfg is not None and cfg.HasField("sequence_batching") and cfg.sequence_batching.HasField("direct"):
         u = cfg.sequence_batching.direct.minimum_slot_utilization
         if u < 0.0 or u > 1.0:
-            yield ("sequence_batching",), f"sequence batching minimum slot utilization must be in range (0.0, 1.0] for {_name(ctx)}"
+            yield ("sequence_batching",), f"sequence batching minimum slot utilization must be in range (0.0, 1.0] for {ctx.model_name}"
 
 
 @_meta("TR317", "response-cache-unsupported", E, "The response cache is enabled with sequence batching or a decoupled model.",
        "Triton cannot cache responses of stateful or decoupled models.", "disable response_cache",
        "core/src/model_config_utils.cc ValidateModelConfig; CORE-CACHE-01/02", "response_cache { enable: true } with sequence_batching { }")
 def cache(ctx):
-    cfg = _cfg(ctx)
+    cfg = ctx.config
     if cfg is None or not cfg.response_cache.enable:
         return
     if cfg.HasField("sequence_batching"):
-        yield ("response_cache",), (f"Response Cache does not currently support model {_name(ctx)} with sequence "
+        yield ("response_cache",), (f"Response Cache does not currently support model {ctx.model_name} with sequence "
                                     "batching scheduler. Please disable the response cache.")
     elif cfg.model_transaction_policy.decoupled:
-        yield ("response_cache",), (f"Response Cache does not currently support model {_name(ctx)} with 'decoupled' "
+        yield ("response_cache",), (f"Response Cache does not currently support model {ctx.model_name} with 'decoupled' "
                                     "transaction policy. Please disable the response cache.")
 
 
@@ -326,27 +318,27 @@ def _segments(dims: list[int]) -> list[int]:
        "give name, data_type and dims (each >= 1 or -1)",
        "core/src/model_config_utils.cc ValidateIOShape; CORE-IO-01..04", 'input { name: "x" data_type: TYPE_FP32 dims: [ 0 ] }')
 def io_shape(ctx):
-    cfg = _cfg(ctx)
+    cfg = ctx.config
     if cfg is None or cfg.platform == "ensemble":
         return
     for kind, i, io in _ios(cfg):
         where = (kind, i)
         if not io.name:
-            yield where, f"model {kind} must specify 'name' for {_name(ctx)}"
+            yield where, f"model {kind} must specify 'name' for {ctx.model_name}"
         elif io.data_type == mc.TYPE_INVALID:
-            yield where, f"model {kind} '{io.name}' must specify 'data_type' for {_name(ctx)}"
+            yield where, f"model {kind} '{io.name}' must specify 'data_type' for {ctx.model_name}"
         elif not len(io.dims):
-            yield where, f"model {kind} '{io.name}' must specify 'dims' for {_name(ctx)}"
+            yield where, f"model {kind} '{io.name}' must specify 'dims' for {ctx.model_name}"
         elif any(d < -1 or d == 0 for d in io.dims):
             yield (kind, i, "dims"), (f"model {kind} '{io.name}' dimension must be integer >= 1, or -1 to indicate a "
-                                      f"variable-size dimension for {_name(ctx)}")
+                                      f"variable-size dimension for {ctx.model_name}")
 
 
 @_meta("TR321", "io-reshape", E, "A reshape does not fit the dims: empty reshape without batching, bad reshape dims, different element count.",
        "reshape must describe the same elements as dims.", "make the element counts of dims and reshape equal",
        "core/src/model_config_utils.cc ValidateIOShape; CORE-IO-05..09", 'input { name: "x" dims: [ 4 ] reshape { shape: [ 3 ] } }')
 def io_reshape(ctx):
-    cfg = _cfg(ctx)
+    cfg = ctx.config
     if cfg is None or cfg.platform == "ensemble":
         return
     for kind, i, io in _ios(cfg):
@@ -356,49 +348,49 @@ def io_reshape(ctx):
         if not shape:
             if cfg.max_batch_size == 0:
                 yield where, (f"model {kind} '{io.name}' cannot have empty reshape for non-batching model as scalar "
-                              f"tensors are not supported for {_name(ctx)}")
+                              f"tensors are not supported for {ctx.model_name}")
             elif _count(io.dims) != 1:
-                yield where, f"model {kind} '{io.name}' has different size for dims and reshape for {_name(ctx)}"
+                yield where, f"model {kind} '{io.name}' has different size for dims and reshape for {ctx.model_name}"
         elif any(d < -1 or d == 0 for d in shape):
             yield where, (f"model {kind} '{io.name}' reshape dimensions must be integer >= 1, or -1 to indicate a "
-                          f"variable-size dimension for {_name(ctx)}")
+                          f"variable-size dimension for {ctx.model_name}")
         elif (_count(io.dims) is None) != (_count(shape) is None):
-            yield where, f"model {kind} '{io.name}' has different size for dims and reshape for {_name(ctx)}"
+            yield where, f"model {kind} '{io.name}' has different size for dims and reshape for {ctx.model_name}"
         elif _count(io.dims) is None:
             if list(io.dims).count(-1) != shape.count(-1):
                 yield where, (f"model {kind} '{io.name}' has different number of variable-size dimensions for dims "
-                              f"and reshape for {_name(ctx)}")
+                              f"and reshape for {ctx.model_name}")
             elif _segments(list(io.dims)) != _segments(shape):
-                yield where, f"model {kind} '{io.name}' has different size for dims and reshape for {_name(ctx)}"
+                yield where, f"model {kind} '{io.name}' has different size for dims and reshape for {ctx.model_name}"
         elif _count(io.dims) != _count(shape):
-            yield where, f"model {kind} '{io.name}' has different size for dims and reshape for {_name(ctx)}"
+            yield where, f"model {kind} '{io.name}' has different size for dims and reshape for {ctx.model_name}"
 
 
 @_meta("TR322", "io-format-dims", E, "An input with format FORMAT_NHWC/FORMAT_NCHW does not have exactly 3 dims.",
        "Image formats describe channel, height and width.", "give 3 dims or drop format",
        "core/src/model_config_utils.cc ValidateModelInput; CORE-IO-10", 'input { name: "img" format: FORMAT_NCHW dims: [ 224, 224 ] }')
 def io_format(ctx):
-    cfg = _cfg(ctx)
+    cfg = ctx.config
     if cfg is None:
         return
     for i, io in enumerate(cfg.input):
         if io.format in (mc.ModelInput.FORMAT_NHWC, mc.ModelInput.FORMAT_NCHW) and len(io.dims) != 3 and io.name and io.data_type and len(io.dims):
-            yield ("input", i, "format"), f"model input NHWC/NCHW require 3 dims for {_name(ctx)}"
+            yield ("input", i, "format"), f"model input NHWC/NCHW require 3 dims for {ctx.model_name}"
 
 
 @_meta("TR323", "shape-tensor-not-tensorrt", E, "is_shape_tensor or is_non_linear_format_io on a model that is not TensorRT.",
        "Only TensorRT has shape tensors and non-linear IO formats.", "remove the flag",
        "core/src/model_config_utils.cc ValidateModelInput/Output, ValidateNonLinearFormatIO; CORE-IO-11/12", 'input { name: "x" is_shape_tensor: true ... }')
 def shape_tensor(ctx):
-    cfg = _cfg(ctx)
+    cfg = ctx.config
     if cfg is None or cfg.platform == "tensorrt_plan" or ctx.backend == "tensorrt":
         return
     for kind, i, io in _ios(cfg):
         if io.is_shape_tensor and io.name and io.data_type and len(io.dims) and all(d >= 1 or d == -1 for d in io.dims):
-            yield (kind, i, "is_shape_tensor"), f"shape tensors are only supported for TensorRT platform for {_name(ctx)}"
+            yield (kind, i, "is_shape_tensor"), f"shape tensors are only supported for TensorRT platform for {ctx.model_name}"
             return
         if io.is_non_linear_format_io and io.name and io.data_type and len(io.dims):
-            yield (kind, i, "is_non_linear_format_io"), f"Non-linear IO format is only supported for the TensorRT platform for {_name(ctx)}"
+            yield (kind, i, "is_non_linear_format_io"), f"Non-linear IO format is only supported for the TensorRT platform for {ctx.model_name}"
             return
 
 
@@ -406,7 +398,7 @@ def shape_tensor(ctx):
        "Batch inputs are computed by Triton from a model input.", "give one source_input naming a model input; use TYPE_INT32 or TYPE_FP32",
        "core/src/model_config_utils.cc ValidateBatchIO; CORE-BIO-01..03", 'batch_input { kind: BATCH_ELEMENT_COUNT target_name: "n" data_type: TYPE_INT32 }')
 def batch_input(ctx):
-    cfg = _cfg(ctx)
+    cfg = ctx.config
     if cfg is None:
         return
     inputs = {t.name for t in cfg.input}
@@ -414,19 +406,19 @@ def batch_input(ctx):
         where = ("batch_input", i)
         kind = mc.BatchInput.Kind.Name(b.kind)
         if len(b.source_input) != 1:
-            yield where, f"batch input kind '{kind}' expects 1 source input, got {len(b.source_input)} for {_name(ctx)}"
+            yield where, f"batch input kind '{kind}' expects 1 source input, got {len(b.source_input)} for {ctx.model_name}"
             continue
         if b.data_type not in (mc.TYPE_INT32, mc.TYPE_FP32):
-            yield where, f"batch input data type must be TYPE_INT32 or TYPE_FP32 for {_name(ctx)}"
+            yield where, f"batch input data type must be TYPE_INT32 or TYPE_FP32 for {ctx.model_name}"
         elif b.source_input[0] not in inputs:
-            yield where, f"unknown source input name '{b.source_input[0]}' for {_name(ctx)}"
+            yield where, f"unknown source input name '{b.source_input[0]}' for {ctx.model_name}"
 
 
 @_meta("TR331", "batch-output", E, "A batch_output names an unknown target output, an unknown source, or a target twice.",
        "Batch outputs scatter a model output back to requests.", "name existing outputs and inputs, each target once",
        "core/src/model_config_utils.cc ValidateBatchIO; CORE-BIO-03..06", 'batch_output { target_name: "nope" kind: BATCH_SCATTER_WITH_INPUT_SHAPE source_input: "x" }')
 def batch_output(ctx):
-    cfg = _cfg(ctx)
+    cfg = ctx.config
     if cfg is None:
         return
     outputs, inputs, seen = {t.name for t in cfg.output}, {t.name for t in cfg.input}, set()
@@ -434,16 +426,16 @@ def batch_output(ctx):
         where = ("batch_output", i)
         if len(b.source_input) != 1:
             yield where, (f"batch output kind 'BATCH_SCATTER_WITH_INPUT_SHAPE' expects 1 source input, got "
-                          f"{len(b.source_input)} for {_name(ctx)}")
+                          f"{len(b.source_input)} for {ctx.model_name}")
             continue
         if b.source_input[0] not in inputs:
-            yield where, f"unknown source input name '{b.source_input[0]}' for {_name(ctx)}"
+            yield where, f"unknown source input name '{b.source_input[0]}' for {ctx.model_name}"
             continue
         for t in b.target_name:
             if t not in outputs:
-                yield where, f"unknown target output name '{t}' for {_name(ctx)}"
+                yield where, f"unknown target output name '{t}' for {ctx.model_name}"
             elif t in seen:
-                yield where, f"target output name '{t}' can only be specified once for {_name(ctx)}"
+                yield where, f"target output name '{t}' can only be specified once for {ctx.model_name}"
             seen.add(t)
 
 
@@ -451,14 +443,14 @@ def batch_output(ctx):
        "GPU ids only make sense for KIND_GPU.", "drop gpus, or use kind: KIND_GPU",
        "core/src/model_config_utils.cc ValidateInstanceGroup; CORE-IG-01/02", "instance_group { kind: KIND_CPU gpus: [ 0 ] }")
 def ig_gpus(ctx):
-    cfg = _cfg(ctx)
+    cfg = ctx.config
     if cfg is None:
         return
     for i, g in enumerate(cfg.instance_group):
         if len(g.gpus) and g.kind in (mc.ModelInstanceGroup.KIND_CPU, mc.ModelInstanceGroup.KIND_MODEL):
             kind = mc.ModelInstanceGroup.Kind.Name(g.kind)
-            gname = g.name or f"{_name(ctx)}_{i}"
-            yield ("instance_group", i, "gpus"), (f"instance group {gname} of model {_name(ctx)} has kind {kind} but "
+            gname = g.name or f"{ctx.model_name}_{i}"
+            yield ("instance_group", i, "gpus"), (f"instance group {gname} of model {ctx.model_name} has kind {kind} but "
                                                   "specifies one or more GPUs")
 
 
@@ -466,25 +458,25 @@ def ig_gpus(ctx):
        "On a CPU-only host (CI, laptops) Triton refuses the model.", "use --device cpu for CPU hosts, or deploy on GPU nodes",
        "core/src/model_config_utils.cc ValidateInstanceGroup; CORE-IG-03", "instance_group { kind: KIND_GPU }")
 def ig_gpu(ctx):
-    cfg = _cfg(ctx)
+    cfg = ctx.config
     if cfg is None:
         return
     for i, g in enumerate(cfg.instance_group):
         if g.kind == mc.ModelInstanceGroup.KIND_GPU:
-            yield ("instance_group", i, "kind"), f"instance group of model {_name(ctx)} needs a GPU at load time"
+            yield ("instance_group", i, "kind"), f"instance group of model {ctx.model_name} needs a GPU at load time"
 
 
 @_meta("TR342", "instance-group-profile", E, "An instance group sets profile on a model that is not TensorRT.",
        "Optimization profiles exist only in TensorRT engines.", "remove profile",
        "core/src/model_config_utils.cc ValidateInstanceGroup; CORE-IG-05", 'instance_group { profile: "0" }')
 def ig_profile(ctx):
-    cfg = _cfg(ctx)
+    cfg = ctx.config
     if cfg is None or cfg.platform == "tensorrt_plan":
         return
     for i, g in enumerate(cfg.instance_group):
         if len(g.profile) and g.kind != mc.ModelInstanceGroup.KIND_GPU:
-            gname = g.name or f"{_name(ctx)}_{i}"
-            yield ("instance_group", i, "profile"), (f"instance group {gname} of model {_name(ctx)} and platform "
+            gname = g.name or f"{ctx.model_name}_{i}"
+            yield ("instance_group", i, "profile"), (f"instance group {gname} of model {ctx.model_name} and platform "
                                                      f"{cfg.platform}specifies profile field which is only supported for TensorRT models")
 
 
@@ -492,7 +484,7 @@ def ig_profile(ctx):
        "Triton reads label files when the model loads.", "add the file or remove label_filename",
        "core/src/model.cc Model::Init -> label_provider.cc; CORE-LABEL-01", 'output { name: "logits" label_filename: "labels.txt" }')
 def label_file(ctx):
-    cfg = _cfg(ctx)
+    cfg = ctx.config
     if cfg is None:
         return
     for i, o in enumerate(cfg.output):
@@ -506,7 +498,7 @@ def label_file(ctx):
        "core/src/backend_model_instance.cc GenerateWarmupData/WarmUp; CORE-WARM-01..05, PY-07",
        'model_warmup { name: "w" batch_size: 1 inputs { key: "x" value { data_type: TYPE_FP32 dims: [ -1 ] zero_data: true } } }')
 def warmup(ctx):
-    cfg = _cfg(ctx)
+    cfg = ctx.config
     if cfg is None or cfg.platform == "ensemble":
         return
     for i, w in enumerate(cfg.model_warmup):
@@ -522,14 +514,14 @@ def warmup(ctx):
                 yield where, (f"failed to open text file for read {ctx.dir / 'warmup' / inp.input_data_file}: "
                               "No such file or directory")
         if cfg.max_batch_size > 0 and w.batch_size > cfg.max_batch_size:
-            yield where, f"batch size {w.batch_size} for '{_name(ctx)}', max allowed is {cfg.max_batch_size}"
+            yield where, f"batch size {w.batch_size} for '{ctx.model_name}', max allowed is {cfg.max_batch_size}"
 
 
 @_meta("TR360", "python-backend-parameters", E, "FORCE_CPU_ONLY_INPUT_TENSORS is not yes/no, or EXECUTION_ENV_PATH does not exist.",
        "The Python backend checks these parameters when the model loads.", "use yes/no; point EXECUTION_ENV_PATH at an existing archive",
        "python_backend/src/python_be.cc ModelState, pb_env.cc; PY-08/09", 'parameters { key: "FORCE_CPU_ONLY_INPUT_TENSORS" value { string_value: "maybe" } }')
 def py_params(ctx):
-    cfg = _cfg(ctx)
+    cfg = ctx.config
     if cfg is None or ctx.backend != "python":
         return
     params = {k: v.string_value for k, v in cfg.parameters.items()}
@@ -547,7 +539,7 @@ def py_params(ctx):
        "Custom batching libraries are loaded with the model and only work with the dynamic batcher.", "remove it or fix the path",
        "core/src/backend_model.cc TritonModel::Create; CORE-BE-05/06", 'parameters { key: "TRITON_BATCH_STRATEGY_PATH" value { string_value: "/nope.so" } }')
 def batch_strategy(ctx):
-    cfg = _cfg(ctx)
+    cfg = ctx.config
     if cfg is None or "TRITON_BATCH_STRATEGY_PATH" not in cfg.parameters:
         return
     path = cfg.parameters["TRITON_BATCH_STRATEGY_PATH"].string_value

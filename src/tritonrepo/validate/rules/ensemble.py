@@ -20,10 +20,6 @@ def _ens(ctx):
     return cfg if cfg is not None and cfg.platform == "ensemble" else None
 
 
-def _name(ctx):
-    return ctx.config.name or ctx.name
-
-
 @_meta("TR401", "ensemble-scheduling-mismatch", "platform 'ensemble' without ensemble_scheduling, or ensemble_scheduling on another platform.",
        "The two go together.", "add ensemble_scheduling { step [...] } or set platform: \"ensemble\"",
        "core/src/model_config_utils.cc ValidateModelConfig / ValidateEnsembleSchedulingConfig; CORE-ENS-02/03", 'platform: "ensemble" with no ensemble_scheduling')
@@ -32,9 +28,9 @@ def scheduling(ctx: ModelContext):
     if cfg is None:
         return
     if cfg.platform == "ensemble" and not cfg.HasField("ensemble_scheduling"):
-        yield ("platform",), f"ensemble scheduling must be set for ensemble {_name(ctx)} whose platform is ensemble"
+        yield ("platform",), f"ensemble scheduling must be set for ensemble {ctx.model_name} whose platform is ensemble"
     elif cfg.platform != "ensemble" and cfg.HasField("ensemble_scheduling"):
-        yield ("ensemble_scheduling",), (f"ensemble scheduling cannot be set for model '{_name(ctx)}' whose platform is "
+        yield ("ensemble_scheduling",), (f"ensemble scheduling cannot be set for model '{ctx.model_name}' whose platform is "
                                          "not ensemble")
 
 
@@ -46,11 +42,11 @@ def forbidden(ctx: ModelContext):
     if cfg is None or not cfg.HasField("ensemble_scheduling"):
         return
     if len(cfg.instance_group):
-        yield ("instance_group",), f"instance group should not be specified for ensemble '{_name(ctx)}'"
+        yield ("instance_group",), f"instance group should not be specified for ensemble '{ctx.model_name}'"
     elif cfg.HasField("optimization"):
-        yield ("optimization",), f"optimization should not be specified for ensemble '{_name(ctx)}'"
+        yield ("optimization",), f"optimization should not be specified for ensemble '{ctx.model_name}'"
     elif len(cfg.model_warmup):
-        yield ("model_warmup",), f"model_warmup can not be specified for ensemble '{_name(ctx)}'"
+        yield ("model_warmup",), f"model_warmup can not be specified for ensemble '{ctx.model_name}'"
 
 
 @_meta("TR403", "ensemble-step-incomplete", "An ensemble has no step, or a step without model_name, input_map or output_map.",
@@ -62,15 +58,15 @@ def step_incomplete(ctx: ModelContext):
         return
     steps = cfg.ensemble_scheduling.step
     if not len(steps):
-        yield ("ensemble_scheduling",), f"must specify 'step' for ensemble '{_name(ctx)}'"
+        yield ("ensemble_scheduling",), f"must specify 'step' for ensemble '{ctx.model_name}'"
     for i, s in enumerate(steps):
         where = ("ensemble_scheduling", 0, "step", i)
         if not s.model_name:
-            yield where, f"must specify 'model_name' in step {i} of ensemble '{_name(ctx)}'"
+            yield where, f"must specify 'model_name' in step {i} of ensemble '{ctx.model_name}'"
         elif not len(s.input_map):
-            yield where, f"must specify 'input_map' in step {i} of ensemble '{_name(ctx)}'"
+            yield where, f"must specify 'input_map' in step {i} of ensemble '{ctx.model_name}'"
         elif not len(s.output_map):
-            yield where, f"must specify 'output_map' in step {i} of ensemble '{_name(ctx)}'"
+            yield where, f"must specify 'output_map' in step {i} of ensemble '{ctx.model_name}'"
         else:
             continue
         return
@@ -90,7 +86,7 @@ def dataflow(ctx: ModelContext):
     cfg = _ens(ctx)
     if cfg is None or not cfg.HasField("ensemble_scheduling") or not _complete(cfg):
         return
-    name = _name(ctx)
+    name = ctx.model_name
     writers: dict[str, int] = {}
     for i, s in enumerate(cfg.ensemble_scheduling.step):
         for t in s.output_map.values():
@@ -140,7 +136,7 @@ def step_unavailable(ctx: ModelContext):
     cfg = _ens(ctx)
     if cfg is None or not cfg.HasField("ensemble_scheduling") or not _complete(cfg):
         return
-    repo, name = ctx.repo, _name(ctx)
+    repo, name = ctx.repo, ctx.model_name
     for i, s in enumerate(cfg.ensemble_scheduling.step):
         where = ("ensemble_scheduling", 0, "step", i)
         other = repo.models.get(s.model_name)
@@ -195,7 +191,7 @@ def mapping(ctx: ModelContext):
     cfg = _ens(ctx)
     if cfg is None or not cfg.HasField("ensemble_scheduling") or not _complete(cfg):
         return
-    repo, name = ctx.repo, _name(ctx)
+    repo, name = ctx.repo, ctx.model_name
     mbs = cfg.max_batch_size
     # first declaration wins: ensemble inputs, then outputs, then steps in order (ValidateTensorConsistency)
     seen: dict[str, tuple[str, int, list[int]]] = {}

@@ -9,11 +9,14 @@ from tritonrepo.manifest import MANIFEST_FILENAME, read_manifest
 from tritonrepo.validate.model import ModelContext, Severity, rule
 
 
-def _manifest(ctx):
-    try:
-        return read_manifest(ctx.dir), None
-    except TritonRepoError as exc:
-        return None, exc.message
+def _manifest(ctx: ModelContext):
+    """``(manifest or None, error message or None)``, read once per validation."""
+    if "manifest" not in ctx.memo:
+        try:
+            ctx.memo["manifest"] = read_manifest(ctx.dir), None
+        except TritonRepoError as exc:
+            ctx.memo["manifest"] = None, exc.message
+    return ctx.memo["manifest"]
 
 
 @rule("TR701", "manifest-hash-mismatch", Severity.warning,

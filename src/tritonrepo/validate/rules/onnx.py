@@ -30,12 +30,8 @@ def onnx_mismatch(ctx: ModelContext):
         except Exception as exc:  # noqa: BLE001 - a broken file is this model's error
             yield ("@", path), f"cannot read the ONNX graph: {exc}"
             continue
-        for message in check_config(_name(ctx), as_dict, ins, outs):
+        for message in check_config(ctx.model_name, as_dict, ins, outs):
             yield ("input",), message
-
-
-def _name(ctx):
-    return ctx.config.name or ctx.name
 
 
 @rule("TR502", "onnx-auto-complete", Severity.warning,

@@ -20,11 +20,15 @@ def _model_files(ctx: ModelContext):
             yield path
 
 
-def _tree(path):
-    try:
-        return ast.parse(path.read_bytes(), filename=str(path)), None
-    except SyntaxError as exc:
-        return None, exc
+def _tree(ctx: ModelContext, path):
+    """``(ast tree, None)`` or ``(None, SyntaxError)`` for ``path``, parsed once per validation."""
+    key = ("ast", path)
+    if key not in ctx.memo:
+        try:
+            ctx.memo[key] = ast.parse(path.read_bytes(), filename=str(path)), None
+        except SyntaxError as exc:
+            ctx.memo[key] = None, exc
+    return ctx.memo[key]
 
 
 @rule("TR601", "python-model-syntax", Severity.error,
@@ -34,7 +38,7 @@ def _tree(path):
       source="python_backend/src/pb_stub.cc; PY-02", example="def execute(self, requests)  # missing colon")
 def syntax(ctx: ModelContext):
     for path in _model_files(ctx):
-        _, err = _tree(path)
+        _, err = _tree(ctx, path)
         if err is not None:
             yield ("@", path), f"SyntaxError: {err.msg} ({path.name}, line {err.lineno})"
 
@@ -46,7 +50,7 @@ def syntax(ctx: ModelContext):
       source="python_backend/src/pb_stub.cc; PY-03", example="class Model: ...")
 def model_class(ctx: ModelContext):
     for path in _model_files(ctx):
-        tree, err = _tree(path)
+        tree, err = _tree(ctx, path)
         if tree is None:
             continue
         classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
@@ -62,7 +66,7 @@ def model_class(ctx: ModelContext):
       source="python_backend/src/pb_stub.cc Execute", example="class TritonPythonModel: def initialize(self, args): ...")
 def execute(ctx: ModelContext):
     for path in _model_files(ctx):
-        tree, _ = _tree(path)
+        tree, _ = _tree(ctx, path)
         if tree is None:
             continue
         for n in tree.body:
@@ -81,7 +85,7 @@ def imports(ctx: ModelContext):
     if ctx.config is not None and "EXECUTION_ENV_PATH" in ctx.config.parameters:
         return
     for path in _model_files(ctx):
-        tree, _ = _tree(path)
+        tree, _ = _tree(ctx, path)
         if tree is None:
             continue
         siblings = {p.stem for p in path.parent.glob("*.py")}

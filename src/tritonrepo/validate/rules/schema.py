@@ -17,7 +17,7 @@ _PLACEHOLDER = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
       example='input { name: "x" data_type: TYPE_FLOAT32 }  # the enum is TYPE_FP32')
 def parse_error(ctx: ModelContext):
     if ctx.parse_failed:
-        yield (), ctx.parse_message
+        yield ("@line", *ctx.parse_position), ctx.parse_message
 
 
 @rule("TR202", "template-placeholder", Severity.warning,
