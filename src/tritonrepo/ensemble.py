@@ -38,16 +38,25 @@ class _Tensor:
     max_batch_size: int
 
 
-def _full(dims, mbs: int) -> tuple[int, ...]:
-    return (-1, *dims) if mbs > 0 else tuple(dims)
+def full_shape(dims, max_batch_size: int) -> tuple[int, ...]:
+    """``dims`` with the batch dimension (``-1``) in front when the model batches."""
+    return (-1, *dims) if max_batch_size > 0 else tuple(dims)
 
 
-def _shape_str(dims) -> str:
+def shape_str(dims) -> str:
+    """``[-1,4]``, as Triton prints shapes."""
     return "[" + ",".join(str(d) for d in dims) + "]"
 
 
 def _compatible(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
     return len(a) == len(b) and all(x == y or x == -1 or y == -1 for x, y in zip(a, b))
+
+
+def shapes_consistent(a_dims, a_max_batch_size: int, b_dims, b_max_batch_size: int) -> bool:
+    """Two uses of one ensemble tensor agree: dims equal (``-1`` matches anything) without the batch dimension,
+    or else with it (core ``ensemble_utils.cc`` ValidateTensorConsistency, rule CORE-MAP-07)."""
+    return _compatible(tuple(a_dims), tuple(b_dims)) or _compatible(
+        full_shape(a_dims, a_max_batch_size), full_shape(b_dims, b_max_batch_size))
 
 
 @dataclass
@@ -168,15 +177,13 @@ def plan_ensemble(
                 f"{triton_type_name(io.data_type)} is inferred from model {model}",
                 "convert in a pre/post-processing step or fix the producing model's output data_type",
             )
-        a, b = tuple(tensor.dims), tuple(io.dims)
-        if tensor.max_batch_size != mbs_ or not _compatible(a, b):
-            a, b = _full(a, tensor.max_batch_size), _full(b, mbs_)
-            if not _compatible(a, b):
-                raise TritonRepoError(
-                    f"in ensemble {name}, ensemble tensor {tensor.name}: inconsistent shape: {_shape_str(a)} is "
-                    f"inferred from model {tensor.model} while {_shape_str(b)} is inferred from model {model}",
-                    "make the dims agree (-1 matches any size)",
-                )
+        if not shapes_consistent(tensor.dims, tensor.max_batch_size, io.dims, mbs_):
+            a, b = full_shape(tensor.dims, tensor.max_batch_size), full_shape(io.dims, mbs_)
+            raise TritonRepoError(
+                f"in ensemble {name}, ensemble tensor {tensor.name}: inconsistent shape: {shape_str(a)} is "
+                f"inferred from model {tensor.model} while {shape_str(b)} is inferred from model {model}",
+                "make the dims agree (-1 matches any size)",
+            )
 
     def produce(step_index: int, out: str) -> _Tensor:
         step = steps[step_index]

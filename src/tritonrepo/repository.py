@@ -100,6 +100,23 @@ def existing_versions(model_dir: Path) -> list[int]:
     return sorted(out)
 
 
+def policy_versions(config, versions) -> list[int]:
+    """The versions a config's ``version_policy`` selects among ``versions`` (default: the latest one).
+
+    Mirrors model_lifecycle.cc VersionsToLoad: ``latest { num_versions: n }`` (0 selects nothing), ``all``,
+    ``specific { versions }`` (listed versions that do not exist are skipped).
+    """
+    versions = sorted(versions)
+    policy = config.version_policy if config is not None else None
+    kind = policy.WhichOneof("policy_choice") if policy is not None else None
+    if kind == "all":
+        return versions
+    if kind == "specific":
+        return [v for v in versions if v in set(policy.specific.versions)]
+    n = policy.latest.num_versions if kind == "latest" else 1
+    return versions[len(versions) - n:] if n > 0 else []
+
+
 def next_version(model_dir: Path) -> int:
     """1 for a new model, else one more than the highest existing version."""
     versions = existing_versions(model_dir)

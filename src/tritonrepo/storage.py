@@ -35,6 +35,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from tritonrepo.config import CONFIG_FILENAME, config_to_text, parse_config
 from tritonrepo.errors import TritonRepoError
+from tritonrepo.repository import policy_versions
 
 INDEX = "tritonrepo-index.json"
 #: A version number no repository uses: the guard config of a new model pins it, so nothing loads half-uploaded.
@@ -147,17 +148,6 @@ def _guard(local_cfg: mc.ModelConfig, served: list[int]) -> str:
     return config_to_text(guard)
 
 
-def _served_versions(cfg: mc.ModelConfig, versions: list[int]) -> list[int]:
-    versions = sorted(versions)
-    kind = cfg.version_policy.WhichOneof("policy_choice")
-    if kind == "all":
-        return versions
-    if kind == "specific":
-        return [v for v in versions if v in set(cfg.version_policy.specific.versions)]
-    n = cfg.version_policy.latest.num_versions if kind == "latest" else 1
-    return versions[len(versions) - n:] if n > 0 else []
-
-
 def push(
     repo: str | Path,
     url: str,
@@ -249,10 +239,10 @@ def _remote_served(s3, location: S3Location, model: str, remote_sizes: dict[str,
                       if rel.startswith(f"{model}/") and rel.count("/") >= 2 and rel.split("/")[1].isdigit()})
     config_rel = f"{model}/{CONFIG_FILENAME}"
     if config_rel not in remote_sizes:
-        return present[-1:]  # no config: Triton's default policy, latest 1
+        return policy_versions(None, present)  # no config: Triton's default policy, latest 1
     text = s3.get_object(Bucket=location.bucket, Key=location.key(config_rel))["Body"].read().decode("utf-8", "replace")
     try:
-        return _served_versions(parse_config(text, f"{location}/{config_rel}"), present)
+        return policy_versions(parse_config(text, f"{location}/{config_rel}"), present)
     except TritonRepoError:
         return []
 

@@ -237,5 +237,6 @@ VALID: list[Case] = [
     Case("ensemble-pinned-version", set(), {"ens/config.pbtxt": ens(("model_version: -1", "model_version: 1"))}, ensemble=True),
     Case("ensemble-repeated-map-key", set(), {"ens/config.pbtxt": ens(('input_map { key: "INPUT0" value: "IN" }', 'input_map { key: "INPUT0" value: "X" } input_map { key: "INPUT0" value: "IN" }'))}, ensemble=True),
     Case("ensemble-of-ensembles", set(), {"outer/config.pbtxt": ENSEMBLE.replace('name: "ens"', 'name: "outer"').replace('model_name: "m"', 'model_name: "ens"').replace('key: "INPUT0"', 'key: "IN"').replace('key: "OUTPUT0"', 'key: "OUT"'), "outer/1/": ""}, ensemble=True),
+    Case("ensemble-over-non-batching-step", set(), {"m/config.pbtxt": cfg(("max_batch_size: 4", "max_batch_size: 0"))}, ensemble=True),
     Case("ensemble-smaller-batch", set(), {"ens/config.pbtxt": ens(("max_batch_size: 4", "max_batch_size: 2"))}, ensemble=True),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from tritonclient.grpc import model_config_pb2 as mc
 
+from tritonrepo.ensemble import full_shape, shape_str, shapes_consistent
 from tritonrepo.validate.model import ModelContext, Severity, rule
 from tritonrepo.validate.rules.layout import versions_to_load
 
@@ -170,18 +171,6 @@ def _cycle(repo, start, current, path):
     return None
 
 
-def _full(dims, mbs):
-    return [-1, *dims] if mbs > 0 else list(dims)
-
-
-def _compatible(a, b):
-    return len(a) == len(b) and all(x == y or x == -1 or y == -1 for x, y in zip(a, b))
-
-
-def _shape(dims):
-    return "[" + ",".join(str(d) for d in dims) + "]"
-
-
 @_meta("TR406", "ensemble-mapping", "A step maps a tensor its model does not have, leaves a model input unmapped, or joins tensors of different type or shape.",
        "Triton checks every map against the composing model's config and every tensor for one data type and compatible shapes.",
        "map existing inputs/outputs; make data types equal and dims compatible (-1 matches any)",
@@ -194,10 +183,10 @@ def mapping(ctx: ModelContext):
     repo, name = ctx.repo, ctx.model_name
     mbs = cfg.max_batch_size
     # first declaration wins: ensemble inputs, then outputs, then steps in order (ValidateTensorConsistency)
-    seen: dict[str, tuple[str, int, list[int]]] = {}
+    seen: dict[str, tuple[str, int, list[int], int]] = {}  # tensor -> (model, data_type, dims, max_batch_size)
     for io in [*cfg.input, *cfg.output]:
         dims = list(io.reshape.shape) if io.HasField("reshape") else list(io.dims)
-        seen.setdefault(io.name, (name, io.data_type, _full(dims, mbs)))
+        seen.setdefault(io.name, (name, io.data_type, dims, mbs))
     for i, s in enumerate(cfg.ensemble_scheduling.step):
         where = ("ensemble_scheduling", 0, "step", i)
         other = repo.models.get(s.model_name)
@@ -226,19 +215,18 @@ def mapping(ctx: ModelContext):
                 return
         pairs = [(tensor, m_in[k]) for k, tensor in s.input_map.items()] + [(tensor, m_out[k]) for k, tensor in s.output_map.items()]
         for tensor, io in pairs:
-            dims = _full(list(io.dims), mcfg.max_batch_size)
+            dims = list(io.dims)
             if tensor not in seen:
-                seen[tensor] = (s.model_name, io.data_type, dims)
+                seen[tensor] = (s.model_name, io.data_type, dims, mcfg.max_batch_size)
                 continue
-            first_model, first_type, first_dims = seen[tensor]
+            first_model, first_type, first_dims, first_mbs = seen[tensor]
             if first_type != io.data_type:
                 yield where, (f"in ensemble {name}, ensemble tensor {tensor}: inconsistent data type: "
                               f"{mc.DataType.Name(first_type)} is inferred from model {first_model} while "
                               f"{mc.DataType.Name(io.data_type)} is inferred from model {s.model_name}")
                 return
-            a = first_dims[1:] if first_dims[:1] == [-1] and len(first_dims) == len(dims) else first_dims
-            b = dims[1:] if a is not first_dims else dims
-            if not _compatible(a, b) and not _compatible(first_dims, dims):
-                yield where, (f"in ensemble {name}, ensemble tensor {tensor}: inconsistent shape: {_shape(first_dims)} is "
-                              f"inferred from model {first_model} while {_shape(dims)} is inferred from model {s.model_name}")
+            if not shapes_consistent(first_dims, first_mbs, dims, mcfg.max_batch_size):
+                a, b = full_shape(first_dims, first_mbs), full_shape(dims, mcfg.max_batch_size)
+                yield where, (f"in ensemble {name}, ensemble tensor {tensor}: inconsistent shape: {shape_str(a)} is "
+                              f"inferred from model {first_model} while {shape_str(b)} is inferred from model {s.model_name}")
                 return

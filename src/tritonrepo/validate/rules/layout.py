@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from tritonrepo.repository import policy_versions
 from tritonrepo.validate.model import ModelContext, Severity, rule
 
 E, W = Severity.error, Severity.warning
@@ -34,17 +35,7 @@ def version_dirs(ctx: ModelContext) -> tuple[dict[int, str], list[str], list[str
 
 def versions_to_load(ctx: ModelContext) -> list[int]:
     """Versions the version policy selects among the existing ones (latest 1 by default)."""
-    versions = sorted(version_dirs(ctx)[0])
-    policy = ctx.config.version_policy if ctx.config is not None else None
-    if policy is None or not policy.WhichOneof("policy_choice"):
-        return versions[-1:]
-    kind = policy.WhichOneof("policy_choice")
-    if kind == "all":
-        return versions
-    if kind == "specific":
-        return [v for v in versions if v in set(policy.specific.versions)]
-    n = policy.latest.num_versions
-    return versions[len(versions) - n:] if n > 0 else []
+    return policy_versions(ctx.config, version_dirs(ctx)[0])
 
 
 def model_files(ctx: ModelContext, default: str) -> list[tuple[int, Path]]:
