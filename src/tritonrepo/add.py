@@ -31,10 +31,9 @@ from tritonrepo.manifest import (
     write_manifest,
 )
 from tritonrepo.repository import (
-    check_version_free,
     commit_model,
+    free_version,
     init_repository,
-    next_version,
     staging_dir,
     validate_model_name,
 )
@@ -142,8 +141,7 @@ def stage_hf_model(checkpoint: Checkpoint, task: str, name: str, options: AddOpt
         TritonRepoError: the version exists (without ``force``), the export fails, or the config would change.
     """
     model_dir = Path(options.repo) / name
-    ver = options.version if options.version is not None else next_version(model_dir)
-    check_version_free(model_dir, ver, force=options.force)
+    ver = free_version(model_dir, options.version, force=options.force)
     stage = tmp / name
     vdir = stage / str(ver)
     batching = options.settings.max_batch_size > 0

@@ -54,7 +54,7 @@ def infer(
         reqs = []
         for name, arr in inputs.items():
             wire = datatypes.get(name) or dtypes.wire_name(dtypes.from_numpy(arr.dtype))
-            arr = np.ascontiguousarray(arr, dtype=object if wire == "BYTES" else dtypes.numpy_dtype(dtypes.from_numpy(arr.dtype)))
+            arr = np.ascontiguousarray(arr, dtype=object if wire == "BYTES" else arr.dtype)
             inp = tc.InferInput(name, list(arr.shape), wire)
             inp.set_data_from_numpy(arr)
             reqs.append(inp)

@@ -259,8 +259,11 @@ def docker_run(opts: PackageOptions, facts: RepositoryFacts, image: str) -> str:
     return " ".join(shlex.quote(a) for a in [*args, image])
 
 
-def package(repo: str | Path, out: str | Path, opts: PackageOptions, *, force: bool = False) -> dict[str, Path]:
-    """Write every artefact into ``out``; returns ``{artefact: path}``.
+def package(
+    repo: str | Path, out: str | Path, opts: PackageOptions, *, force: bool = False, facts: RepositoryFacts | None = None
+) -> dict[str, Path]:
+    """Write every artefact into ``out``; returns ``{artefact: path}``. ``facts``: from :func:`inspect_repository`
+    when the caller already has them.
 
     Raises:
         TritonRepoError: ``out`` exists with files and ``force`` is false; or the repository cannot be read.
@@ -270,7 +273,7 @@ def package(repo: str | Path, out: str | Path, opts: PackageOptions, *, force: b
     from tritonrepo.repository import place, staging_dir  # noqa: PLC0415
 
     root, target = Path(repo), Path(out)
-    facts = inspect_repository(root)
+    facts = facts or inspect_repository(root)
     if target.exists() and any(target.iterdir()) and not force:
         raise TritonRepoError(f"{target}: exists and is not empty", "pass --force to replace the artefacts")
     image = opts.image or f"{opts.name}:latest"

@@ -32,7 +32,7 @@ from tritonrepo.config import ModelSettings, TensorSpec, build_config
 from tritonrepo.ensemble import plan_ensemble
 from tritonrepo.errors import TritonRepoError
 from tritonrepo.manifest import GoldenSample, VersionRecord, array_to_tensor, hash_files, now_iso
-from tritonrepo.repository import check_version_free, commit_model, next_version, staging_dir, validate_model_name
+from tritonrepo.repository import commit_model, free_version, staging_dir, validate_model_name
 from tritonrepo.samples import TEXTS, is_vision
 
 PROCESSOR_DIR = "processor"
@@ -141,8 +141,7 @@ def _stage_around(repo, tmp, name, checkpoint, task, core_name, core_cfg, option
         steps.append(post_name)
     plan = plan_ensemble(name, steps, configs, outputs=_ensemble_outputs(post_kind, core_name, post_name, core_cfg))
     ens_cfg = plan.to_config()
-    ens_version = _version_of(repo / name, options)
-    check_version_free(repo / name, ens_version, force=options.force)
+    ens_version = free_version(repo / name, options.version, force=options.force)
     (tmp / name / str(ens_version)).mkdir(parents=True)
     sample = _golden(checkpoint, task, vision, post_kind, ens_cfg, pre_cfg, options.atol)
     record = VersionRecord(
@@ -154,10 +153,6 @@ def _stage_around(repo, tmp, name, checkpoint, task, core_name, core_cfg, option
     write_staged_model(tmp / name, repo / name, ens_cfg, record)
     staged.append((name, ens_version))
     return staged, steps, ens_cfg
-
-
-def _version_of(model_dir: Path, options: AddOptions) -> int:
-    return options.version if options.version is not None else next_version(model_dir)
 
 
 def _settings(core_cfg: mc.ModelConfig, options: AddOptions, parameters: dict[str, str]) -> ModelSettings:
@@ -200,8 +195,7 @@ def max_length(checkpoint: Checkpoint) -> int:
 
 
 def _stage_pre(checkpoint, task, vision, core_cfg, name, options, tmp, repo) -> tuple[mc.ModelConfig, int]:
-    ver = _version_of(repo / name, options)
-    check_version_free(repo / name, ver, force=options.force)
+    ver = free_version(repo / name, options.version, force=options.force)
     vdir = tmp / name / str(ver)
     _copy_module(vdir, "preprocess.py")
     _save_processor(checkpoint, vision, vdir / PROCESSOR_DIR)
@@ -221,8 +215,7 @@ def _stage_pre(checkpoint, task, vision, core_cfg, name, options, tmp, repo) -> 
 
 
 def _stage_post(checkpoint, kind, core_cfg, pre_cfg, name, options, tmp, repo) -> tuple[mc.ModelConfig, int]:
-    ver = _version_of(repo / name, options)
-    check_version_free(repo / name, ver, force=options.force)
+    ver = free_version(repo / name, options.version, force=options.force)
     vdir = tmp / name / str(ver)
     _copy_module(vdir, "postprocess.py")
     core_out = {t.name: t for t in core_cfg.output}

@@ -170,6 +170,13 @@ def check_version_free(model_dir: Path, version: int, *, force: bool) -> None:
         raise TritonRepoError(f"{model_dir / str(version)}: version {version} already exists", "pass --force to replace it")
 
 
+def free_version(model_dir: Path, version: int | None, *, force: bool) -> int:
+    """``version`` (default: the next free number) after checking it may be written (see :func:`check_version_free`)."""
+    chosen = version if version is not None else next_version(model_dir)
+    check_version_free(model_dir, chosen, force=force)
+    return chosen
+
+
 def commit_model(stage: Path, model_dir: Path, version: int, *, force: bool) -> None:
     """Move a staged model folder (``config.pbtxt``, manifest, ``<version>/``) into the repository.
 

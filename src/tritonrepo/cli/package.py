@@ -38,8 +38,8 @@ def package(
 
     opts = PackageOptions(triton_version=triton_version, name=name, image=image, model_repository_url=model_repository_url,
                           endpoint_url=endpoint_url, pvc=pvc, oss_url=oss_url, replicas=replicas)
-    written = run_package(repo, out, opts, force=force)
     facts = inspect_repository(Path(repo))
+    written = run_package(repo, out, opts, force=force, facts=facts)
     data = {"artefacts": {k: str(v) for k, v in written.items()}, "requirements": facts.requirements,
             "python_instances": facts.python_instances, "shm_mib": facts.shm_mib, "gpu": facts.gpu}
 
