@@ -10,6 +10,7 @@ from pathlib import Path
 from tritonclient.grpc import model_config_pb2 as mc
 
 from tritonrepo.validate.locate import Locator
+from tritonrepo.validate.options import ServerOptions
 
 
 class Severity(str, Enum):
@@ -92,6 +93,8 @@ class RepoContext:
     models: dict[str, ModelContext] = field(default_factory=dict)
     #: model name -> error findings so far (ensembles depend on their steps loading).
     errors: dict[str, list[Finding]] = field(default_factory=dict)
+    #: the server options the verdict is for (``tritonserver`` flags; see :mod:`tritonrepo.validate.options`).
+    options: ServerOptions = field(default_factory=ServerOptions)
 
 
 CheckFn = Callable[[ModelContext], Iterable[tuple[tuple, str]]]
