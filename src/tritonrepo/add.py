@@ -119,14 +119,19 @@ def default_model_name(checkpoint: Checkpoint) -> str:
     return name
 
 
-def add_hf(model: str, options: AddOptions) -> AddResult:
+def add_hf(model: str, options: AddOptions, prepared: tuple[Path, Checkpoint, TaskSpec] | None = None) -> AddResult:
     """Add ``model`` (hub id or local folder) to ``options.repo`` as a new model version.
+
+    Args:
+        model: hub id or local checkpoint folder.
+        options: the CLI flags.
+        prepared: what :func:`prepare` returned for the same arguments (the CLI checks first, before heavy imports).
 
     Raises:
         TritonRepoError: bad input, a clash with existing files without ``force``, an export failure.
         ParityError: the ONNX export differs from PyTorch by more than ``options.atol``.
     """
-    repo, checkpoint, spec = prepare(model, options)
+    repo, checkpoint, spec = prepared or prepare(model, options)
     name = validate_model_name(options.name or default_model_name(checkpoint))
     with repository_transaction(repo), staging_dir(repo, name) as tmp:
         result = stage_hf_model(checkpoint, spec, name, options, tmp)

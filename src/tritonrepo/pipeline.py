@@ -68,18 +68,20 @@ def pipeline_names(name: str) -> tuple[str, str, str]:
     return f"{name}_preprocess", f"{name}_model", f"{name}_postprocess"
 
 
-def add_pipeline(model: str, options: AddOptions) -> PipelineResult:
+def add_pipeline(model: str, options: AddOptions, prepared=None) -> PipelineResult:
     """Add ``model`` as an ensemble (pre -> core -> post) that takes raw text or image bytes.
 
     All models are staged first and committed only when every one of them can be (all or nothing); a failure
     leaves the repository exactly as it was.
 
+    ``prepared`` is what :func:`tritonrepo.add.prepare` returned (optional, see :func:`tritonrepo.add.add_hf`).
+
     Raises:
         TritonRepoError: as :func:`tritonrepo.add.add_hf`, plus a task without a pipeline.
     """
-    repo, checkpoint, spec = prepare(model, options)
+    repo, checkpoint, spec = prepared or prepare(model, options)
     name = validate_model_name(options.name or default_model_name(checkpoint))
-    _check_pipeline(spec)
+    check_pipeline(spec)
     core_name = pipeline_names(name)[1]
     with repository_transaction(repo), staging_dir(repo, name) as tmp:
         core = stage_hf_model(checkpoint, spec, core_name, replace(options, name=core_name), tmp)
@@ -117,7 +119,7 @@ def pipeline_for_model(repo: Path, name: str, core_name: str, options: AddOption
         raise TritonRepoError(f"{core_dir}: no tritonrepo manifest says where the model came from", "pass --checkpoint")
     checkpoint = resolve_checkpoint(ref, (record.revision or None) if record and not checkpoint_ref else None, options.token)
     spec = detect_spec(checkpoint, options.task or (record.task if record else None))
-    _check_pipeline(spec)
+    check_pipeline(spec)
     core_cfg = read_config(core_dir)
     with staging_dir(repo, name) as tmp:
         staged, steps, ens_cfg = _stage_around(repo, tmp, name, checkpoint, spec, core_name, core_cfg, options)
@@ -132,7 +134,8 @@ def pipeline_tasks() -> list[str]:
     return sorted({s.task for s in all_specs() if s.pipeline is not None})
 
 
-def _check_pipeline(spec: TaskSpec) -> None:
+def check_pipeline(spec: TaskSpec) -> None:
+    """Raise :class:`TritonRepoError` (listing the tasks that have one) when the entry has no pipeline."""
     if spec.pipeline is None:
         raise TritonRepoError(
             f"no pipeline for task {spec.task!r} ({spec.family})", f"use one of: {', '.join(pipeline_tasks())}"

@@ -68,6 +68,8 @@ Fields of :class:`TaskSpec`
   input size; a tensor not listed has every dim variable. A declared value the model contradicts is an error.
 * ``model_fixed_dims`` — ``{model_type: {tensor: (rule, ...)}}``: per model type, overrides ``fixed_dims``
   tensor by tensor (a fully convolutional model does not pin the image size a ViT pins).
+* ``hf_pipeline`` — the ``transformers.pipeline`` task whose model classes must include ``auto_class``
+  (``""``: same as ``task``; ``None``: transformers has no pipeline for it). Checked by tests/test_tasks.py.
 * ``kind`` — ``"forward"`` (one forward pass; the default) or ``"generate"`` (see ``builder``).
 * ``builder`` — for ``kind="generate"``: dotted path of the stage function (same contract as
   :func:`tritonrepo.add.stage_hf_model`: ``fn(checkpoint, spec, name, options, tmp) -> AddResult``, staging
@@ -179,6 +181,7 @@ class TaskSpec:
     export_task: str = ""
     fixed_dims: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     model_fixed_dims: Mapping[str, Mapping[str, tuple[Any, ...]]] = field(default_factory=dict)
+    hf_pipeline: str | None = ""
     kind: str = "forward"
     builder: str | None = None
     pipeline: PipelineSpec | None = None
@@ -276,6 +279,11 @@ def tasks_for_model_type(model_type: str) -> list[str]:
     return sorted({s.task for s in _REGISTRY.values() if model_type in s.model_types})
 
 
+def supported_model_types() -> list[str]:
+    """Every model type some entry supports (sorted)."""
+    return sorted({m for s in _REGISTRY.values() for m in s.model_types})
+
+
 def spec_for(task: str, model_type: str) -> TaskSpec | None:
     """The entry for ``task`` that supports ``model_type``, or ``None``."""
     for s in _REGISTRY.values():
@@ -326,7 +334,8 @@ def resolve_spec(config: dict, task: str | None = None, where: str = "config.jso
     supported = tasks_for_model_type(model_type)
     listing = ", ".join(supported) if supported else "none"
     fix = (f"tasks supported for model type {model_type!r}: {listing}" if supported
-           else f"tritonrepo supports the model types listed by 'tritonrepo add-hf --list-tasks'")
+           else f"no task is supported for model type {model_type!r}; supported model types: "
+                f"{', '.join(supported_model_types())}")
     if task:
         task = normalize_task(task)
         if task not in task_names():
