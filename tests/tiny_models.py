@@ -75,9 +75,16 @@ def minilm_path() -> Path:
 
 
 def make_bert_head(path: Path, head: str, seed: int = 0) -> Path:
-    """A tiny BERT with another head: ``"token"`` (4 labels with id2label) or ``"qa"`` (span start/end)."""
+    """A tiny BERT with another head: ``"token"`` (4 labels with id2label), ``"qa"`` (span start/end) or
+    ``"choice"`` (multiple choice)."""
     import torch
-    from transformers import BertConfig, BertForQuestionAnswering, BertForTokenClassification, BertTokenizerFast
+    from transformers import (
+        BertConfig,
+        BertForMultipleChoice,
+        BertForQuestionAnswering,
+        BertForTokenClassification,
+        BertTokenizerFast,
+    )
 
     torch.manual_seed(seed)
     path.mkdir(parents=True, exist_ok=True)
@@ -88,7 +95,7 @@ def make_bert_head(path: Path, head: str, seed: int = 0) -> Path:
         max_position_embeddings=64, initializer_range=0.3, num_labels=len(labels), id2label=labels,
         label2id={v: k for k, v in labels.items()},
     )
-    cls = BertForTokenClassification if head == "token" else BertForQuestionAnswering
+    cls = {"token": BertForTokenClassification, "qa": BertForQuestionAnswering, "choice": BertForMultipleChoice}[head]
     cls(cfg).save_pretrained(path)
     BertTokenizerFast(str(path / "vocab.txt"), model_max_length=64).save_pretrained(path)
     return path
