@@ -202,18 +202,24 @@ print(json.dumps({"out": out, "heavy": heavy}))
 """
 
 
-@pytest.mark.parametrize("which", ["bert", "minilm", "eos-pad"])
+@pytest.mark.parametrize("which", ["bert", "minilm", "eos-pad", "roberta-bpe"])
 def test_tokenizers_stub_gives_the_transformers_ids_without_torch(tmp_path, which, bert_dir, minilm_dir):
     import tiny_models
 
     from tritonrepo.samples import load_tokenizer
     from tritonrepo.tasks.processors import save_tokenizer
 
-    src = {"bert": bert_dir, "minilm": minilm_dir}.get(which) or tiny_models.make_bert_without_pad(tmp_path / "ck")
+    if which == "roberta-bpe":
+        src = tiny_models.make_roberta_tokenizer(tmp_path / "ck")
+        (src / "config.json").write_text(json.dumps({"model_type": "roberta", "architectures": ["RobertaModel"],
+                                                     "max_position_embeddings": 66}))
+    else:
+        src = {"bert": bert_dir, "minilm": minilm_dir}.get(which) or tiny_models.make_bert_without_pad(tmp_path / "ck")
     ckpt = resolve_checkpoint(str(src))
     params = save_tokenizer(ckpt, detect_spec(ckpt), tmp_path / "processor")
     assert params["engine"] == "tokenizers"
-    params["max_length"] = "12"  # short, so that truncation is exercised too
+    max_len = 24 if which == "roberta-bpe" else 12  # short, so that truncation is exercised (byte-level BPE: more ids)
+    params["max_length"] = str(max_len)
     stub = tmp_path / "stub"
     stub.mkdir()
     pkg = resources.files("tritonrepo") / "triton_models"
@@ -228,8 +234,42 @@ def test_tokenizers_stub_gives_the_transformers_ids_without_torch(tmp_path, whic
     got = json.loads(proc.stdout)
     assert got["heavy"] == []
     tok = load_tokenizer(ckpt)
-    want = [tok(texts, padding=True, truncation=True, max_length=12, return_tensors="np"),
-            tok(*zip(*pairs), padding=True, truncation="only_second", max_length=12, return_tensors="np")]
+    want = [tok(texts, padding=True, truncation=True, max_length=max_len, return_tensors="np"),
+            tok(*zip(*pairs), padding=True, truncation="only_second", max_length=max_len, return_tensors="np")]
     for g, w in zip(got["out"], want):
         for name in w:
             np.testing.assert_array_equal(np.array(g[name]), w[name], err_msg=f"{which} {name}")
+
+
+def test_generate_entries_dispatch_to_their_builder(tmp_path, bert_dir):
+    """kind="generate": add-hf stages through TaskSpec.builder (imported lazily) and commits what it staged."""
+    from tritonrepo.tasks.registry import register, unregister
+
+    spec = register(TaskSpec(
+        task="test-generation", family="test", model_types=("bert",), architectures=(), auto_class="AutoModel",
+        sample_inputs="tritonrepo.samples:text_inputs", kind="generate", builder="test_tasks:_stage_generation",
+    ))
+    try:
+        result = add_hf(str(bert_dir), AddOptions(repo=tmp_path / "repo", name="gen", task="test-generation"))
+    finally:
+        unregister(spec.key)
+    assert result.spec is spec and result.task == "test-generation"
+    assert (tmp_path / "repo" / "gen" / "1" / "model.py").read_text() == "# staged by the builder\n"
+    assert (tmp_path / "repo" / "gen" / "config.pbtxt").is_file()
+
+
+def _stage_generation(checkpoint, spec, name, options, tmp):
+    from tritonclient.grpc import model_config_pb2 as mc
+
+    from tritonrepo.add import AddResult, write_staged_model
+    from tritonrepo.config import ModelSettings, TensorSpec, build_config
+    from tritonrepo.export.common import ExportResult
+    from tritonrepo.manifest import VersionRecord
+
+    (tmp / name / "1").mkdir(parents=True)
+    (tmp / name / "1" / "model.py").write_text("# staged by the builder\n")
+    specs = [TensorSpec("text", mc.TYPE_STRING, (1,))]
+    cfg = build_config(name, backend="python", inputs=specs, outputs=specs, settings=ModelSettings())
+    write_staged_model(tmp / name, options.repo / name, cfg, VersionRecord(version=1, task=spec.task))
+    export = ExportResult(inputs=specs, outputs=specs, batching=True, samples=({}, {}))
+    return AddResult(options.repo / name, 1, cfg, export, checkpoint, spec.task, spec=spec)

@@ -122,3 +122,20 @@ def make_bert_without_pad(path: Path, eos: bool = True, seed: int = 0) -> Path:
     BertModel(cfg, add_pooling_layer=False).save_pretrained(path)
     tok.save_pretrained(path)
     return path
+
+
+def make_roberta_tokenizer(path: Path) -> Path:
+    """A byte-level BPE (RoBERTa-style) fast tokenizer trained on a few sentences, saved with ``save_pretrained``."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import RobertaTokenizerFast
+
+    path.mkdir(parents=True, exist_ok=True)
+    bpe = ByteLevelBPETokenizer()
+    corpus = ["Triton serves models from a repository.", "Short texts are padded in a batch of text.", *WORDS]
+    bpe.train_from_iterator(corpus * 5, vocab_size=300, min_frequency=1,
+                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    bpe.save_model(str(path))
+    tok = RobertaTokenizerFast(vocab_file=str(path / "vocab.json"), merges_file=str(path / "merges.txt"),
+                               model_max_length=64)
+    tok.save_pretrained(path)
+    return path

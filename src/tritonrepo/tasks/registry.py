@@ -254,6 +254,11 @@ def register(spec: TaskSpec) -> TaskSpec:
     return spec
 
 
+def unregister(key: tuple[str, str]) -> TaskSpec:
+    """Remove and return the entry ``(task, family)`` (for tests that register a temporary entry). Raises ``KeyError``."""
+    return _REGISTRY.pop(key)
+
+
 def all_specs() -> list[TaskSpec]:
     """Every registered entry, in registration order."""
     return list(_REGISTRY.values())
