@@ -96,6 +96,7 @@ def test_every_entry_is_complete_and_uses_the_transformers_pipeline_class():
             assert (models / p.pre_module).is_file() and (models / p.post_module).is_file(), s.key
             assert p.raw_inputs and p.outputs, s.key
             assert all(ref.partition(".")[0] in ("core", "post") for ref in p.outputs), s.key
+            assert all(ref.partition(".")[0] in ("core", "pre", "raw") for ref in p.post_inputs), s.key
             assert bool(p.post_kind) == bool(p.post_outputs), s.key
 
 
@@ -273,3 +274,33 @@ def _stage_generation(checkpoint, spec, name, options, tmp):
     write_staged_model(tmp / name, options.repo / name, cfg, VersionRecord(version=1, task=spec.task))
     export = ExportResult(inputs=specs, outputs=specs, batching=True, samples=({}, {}))
     return AddResult(options.repo / name, 1, cfg, export, checkpoint, spec.task, spec=spec)
+
+
+def test_post_steps_can_read_raw_inputs_and_extra_pre_outputs():
+    """The wiring families use for entity words / original image sizes: raw.X and pre_extra_outputs."""
+    from tritonclient.grpc import model_config_pb2 as mc
+
+    from tritonrepo.config import ModelSettings, TensorSpec, build_config
+    from tritonrepo.ensemble import plan_ensemble
+    from tritonrepo.pipeline import ensemble_maps, ensemble_outputs, post_step_inputs
+    from tritonrepo.tasks.registry import PipelineSpec, TensorDecl
+
+    spec = TaskSpec(task="t", family="f", model_types=("bert",), architectures=(), auto_class="AutoModel",
+                    sample_inputs="tritonrepo.samples:text_inputs", pipeline=PipelineSpec(
+                        pre_kind="text", raw_inputs=(TensorDecl("text", "TYPE_STRING", (1,)),),
+                        pre_extra_outputs=(TensorDecl("offsets", "TYPE_INT64", (-1, 2)),),
+                        post_kind="k", post_inputs=("core.logits", "pre.offsets", "raw.text", "pre.missing?"),
+                        post_outputs=(TensorDecl("words", "TYPE_STRING", (-1,)),), outputs=("post.words",),
+                        golden_inputs="tritonrepo.tasks.reference:golden_texts",
+                        reference="tritonrepo.tasks.reference:no_reference"))
+    cfg = lambda n, i, o: build_config(n, backend="python", inputs=[TensorSpec(*t) for t in i],  # noqa: E731
+                                       outputs=[TensorSpec(*t) for t in o], settings=ModelSettings(max_batch_size=8))
+    pre = cfg("p", [("text", mc.TYPE_STRING, (1,))], [("input_ids", mc.TYPE_INT64, (-1,)), ("offsets", mc.TYPE_INT64, (-1, 2))])
+    core = cfg("m", [("input_ids", mc.TYPE_INT64, (-1,))], [("logits", mc.TYPE_FP32, (-1, 3))])
+    inputs = post_step_inputs(spec, core, pre)
+    assert [t.name for t in inputs] == ["logits", "offsets", "text"]
+    post = cfg("q", [(t.name, t.data_type, t.dims) for t in inputs], [("words", mc.TYPE_STRING, (-1,))])
+    plan = plan_ensemble("e", ["p", "m", "q"], {"p": pre, "m": core, "q": post}, maps=ensemble_maps(spec, "q"),
+                         outputs=ensemble_outputs(spec, "m", "q", core))
+    steps = plan.to_config().ensemble_scheduling.step
+    assert dict(steps[2].input_map) == {"logits": "logits", "offsets": "offsets", "text": "text"}
