@@ -304,3 +304,26 @@ def test_post_steps_can_read_raw_inputs_and_extra_pre_outputs():
                          outputs=ensemble_outputs(spec, "m", "q", core))
     steps = plan.to_config().ensemble_scheduling.step
     assert dict(steps[2].input_map) == {"logits": "logits", "offsets": "offsets", "text": "text"}
+
+
+def test_matrix_records_merge_and_render(tmp_path):
+    from tritonrepo.tasks.matrix import make_record, merge_records, render_markdown
+
+    path = tmp_path / "m.json"
+    merge_records(path, [make_record("BertForMaskedLM", "fill-mask", "onnx", "no such thing"),
+                         make_record("BertForMaskedLM", "fill-mask", "python", True)])
+    records = merge_records(path, [make_record("BertForMaskedLM", "fill-mask", "onnx", True)])
+    assert [(r["mode"], r["ok"]) for r in records] == [("onnx", True), ("python", True)]
+    assert "| BertForMaskedLM | fill-mask | ✓ | ✓ | – |" in render_markdown(records)
+    assert "| X | t | a \\| b | – | – |" in render_markdown([make_record("X", "t", "onnx", "a | b")])
+    with pytest.raises(ValueError, match="mode must be one of"):
+        make_record("X", "t", "tensorrt", True)
+
+
+def test_support_matrix_doc_is_generated_from_the_registry_and_records():
+    from tritonrepo.tasks.matrix import PACKAGED, read_records, render_markdown
+
+    doc = Path(__file__).resolve().parent.parent / "docs" / "support-matrix.md"
+    assert doc.read_text(encoding="utf-8") == render_markdown(read_records(PACKAGED)), (
+        "docs/support-matrix.md is stale: make support-matrix "
+        "(or python -m tritonrepo.tasks.matrix --input src/tritonrepo/tasks/support_matrix.json)")
