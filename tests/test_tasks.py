@@ -327,3 +327,24 @@ def test_support_matrix_doc_is_generated_from_the_registry_and_records():
     assert doc.read_text(encoding="utf-8") == render_markdown(read_records(PACKAGED)), (
         "docs/support-matrix.md is stale: make support-matrix "
         "(or python -m tritonrepo.tasks.matrix --input src/tritonrepo/tasks/support_matrix.json)")
+
+
+def test_an_unsupported_hub_model_is_refused_before_its_weights_download(tmp_path):
+    from hub_standin import serve_folder
+
+    folder = tmp_path / "hub"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "gpt2", "architectures": ["GPT2ForTokenClassification"]}))
+    (folder / "model.safetensors").write_bytes(b"x" * 1000)
+    server = serve_folder(folder, "org/unsupported", "feedfacefeedfacefeedfacefeedfacefeedface")
+    env = {**os.environ, "PYTHONPATH": SRC, "HF_ENDPOINT": f"http://127.0.0.1:{server.server_port}",
+           "HF_HOME": str(tmp_path / "hf"), "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "0"}
+    try:
+        proc = subprocess.run([sys.executable, "-m", "tritonrepo", "add-hf", "org/unsupported", "--repo",
+                               str(tmp_path / "repo")], capture_output=True, text=True, env=env, timeout=120)
+    finally:
+        server.shutdown()
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: architecture 'GPT2ForTokenClassification': task 'token-classification' is "
+                                  "not supported for model type 'gpt2'")
+    assert not list((tmp_path / "hf").rglob("model.safetensors")) and not (tmp_path / "repo").exists()

@@ -12,6 +12,7 @@ Entries of kind ``generate`` are built by their own stage function (``TaskSpec.b
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from collections.abc import Iterator
@@ -46,7 +47,7 @@ from tritonrepo.repository import (
     staging_dir,
     validate_model_name,
 )
-from tritonrepo.tasks import TaskSpec, detect_spec
+from tritonrepo.tasks import TaskSpec, detect_spec, resolve_spec
 
 BACKENDS = ("onnx", "python")
 _PACKAGES = ("torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime", "huggingface-hub")
@@ -160,8 +161,24 @@ def prepare(model: str, options: AddOptions) -> tuple[Path, Checkpoint, TaskSpec
     repo = Path(options.repo)
     if repo.exists() and not repo.is_dir():
         raise TritonRepoError(f"{repo}: not a directory")
+    hub_config = _hub_config(model, options.revision, options.token)
+    if hub_config is not None:  # refuse an unsupported hub model before downloading its weights
+        resolve_spec(hub_config, options.task, f"{model}/config.json")
     checkpoint = resolve_checkpoint(model, options.revision, options.token)
     return repo, checkpoint, detect_spec(checkpoint, options.task)
+
+
+def _hub_config(model: str, revision: str | None, token: str | None) -> dict | None:
+    """``config.json`` of a hub id fetched alone (``None`` for a local folder or when it cannot be fetched:
+    :func:`resolve_checkpoint` then reports the problem)."""
+    if Path(model).expanduser().exists() or model.count("/") > 1:
+        return None
+    try:
+        from huggingface_hub import hf_hub_download  # noqa: PLC0415
+
+        return json.loads(Path(hf_hub_download(model, "config.json", revision=revision, token=token)).read_text())
+    except Exception:  # noqa: BLE001 - any failure is reported by the full download with its own message
+        return None
 
 
 @contextmanager
