@@ -145,12 +145,12 @@ def add_hf(model: str, options: AddOptions, prepared: tuple[Path, Checkpoint, Ta
 def prepare(model: str, options: AddOptions) -> tuple[Path, Checkpoint, TaskSpec]:
     """Check the options and the repository path, resolve the checkpoint and its task registry entry.
 
-    Nothing is written: the repository is created by :func:`repository_transaction` only when a model is
-    committed into it. Only ``config.json`` is read (no torch/transformers/optimum import).
+    Nothing is written: the repository is created only when a model is committed into it
+    (:func:`precheck_commits`). Only ``config.json`` is read (no torch/transformers/optimum import).
 
     Raises:
-        TritonRepoError: a bad option, a repository path that is a file or a non-empty folder that is not a model
-            repository, an unresolvable checkpoint, or an unsupported architecture/task.
+        TritonRepoError: a bad option, a repository path that is a file, an unresolvable checkpoint, or an
+            unsupported architecture/task (for a hub id: refused from its config.json, before the weights download).
     """
     if options.backend not in BACKENDS:
         raise TritonRepoError(f"unknown backend {options.backend!r}", "use onnx or python")
