@@ -34,6 +34,7 @@ parameters { key: "delay_ms" value { string_value: "8" } }
 def served(tmp_path_factory, bert_dir):
     repo = tmp_path_factory.mktemp("bench")
     add_pipeline(str(bert_dir), AddOptions(repo=repo, name="cls"))
+    add_pipeline(str(bert_dir), AddOptions(repo=repo, name="emb", task="feature-extraction"))
     (repo / "words" / "1").mkdir(parents=True)
     shutil.copy(Path(__file__).parent / "bench_models" / "stream_words.py", repo / "words" / "1" / "model.py")
     (repo / "words" / "config.pbtxt").write_text(STREAM_CONFIG)
@@ -130,3 +131,25 @@ def test_cli_csv_json_and_plot(served, tmp_path):
     assert text.exit_code == 0 and "p99 ms" in text.stdout
     missing = CliRunner().invoke(app, ["bench", "nope", "--url", server.grpc_url])
     assert missing.exit_code == 1 and "nope" in missing.output and "Traceback" not in missing.output
+
+
+@pytest.mark.parametrize(("model", "wanted"), [("emb", ["embedding"]), ("cls", ["label"]), ("cls", ["score"])])
+def test_a_client_asking_for_some_outputs_gets_only_those(served, model, wanted):
+    import tritonclient.grpc as grpcclient
+
+    _, server = served
+    client = grpcclient.InferenceServerClient(server.grpc_url)
+    text = grpcclient.InferInput("text", [2, 1], "BYTES")
+    text.set_data_from_numpy(np.array([[b"good movie"], [b"hello"]], dtype=object))
+    result = client.infer(model, [text], outputs=[grpcclient.InferRequestedOutput(n) for n in wanted])
+    assert [o.name for o in result.get_response().outputs] == wanted
+    assert result.as_numpy(wanted[0]).shape[0] == 2
+
+
+def test_embedding_pipeline_matches_its_golden_sample(served):
+    from tritonrepo.client import infer, max_abs_diff
+
+    repo, server = served
+    g = golden_sample(repo / "emb")
+    got = infer(server.grpc_url, "emb", g.inputs, protocol="grpc")
+    assert set(got) == {"embedding"} and max_abs_diff(got, g.outputs) <= g.atol

@@ -157,6 +157,9 @@ def stage_hf_model(checkpoint: Checkpoint, task: str, name: str, options: AddOpt
         backend, platform = "python", ""
     notes = []
     settings = replace(options.settings, parameters={**result.parameters, **options.settings.parameters})
+    pad_id = checkpoint.config.get("pad_token_id")
+    if settings.pad_token_id is None and isinstance(pad_id, int):
+        settings.pad_token_id = pad_id  # for padding-aware batching (config.py, triton_models/runtime.py)
     if batching and not result.batching:
         settings.max_batch_size = 0
         notes.append("the model's tensors have no variable batch dimension: max_batch_size set to 0")

@@ -291,8 +291,8 @@ def sentence_pooling(checkpoint: Checkpoint) -> tuple[str, bool]:
 def _ensemble_outputs(post_kind, core, post, core_cfg) -> list[str]:
     if post_kind is None:
         return [f"{core}.{t.name}" for t in core_cfg.output]
-    if post_kind == "embedding":
-        return [f"{core}.last_hidden_state", f"{post}.embedding"]
+    if post_kind == "embedding":  # not last_hidden_state: the post step consumes it (see tritonrepo.ensemble)
+        return [f"{post}.embedding"]
     return {
         "classification": [f"{post}.label", f"{post}.score"],
         "token-classification": [f"{post}.labels", f"{post}.scores"],
@@ -369,7 +369,7 @@ def _reference_from(out, enc, model, raw, post_kind, checkpoint) -> dict[str, np
         else:
             mask = enc["attention_mask"].numpy()[..., None].astype(np.float32)
             emb = (hidden * mask).sum(1) / mask.sum(1)
-        return {"last_hidden_state": hidden, "embedding": emb.astype(np.float32)}
+        return {"embedding": emb.astype(np.float32)}
     if post_kind == "question-answering":
         return {}  # the span search is ours; no independent reference (served answers are checked in tests)
     return {k: out[k].numpy() for k in out.keys() if k == "last_hidden_state"}

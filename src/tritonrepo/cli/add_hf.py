@@ -44,7 +44,8 @@ def add_hf(
     version: Annotated[int | None, typer.Option("--version", help="Version number (default: next free).")] = None,
     max_batch_size: Annotated[int, typer.Option("--max-batch-size", help="0 disables batching.")] = 8,
     dynamic_batching: Annotated[bool, typer.Option("--dynamic-batching/--no-dynamic-batching")] = True,
-    instance_count: Annotated[int, typer.Option("--instance-count", help="Instances per group.")] = 1,
+    instance_count: Annotated[int | None, typer.Option("--instance-count", help="Instances per group (default: from the machine, see docs/performance.md).")] = None,
+    threads: Annotated[int | None, typer.Option("--threads", help="Intra-op threads per instance (default: cores / instances; 0: the backend's).")] = None,
     device: Annotated[Device, typer.Option("--device", help="instance_group kind.")] = Device.cpu,
     opset: Annotated[int | None, typer.Option("--opset", help="ONNX opset (default: optimum's).")] = None,
     atol: Annotated[float, typer.Option("--atol", help="Max abs difference ONNX vs PyTorch.")] = 1e-4,
@@ -76,6 +77,7 @@ def add_hf(
         dynamic_batching=dynamic_batching,
         instance_count=instance_count,
         device=device.value,
+        threads=threads,
     )
     options = AddOptions(
         repo=Path(repo), name=name, task=task, backend=backend.value, revision=revision, version=version,
