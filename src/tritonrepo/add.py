@@ -59,6 +59,9 @@ class AddOptions:
         atol: parity tolerance, max abs difference (ONNX only).
         force: replace an existing version folder and config.
         token: hub token.
+        optimize: ``O1``..``O4`` graph optimisation (ONNX only; :mod:`tritonrepo.export.optimize`).
+        quantize: ``int8``, ``int8-dynamic``, ``int8-static`` or ``fp16`` (ONNX only), behind the quality gate
+            ``min_cosine`` (embeddings) / ``min_agreement`` (classifications) vs the fp32 PyTorch model.
     """
 
     repo: Path = Path("model_repository")
@@ -72,6 +75,10 @@ class AddOptions:
     atol: float = 1e-4
     force: bool = False
     token: str | None = None
+    optimize: str | None = None
+    quantize: str | None = None
+    min_cosine: float = 0.99
+    min_agreement: float = 0.99
 
 
 @dataclass
@@ -148,9 +155,13 @@ def stage_hf_model(checkpoint: Checkpoint, task: str, name: str, options: AddOpt
     if options.backend == "onnx":
         from tritonrepo.export.onnx import export_onnx  # noqa: PLC0415
 
-        result = export_onnx(checkpoint, task, vdir, opset=options.opset, atol=options.atol, batching=batching)
+        result = export_onnx(checkpoint, task, vdir, opset=options.opset, atol=options.atol, batching=batching,
+                             optimize=options.optimize, quantize=options.quantize, device=options.settings.device,
+                             min_cosine=options.min_cosine, min_agreement=options.min_agreement)
         backend, platform = "onnxruntime", "onnxruntime_onnx"
     else:
+        if options.optimize or options.quantize:
+            raise TritonRepoError("--optimize/--quantize apply to ONNX exports", "drop them or use --backend onnx")
         from tritonrepo.export.python import package_python  # noqa: PLC0415
 
         result = package_python(checkpoint, task, vdir, batching=batching)

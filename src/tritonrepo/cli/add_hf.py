@@ -52,6 +52,10 @@ def add_hf(
     force: ForceOpt = False,
     token: Annotated[str | None, typer.Option("--token", envvar="HF_TOKEN", help="Hub token.")] = None,
     pipeline: Annotated[bool, typer.Option("--pipeline", help="Also add pre/post-processing and an ensemble NAME.")] = False,
+    optimize: Annotated[str | None, typer.Option("--optimize", help="ONNX graph optimisation level O1..O4 (O4: GPU, fp16).")] = None,
+    quantize: Annotated[str | None, typer.Option("--quantize", help="int8, int8-dynamic, int8-static or fp16 (GPU), behind a quality gate.")] = None,
+    min_cosine: Annotated[float, typer.Option("--min-cosine", help="Quality gate: lowest embedding cosine vs PyTorch.")] = 0.99,
+    min_agreement: Annotated[float, typer.Option("--min-agreement", help="Quality gate: lowest argmax agreement vs PyTorch.")] = 0.99,
     fmt: FormatOpt = OutputFormat.text,
 ) -> None:
     """Add a Hugging Face model to a model repository (ONNX export or Python backend).
@@ -81,7 +85,8 @@ def add_hf(
     )
     options = AddOptions(
         repo=Path(repo), name=name, task=task, backend=backend.value, revision=revision, version=version,
-        settings=settings, opset=opset, atol=atol, force=force, token=token,
+        settings=settings, opset=opset, atol=atol, force=force, token=token, optimize=optimize, quantize=quantize,
+        min_cosine=min_cosine, min_agreement=min_agreement,
     )
     with console.status(f"adding {model} ({backend.value})", spinner="dots") if fmt == OutputFormat.text else nullcontext():
         if pipeline:
