@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from tritonrepo import __version__
-from tritonrepo.cli import add_hf, bench, ensemble, infer, init, package, push, serve, validate
+from tritonrepo.cli import add_hf, bench, ensemble, infer, init, package, push, serve, tune, validate
 
 app = typer.Typer(
     name="tritonrepo",
@@ -24,6 +24,7 @@ app.command(name="push")(push.push)
 app.command(name="pull")(push.pull)
 app.command(name="package")(package.package)
 app.command(name="bench")(bench.bench)
+app.command(name="tune")(tune.tune)
 
 
 def _version(value: bool) -> None:
