@@ -266,7 +266,10 @@ def _one_request(client, tc, model: str, opts: BenchOptions, arrays, generation:
     inputs = _infer_inputs(tc, arrays)
     sent = time.perf_counter()
     if not generation:
-        client.infer(model, inputs, model_version=opts.version)
+        if opts.protocol == "grpc":
+            client.infer(model, inputs, model_version=opts.version, client_timeout=opts.timeout)
+        else:
+            client.infer(model, inputs, model_version=opts.version)
         return _Record(sent, time.perf_counter(), True)
     client.async_stream_infer(model, inputs, model_version=opts.version, enable_empty_final_response=True)
     rec = _Record(sent, 0.0, True)
@@ -382,7 +385,7 @@ def _run_level(model, opts, requests, generation, names, concurrency: int | None
         for t in threads:
             t.join(timeout=opts.timeout)
         if pool is not None:
-            pool.shutdown(wait=True)
+            pool.shutdown(wait=True, cancel_futures=True)  # requests still queued behind a slow server are dropped
         for w in workers:
             w.close()
         stats_client.close()
