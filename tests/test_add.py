@@ -11,7 +11,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from tritonrepo.add import AddOptions, add_hf
 from tritonrepo.backends.onnxruntime.ort_checks import check_config
-from tritonrepo.config import ModelSettings, read_config
+from tritonrepo.config import ModelSettings, machine_defaults, read_config
 from tritonrepo.errors import ParityError, TritonRepoError
 from tritonrepo.export.onnx import graph_io
 from tritonrepo.manifest import read_manifest, tensor_to_array
@@ -172,7 +172,8 @@ def test_python_backend_ships_the_fixed_module_and_parameters(tmp_path, bert_dir
     cfg = read_config(tmp_path / "py")
     assert cfg.backend == "python" and cfg.platform == ""
     assert {k: p.string_value for k, p in cfg.parameters.items()} == {
-        "task": "text-classification", "auto_class": "AutoModelForSequenceClassification", "model_subfolder": "hf_model"}
+        "task": "text-classification", "auto_class": "AutoModelForSequenceClassification", "model_subfolder": "hf_model",
+        "torch_threads": str(machine_defaults()[1]), "batch_padding": "true", "pad_token_id": "0"}
     assert _io(cfg)[1] == [("logits", "TYPE_FP32", [3])]
     matrix_record("BertForSequenceClassification", "text-classification", "python", True, model_type="bert")
 

@@ -65,3 +65,40 @@ def test_invalid_settings_are_refused():
 def test_read_config_reports_missing_file(tmp_path):
     with pytest.raises(TritonRepoError, match="cannot read model configuration"):
         read_config(tmp_path / "nope" / "config.pbtxt")
+
+
+def test_machine_rule_for_instances_and_threads():
+    from tritonrepo.config import machine_defaults
+
+    assert machine_defaults("cpu", cores=2) == (1, 2)
+    assert machine_defaults("cpu", cores=16) == (2, 8)
+    assert machine_defaults("gpu", cores=16) == (1, 0)
+
+
+def test_onnx_config_gets_threads_and_queue_delay_overrides_win():
+    from tritonrepo.config import DEFAULT_QUEUE_DELAY_US, machine_defaults
+
+    cfg = build_config("bert", backend="onnxruntime", inputs=[IDS], outputs=[LOGITS], settings=ModelSettings())
+    count, threads = machine_defaults("cpu")
+    assert cfg.instance_group[0].count == count
+    assert cfg.parameters["intra_op_thread_count"].string_value == str(threads)
+    assert cfg.parameters["inter_op_thread_count"].string_value == "1"
+    assert cfg.dynamic_batching.max_queue_delay_microseconds == DEFAULT_QUEUE_DELAY_US
+    cfg = build_config("bert", backend="onnxruntime", inputs=[IDS], outputs=[LOGITS], settings=ModelSettings(
+        instance_count=3, threads=1, max_queue_delay_us=0, preferred_batch_sizes=(4, 8, 16)))
+    assert cfg.instance_group[0].count == 3 and cfg.parameters["intra_op_thread_count"].string_value == "1"
+    assert cfg.dynamic_batching.max_queue_delay_microseconds == 0
+    assert list(cfg.dynamic_batching.preferred_batch_size) == [4, 8]  # 16 > max_batch_size
+
+
+def test_python_model_with_attention_mask_pads_with_ragged_sequence_inputs():
+    mask = TensorSpec("attention_mask", mc.TYPE_INT64, (-1,))
+    pixels = TensorSpec("pixel_values", mc.TYPE_FP32, (3, 8, 8))
+    cfg = build_config("m", backend="python", inputs=[IDS, mask], outputs=[LOGITS],
+                       settings=ModelSettings(pad_token_id=1, parameters={"auto_class": "AutoModel"}))
+    assert cfg.parameters["batch_padding"].string_value == "true" and cfg.parameters["pad_token_id"].string_value == "1"
+    assert [t.allow_ragged_batch for t in cfg.input] == [True, True]
+    assert "torch_threads" in cfg.parameters
+    for inputs, mbs in (([pixels], 8), ([IDS, mask], 0)):
+        cfg = build_config("m", backend="python", inputs=inputs, outputs=[LOGITS], settings=ModelSettings(max_batch_size=mbs))
+        assert "batch_padding" not in cfg.parameters and not any(t.allow_ragged_batch for t in cfg.input)

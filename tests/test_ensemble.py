@@ -44,9 +44,9 @@ def test_name_based_wiring():
 def test_explicit_map_and_named_outputs():
     models = _models(post_inputs=(("logits", F32, (3,)), ("mask", I64, (-1,))))
     maps = dict([parse_map("argmax.mask=tok.attention_mask")])
-    cfg = plan_ensemble("cls", ["tok", "bert", "argmax"], models, maps=maps, outputs=["label", "bert.logits"]).to_config()
+    cfg = plan_ensemble("cls", ["tok", "bert", "argmax"], models, maps=maps, outputs=["argmax.score", "label"]).to_config()
     assert dict(cfg.ensemble_scheduling.step[2].input_map) == {"logits": "logits", "mask": "attention_mask"}
-    assert [t.name for t in cfg.output] == ["label", "logits"]
+    assert [t.name for t in cfg.output] == ["score", "label"]
 
 
 def test_missing_tensor_is_refused_with_a_fix():
@@ -97,6 +97,18 @@ def test_bad_map_specs(spec, message):
         parse_map(spec)
 
 
+def test_an_output_consumed_by_a_later_step_is_refused():
+    models = _models()
+    models["bert"] = _cfg("bert", [("input_ids", I64, (-1,)), ("attention_mask", I64, (-1,))],
+                          [("logits", F32, (3,)), ("hidden", F32, (-1, 4))])
+    plan_ensemble("e", ["tok", "bert", "argmax"], models, outputs=["label", "bert.hidden"])  # not consumed: fine
+    with pytest.raises(TritonRepoError) as err:
+        plan_ensemble("e", ["tok", "bert", "argmax"], models, outputs=["label", "bert.logits"])
+    assert err.value.message == (
+        "ensemble 'e': output 'logits' of step 'bert' is also an input of step 'argmax'; Triton then answers requests "
+        "for only some outputs with 'unexpected deadlock' (its ensemble pruning drops step 'bert')")
+
+
 def test_map_to_a_later_step_is_refused():
     with pytest.raises(TritonRepoError, match="'argmax' is not an earlier step"):
         plan_ensemble("cls", ["tok", "bert", "argmax"], _models(), maps={("bert", "input_ids"): ("argmax", "label")})
@@ -140,10 +152,10 @@ def test_minilm_pipeline_honours_sentence_transformers_config(tmp_path, minilm_d
     add_pipeline(str(minilm_dir), AddOptions(repo=tmp_path, name="minilm", backend="python"))
     post = read_config(tmp_path / "minilm_postprocess")
     params = {k: v.string_value for k, v in post.parameters.items()}
-    assert params == {"kind": "embedding", "pooling": "mean", "normalize": "true"}
+    assert params == {"kind": "embedding", "pooling": "mean", "normalize": "true", "batch_padding": "true"}
     pre = read_config(tmp_path / "minilm_preprocess")
     assert pre.parameters["max_length"].string_value == "256"  # sentence_bert_config.json max_seq_length
-    assert [t.name for t in read_config(tmp_path / "minilm").output] == ["last_hidden_state", "embedding"]
+    assert [t.name for t in read_config(tmp_path / "minilm").output] == ["embedding"]  # not the consumed hidden states
 
 
 def test_pipeline_for_a_model_already_in_the_repository(tmp_path, bert_dir):

@@ -69,6 +69,9 @@ class AddOptions:
         atol: parity tolerance, max abs difference (ONNX only).
         force: replace an existing version folder and config.
         token: hub token.
+        optimize: ``O1``..``O4`` graph optimisation (ONNX only; :mod:`tritonrepo.export.optimize`).
+        quantize: ``int8``, ``int8-dynamic``, ``int8-static`` or ``fp16`` (ONNX only), behind the quality gate
+            ``min_cosine`` (embeddings) / ``min_agreement`` (classifications) vs the fp32 PyTorch model.
     """
 
     repo: Path = Path("model_repository")
@@ -82,6 +85,10 @@ class AddOptions:
     atol: float = 1e-4
     force: bool = False
     token: str | None = None
+    optimize: str | None = None
+    quantize: str | None = None
+    min_cosine: float = 0.99
+    min_agreement: float = 0.99
 
 
 @dataclass
@@ -258,15 +265,22 @@ def stage_hf_model(checkpoint: Checkpoint, spec, name: str, options: AddOptions,
     if options.backend == "onnx":
         from tritonrepo.export.onnx import export_onnx  # noqa: PLC0415
 
-        result = export_onnx(checkpoint, spec, vdir, opset=options.opset, atol=options.atol, batching=batching)
+        result = export_onnx(checkpoint, spec, vdir, opset=options.opset, atol=options.atol, batching=batching,
+                             optimize=options.optimize, quantize=options.quantize, device=options.settings.device,
+                             min_cosine=options.min_cosine, min_agreement=options.min_agreement)
         backend, platform = "onnxruntime", "onnxruntime_onnx"
     else:
+        if options.optimize or options.quantize:
+            raise TritonRepoError("--optimize/--quantize apply to ONNX exports", "drop them or use --backend onnx")
         from tritonrepo.export.python import package_python  # noqa: PLC0415
 
         result = package_python(checkpoint, spec, vdir, batching=batching)
         backend, platform = "python", ""
     notes = []
     settings = replace(options.settings, parameters={**result.parameters, **options.settings.parameters})
+    pad_id = checkpoint.config.get("pad_token_id")
+    if settings.pad_token_id is None and isinstance(pad_id, int):
+        settings.pad_token_id = pad_id  # for padding-aware batching (config.py, triton_models/runtime.py)
     if batching and not result.batching:
         settings.max_batch_size = 0
         notes.append("the model's tensors have no variable batch dimension: max_batch_size set to 0")

@@ -37,6 +37,33 @@ class TensorSpec:
     dims: tuple[int, ...]
 
 
+def machine_cores() -> int:
+    """CPU cores this process may use (``sched_getaffinity``, else ``os.cpu_count()``)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+#: Default ``dynamic_batching.max_queue_delay_microseconds``: long enough for requests arriving together
+#: (a client's concurrent calls) to meet in one batch, short against a model's milliseconds of compute.
+DEFAULT_QUEUE_DELAY_US = 100
+
+
+def machine_defaults(device: str = "cpu", cores: int | None = None) -> tuple[int, int]:
+    """``(instance_count, threads per instance)`` for this machine: the rule ``ModelSettings`` applies.
+
+    CPU: one instance below 8 cores (two Python stubs or ONNX Runtime sessions would only contend), else two; each
+    instance gets ``cores // instances`` intra-op threads (``inter_op_thread_count`` 1: the graphs are sequential).
+    GPU: one instance, threads left to the backend (0).
+    """
+    if device == "gpu":
+        return 1, 0
+    cores = cores or machine_cores()
+    instances = 1 if cores < 8 else 2
+    return instances, max(1, cores // instances)
+
+
 @dataclass
 class ModelSettings:
     """Scheduling and placement choices for a generated config.
@@ -44,16 +71,40 @@ class ModelSettings:
     Attributes:
         max_batch_size: ``> 0`` when dim 0 of every tensor is the batch; 0 for a non-batching model.
         dynamic_batching: add ``dynamic_batching {}`` (only meaningful with ``max_batch_size > 0``).
-        instance_count: instances per instance group (``instance_group.count``).
+        instance_count: instances per instance group (``instance_group.count``); ``None``: from the machine
+            (:func:`machine_defaults`).
         device: ``"cpu"`` -> ``KIND_CPU``, ``"gpu"`` -> ``KIND_GPU``.
         parameters: string ``parameters`` passed to the backend (Python-backend models read them).
+        threads: intra-op threads per instance: ONNX Runtime's ``intra_op_thread_count`` parameter (with
+            ``inter_op_thread_count`` 1), or ``torch_threads`` for the PyTorch Python-backend model; ``None``: from
+            the machine; 0: leave to the backend.
+        max_queue_delay_us: ``dynamic_batching.max_queue_delay_microseconds``; ``None``: ``DEFAULT_QUEUE_DELAY_US``.
+        preferred_batch_sizes: ``dynamic_batching.preferred_batch_size`` (empty: none).
+        pad_token_id: the tokenizer's pad id, written as the ``pad_token_id`` parameter of Python-backend models
+            that batch requests of different lengths (``batch_padding``; see ``triton_models/runtime.py``).
+        batch_padding: let batching Python-backend models with an ``attention_mask`` input pad within a batch.
     """
 
     max_batch_size: int = 8
     dynamic_batching: bool = True
-    instance_count: int = 1
+    instance_count: int | None = None
     device: str = "cpu"
     parameters: dict[str, str] = field(default_factory=dict)
+    threads: int | None = None
+    max_queue_delay_us: int | None = None
+    preferred_batch_sizes: tuple[int, ...] = ()
+    pad_token_id: int | None = None
+    batch_padding: bool = True
+
+    def resolved(self) -> tuple[int, int]:
+        """``(instance_count, threads)`` with ``None`` replaced by the machine rule (:func:`machine_defaults`)."""
+        instances, threads = machine_defaults(self.device)
+        count = self.instance_count if self.instance_count is not None else instances
+        if self.threads is not None:
+            threads = self.threads
+        elif self.instance_count is not None and self.device == "cpu":
+            threads = max(1, machine_cores() // max(1, count))
+        return count, threads
 
 
 def build_config(
@@ -87,8 +138,11 @@ def build_config(
             f"max_batch_size must be >= 0, got {settings.max_batch_size}",
             "use 0 for a model that does not batch",
         )
-    if settings.instance_count < 1:
-        raise TritonRepoError(f"instance count must be >= 1, got {settings.instance_count}")
+    instance_count, threads = settings.resolved()
+    if instance_count < 1:
+        raise TritonRepoError(f"instance count must be >= 1, got {instance_count}")
+    if threads < 0:
+        raise TritonRepoError(f"threads must be >= 0, got {threads}", "0 leaves the thread count to the backend")
     kinds = {"cpu": mc.ModelInstanceGroup.KIND_CPU, "gpu": mc.ModelInstanceGroup.KIND_GPU}
     if settings.device not in kinds:
         raise TritonRepoError(f"unknown device {settings.device!r}", "use cpu or gpu")
@@ -101,12 +155,47 @@ def build_config(
         cfg.input.add(name=spec.name, data_type=spec.data_type, dims=list(spec.dims))
     for spec in outputs:
         cfg.output.add(name=spec.name, data_type=spec.data_type, dims=list(spec.dims))
-    cfg.instance_group.add(kind=kinds[settings.device], count=settings.instance_count)
+    cfg.instance_group.add(kind=kinds[settings.device], count=instance_count)
     if settings.dynamic_batching and settings.max_batch_size > 0:
         cfg.dynamic_batching.SetInParent()
-    for key, value in settings.parameters.items():
+        delay = DEFAULT_QUEUE_DELAY_US if settings.max_queue_delay_us is None else settings.max_queue_delay_us
+        if delay:
+            cfg.dynamic_batching.max_queue_delay_microseconds = delay
+        cfg.dynamic_batching.preferred_batch_size.extend(
+            b for b in settings.preferred_batch_sizes if b <= settings.max_batch_size)
+    params = dict(_performance_parameters(backend, settings, inputs, threads))
+    params.update(settings.parameters)
+    if params.get("batch_padding") == "true":
+        # Triton's dynamic batcher puts requests of different shapes in one batch only for ragged inputs
+        # (model_config.proto ModelInput.allow_ragged_batch); the runtime pads them within the batch.
+        for t in cfg.input:
+            if t.dims[:1] == [-1]:
+                t.allow_ragged_batch = True
+    for key, value in params.items():
         cfg.parameters[key].string_value = value
     return cfg
+
+
+def _performance_parameters(backend: str, settings: ModelSettings, inputs: Sequence[TensorSpec], threads: int):
+    """Thread and padding parameters for the backend (explicit ``settings.parameters`` win).
+
+    ``onnxruntime``: ``intra_op_thread_count`` / ``inter_op_thread_count`` (read by the native backend,
+    onnxruntime_backend ``onnxruntime.cc`` ModelState, and by tritonrepo's Python-based one). ``python``: the
+    PyTorch model's ``torch_threads``; ``batch_padding`` / ``pad_token_id`` for batching models with an
+    ``attention_mask`` sequence input (``triton_models/runtime.py``).
+    """
+    if threads and settings.device == "cpu":
+        if backend == "onnxruntime":
+            yield "intra_op_thread_count", str(threads)
+            yield "inter_op_thread_count", "1"
+        elif backend == "python" and "auto_class" in settings.parameters:
+            yield "torch_threads", str(threads)
+    if backend == "python" and settings.batch_padding and settings.max_batch_size > 0 and any(
+        t.name == "attention_mask" and t.dims[:1] == (-1,) for t in inputs
+    ):
+        yield "batch_padding", "true"
+        if settings.pad_token_id is not None:
+            yield "pad_token_id", str(settings.pad_token_id)
 
 
 def config_to_text(cfg: mc.ModelConfig) -> str:

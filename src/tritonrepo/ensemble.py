@@ -6,7 +6,12 @@ Wiring, for each step in order and each of its inputs:
 2. else the output of the same name of the nearest earlier step;
 3. else, for the first step only, an ensemble input of that name.
 
-The ensemble's outputs are the last step's outputs unless named (``OUTPUT`` or ``STEP.OUTPUT``). Each edge is
+The ensemble's outputs are the last step's outputs unless named (``OUTPUT`` or ``STEP.OUTPUT``). An ensemble output
+may not also be an input of a later step: Triton's ensemble scheduler prunes the steps a request does not need by
+walking back from the *unrequested* ensemble outputs, and treats such a tensor as unneeded although a step consumes
+it (and a requested one as unneeded once its consumers are pruned), so it prunes the step that produces it and a
+client asking for only some outputs gets "unexpected deadlock, at least one output is not set while no more ensemble
+steps can be made" (core ``ensemble_scheduler.cc``, ``EnsembleContext`` constructor, "Prune ensemble"). Each edge is
 checked as Triton checks it when it loads the ensemble (core ``ensemble_utils.cc`` ``ValidateTensorConsistency``
 and ``ValidateEnsembleConfig``; rules CORE-MAP-06/07/08 in shared/triton-load-rules.md): the same data type, shapes
 equal with ``-1`` as a wildcard (compared with the batch dim when one side batches and the other does not), and
@@ -236,6 +241,16 @@ def plan_ensemble(
         if tensor.name in {n for n, _, _ in plan.inputs}:
             raise TritonRepoError(f"ensemble '{name}': '{tensor.name}' would be both an ensemble input and output")
         plan.outputs.append((tensor.name, tensor.data_type, tensor.dims))
+    consumed = {t: steps[i] for i, imap in enumerate(plan.input_maps) for t in imap.values()}
+    for tname, _, _ in plan.outputs:
+        if tname in consumed:
+            producer = tensors[tname].model
+            raise TritonRepoError(
+                f"ensemble '{name}': output '{tname}' of step '{producer}' is also an input of step "
+                f"'{consumed[tname]}'; Triton then answers requests for only some outputs with 'unexpected deadlock' "
+                f"(its ensemble pruning drops step '{producer}')",
+                f"drop this output (clients can call model '{producer}' directly for it)",
+            )
     for (step, out), tname in produced.items():
         plan.output_maps[steps.index(step)][out] = tname
     for i, step in enumerate(steps):

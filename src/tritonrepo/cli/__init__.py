@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from tritonrepo import __version__
-from tritonrepo.cli import add_hf, ensemble, infer, init, package, push, serve, validate
+from tritonrepo.cli import add_hf, bench, ensemble, infer, init, package, push, serve, tune, validate
 
 app = typer.Typer(
     name="tritonrepo",
@@ -23,6 +23,8 @@ app.command(name="validate")(validate.validate)
 app.command(name="push")(push.push)
 app.command(name="pull")(push.pull)
 app.command(name="package")(package.package)
+app.command(name="bench")(bench.bench)
+app.command(name="tune")(tune.tune)
 
 
 def _version(value: bool) -> None:

@@ -52,13 +52,18 @@ def add_hf(
     version: Annotated[int | None, typer.Option("--version", help="Version number (default: next free).")] = None,
     max_batch_size: Annotated[int, typer.Option("--max-batch-size", help="0 disables batching.")] = 8,
     dynamic_batching: Annotated[bool, typer.Option("--dynamic-batching/--no-dynamic-batching")] = True,
-    instance_count: Annotated[int, typer.Option("--instance-count", help="Instances per group.")] = 1,
+    instance_count: Annotated[int | None, typer.Option("--instance-count", help="Instances per group (default: from the machine, see docs/performance.md).")] = None,
+    threads: Annotated[int | None, typer.Option("--threads", help="Intra-op threads per instance (default: cores / instances; 0: the backend's).")] = None,
     device: Annotated[Device, typer.Option("--device", help="instance_group kind.")] = Device.cpu,
     opset: Annotated[int | None, typer.Option("--opset", help="ONNX opset (default: optimum's).")] = None,
     atol: Annotated[float, typer.Option("--atol", help="Max abs difference ONNX vs PyTorch.")] = 1e-4,
     force: ForceOpt = False,
     token: Annotated[str | None, typer.Option("--token", envvar="HF_TOKEN", help="Hub token.")] = None,
     pipeline: Annotated[bool, typer.Option("--pipeline", help="Also add pre/post-processing and an ensemble NAME.")] = False,
+    optimize: Annotated[str | None, typer.Option("--optimize", help="ONNX graph optimisation level O1..O4 (O4: GPU, fp16).")] = None,
+    quantize: Annotated[str | None, typer.Option("--quantize", help="int8, int8-dynamic, int8-static or fp16 (GPU), behind a quality gate.")] = None,
+    min_cosine: Annotated[float, typer.Option("--min-cosine", help="Quality gate: lowest embedding cosine vs PyTorch.")] = 0.99,
+    min_agreement: Annotated[float, typer.Option("--min-agreement", help="Quality gate: lowest argmax agreement vs PyTorch.")] = 0.99,
     fmt: FormatOpt = OutputFormat.text,
     list_tasks: Annotated[bool, typer.Option("--list-tasks", is_eager=True, callback=_list_tasks,
                                              help="Print the supported tasks and the support matrix, then exit.")] = False,
@@ -87,10 +92,12 @@ def add_hf(
         dynamic_batching=dynamic_batching,
         instance_count=instance_count,
         device=device.value,
+        threads=threads,
     )
     options = AddOptions(
         repo=Path(repo), name=name, task=task, backend=backend.value, revision=revision, version=version,
-        settings=settings, opset=opset, atol=atol, force=force, token=token,
+        settings=settings, opset=opset, atol=atol, force=force, token=token, optimize=optimize, quantize=quantize,
+        min_cosine=min_cosine, min_agreement=min_agreement,
     )
     # Refuse an unsupported architecture/task (and bad options) before torch/transformers/optimum are imported.
     prepared = prepare(model, options)

@@ -50,6 +50,11 @@ def export_onnx(
     opset: int | None = None,
     atol: float = 1e-4,
     batching: bool = True,
+    optimize: str | None = None,
+    quantize: str | None = None,
+    device: str = "cpu",
+    min_cosine: float = 0.99,
+    min_agreement: float = 0.99,
 ) -> ExportResult:
     """Export ``checkpoint`` for ``task`` to ``version_dir/model.onnx`` and check it against PyTorch.
 
@@ -60,6 +65,9 @@ def export_onnx(
         opset: ONNX opset (default: optimum's default for the architecture).
         atol: the largest max-abs difference accepted between onnxruntime and PyTorch outputs.
         batching: make dim 0 the Triton batch dim (``max_batch_size > 0``).
+        optimize, quantize, device, min_cosine, min_agreement: after the parity check, optimise / quantise the
+            graph behind a quality gate (:func:`tritonrepo.export.optimize.optimize_exported`); the golden sample
+            then holds the optimised graph's answers.
 
     Returns:
         Specs from the graph, golden samples, the measured parity figure and the opset.
@@ -115,14 +123,24 @@ def export_onnx(
     _check_types(graph, inputs + outputs)
     _pin_dims(proto, inputs + outputs, batching)
     onnx.save(proto, str(model_path))
+    exporter, golden = f"optimum-onnx {_version('optimum-onnx')}", trials_pt[0]
+    if optimize or quantize:  # perf hook: faster graph behind a quality gate vs PyTorch (raises, nothing written)
+        from tritonrepo.export.optimize import optimize_exported  # noqa: PLC0415
+
+        report = optimize_exported(model_path, checkpoint, spec.task, optimize=optimize, quantize=quantize, device=device,
+                                   min_cosine=min_cosine, min_agreement=min_agreement)
+        exporter += f"; {' + '.join(x for x in (optimize, report.method if quantize else None) if x)}: {report.quality.describe()}"
+        if quantize != "fp16":
+            session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+            golden = dict(zip(out_names, session.run(out_names, trials_in[0])))
     return ExportResult(
         inputs=inputs,
         outputs=outputs,
         batching=batching,
-        samples=(trials_in[0], trials_pt[0]),
+        samples=(trials_in[0], golden),
         parity_max_abs_diff=diff,
         opset=opset_used,
-        exporter=f"optimum-onnx {_version('optimum-onnx')}",
+        exporter=exporter,
     )
 
 

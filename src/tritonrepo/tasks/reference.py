@@ -141,7 +141,7 @@ def embedding(checkpoint, spec, raw, max_length):
     else:
         mask = enc["attention_mask"].numpy()[..., None].astype(np.float32)
         emb = (hidden * mask).sum(1) / mask.sum(1)
-    return {"last_hidden_state": hidden, "embedding": emb.astype(np.float32)}, _valid(enc)
+    return {"embedding": emb.astype(np.float32)}, _valid(enc)
 
 
 def core_outputs(checkpoint, spec, raw, max_length):

@@ -63,7 +63,7 @@ register(TaskSpec(
         post_inputs=("core.last_hidden_state", "pre.attention_mask"),
         post_outputs=(TensorDecl("embedding", "TYPE_FP32", ("last_hidden_state[-1]",)),),
         post_setup="tritonrepo.tasks.text:pooling_parameters",
-        outputs=("core.last_hidden_state", "post.embedding"),
+        outputs=("post.embedding",),  # not last_hidden_state: the post step consumes it (tritonrepo.ensemble)
         golden_inputs=f"{_REF}:golden_texts",
         reference=f"{_REF}:embedding",
     ),

@@ -6,6 +6,13 @@ Runs inside Triton's Python-backend stub. :func:`execute_batched` turns a list o
   (``pb_utils.get_output_config_by_name``), never hard-coded;
 * requests whose inputs have the same non-batch shapes and dtypes are concatenated along dim 0 and run
   in one call when the model batches (``max_batch_size > 0``), then split back by each request's batch size;
+* with the config parameter ``batch_padding: "true"`` (written by ``config.build_config`` for batching
+  Python-backend models that take an ``attention_mask``), requests of *different sequence lengths* are batched
+  too: every *sequence input* (config dims starting with ``-1``: ``input_ids``, ``attention_mask``,
+  ``token_type_ids``, hidden states, ...) is right-padded to the longest request of the batch — ``input_ids``
+  with the ``pad_token_id`` parameter (default 0), everything else with 0, so the attention mask hides the
+  padding and the result is the one-by-one result — and every *sequence output* (config dims starting with
+  ``-1``) is cut back to each request's own length;
 * a request that fails (a missing input, values the model rejects) gets an error response of its own and
   the other requests in the same ``execute`` call still get their answers; the model keeps serving.
 """
@@ -46,6 +53,15 @@ class ModelIO:
         for t in self.config.get("output", []):
             out_cfg = pb_utils.get_output_config_by_name(self.config, t["name"])
             self.outputs[t["name"]] = pb_utils.triton_string_to_numpy(out_cfg["data_type"])
+        #: padding-aware batching (see the module docstring): sequence inputs -> pad value; sequence outputs.
+        self.pad_values: dict[str, int] = {}
+        self.sequence_outputs: set[str] = set()
+        if self.max_batch_size > 0 and self.parameter("batch_padding", "false") == "true":
+            pad_id = int(self.parameter("pad_token_id", "0") or 0)
+            for t in self.config.get("input", []):
+                if _sequence_dims(t):
+                    self.pad_values[t["name"]] = pad_id if t["name"] == "input_ids" else 0
+            self.sequence_outputs = {t["name"] for t in self.config.get("output", []) if _sequence_dims(t)}
 
     def parameter(self, key: str, default: str | None = None) -> str:
         """A string ``parameters`` entry of the config. Raises ``KeyError`` when absent without a default."""
@@ -82,8 +98,79 @@ def _error(message: str):
     return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message))
 
 
-def _signature(arrays: dict[str, np.ndarray]) -> tuple:
-    return tuple((k, v.shape[1:], v.dtype.str) for k, v in sorted(arrays.items()))
+def _sequence_dims(tensor: dict) -> bool:
+    """A config tensor whose first non-batch dim is variable (``dims: [-1, ...]``): a sequence axis."""
+    dims = [int(d) for d in tensor.get("dims", [])]
+    return len(dims) >= 1 and dims[0] == -1
+
+
+def _signature(arrays: dict[str, np.ndarray], padded: dict[str, int] | None = None) -> tuple:
+    """Requests with equal signatures are batched: shapes without the batch dim (and, for the ``padded`` sequence
+    inputs, without the sequence dim) and dtypes."""
+    padded = padded or {}
+    return tuple((k, v.shape[2:] if k in padded else v.shape[1:], v.dtype.str) for k, v in sorted(arrays.items()))
+
+
+def _seq_len(arrays: dict[str, np.ndarray], padded: dict[str, int]) -> int | None:
+    """The request's sequence length (dim 1 of its sequence inputs), ``None`` when it has none or they disagree."""
+    lengths = {v.shape[1] for k, v in arrays.items() if k in padded and v.ndim >= 2}
+    return lengths.pop() if len(lengths) == 1 else None
+
+
+def pad_batch(members: list[dict[str, np.ndarray]], pad_values: dict[str, int]) -> dict[str, np.ndarray]:
+    """Concatenate requests along dim 0, right-padding the ``pad_values`` inputs along dim 1 to the longest.
+
+    Args:
+        members: each request's ``{input: array [b_i, L_i, ...]}`` (sequence inputs) / ``[b_i, ...]`` (others).
+        pad_values: ``{sequence input name: pad value}`` (``input_ids``: the pad token id; masks, type ids: 0).
+
+    Returns:
+        ``{input: array [sum b_i, max L_i, ...]}``.
+    """
+    out = {}
+    for k in members[0]:
+        parts = [m[k] for m in members]
+        if k in pad_values and parts[0].ndim >= 2:
+            longest = max(p.shape[1] for p in parts)
+            parts = [
+                p if p.shape[1] == longest else np.concatenate(
+                    [p, np.full((p.shape[0], longest - p.shape[1], *p.shape[2:]), pad_values[k], dtype=p.dtype)], axis=1)
+                for p in parts
+            ]
+        out[k] = np.concatenate(parts)
+    return out
+
+
+def bucket_length(length: int, buckets: list[int]) -> int:
+    """The smallest bucket ``>= length`` (the largest bucket when none is): the length a preprocessing step pads to
+    so that requests of similar lengths have equal shapes and the native ONNX Runtime backend, which batches only
+    equal shapes, can batch them (config parameter ``length_buckets``, e.g. ``"16,32,64,128"``)."""
+    for b in sorted(buckets):
+        if length <= b:
+            return b
+    return max(buckets) if buckets else length
+
+
+def batch_groups(
+    read: list[tuple[int, dict[str, np.ndarray]]], pad_values: dict[str, int], batching: bool = True
+) -> dict[tuple, list[tuple[int, dict[str, np.ndarray]]]]:
+    """Group requests that run in one call: equal signatures, or (with ``pad_values``) equal but for the sequence
+    length, under a key starting with ``"padded"``. Without ``batching`` every request is its own group.
+
+    Args:
+        read: ``(request index, {input: array})`` pairs.
+        pad_values: the sequence inputs that may be padded (:attr:`ModelIO.pad_values`), ``{}`` for none.
+    """
+    groups: dict[tuple, list[tuple[int, dict[str, np.ndarray]]]] = {}
+    for i, arrays in read:
+        if not batching:
+            key: tuple = ("single", i)
+        elif pad_values and _seq_len(arrays, pad_values) is not None:
+            key = ("padded", _signature(arrays, pad_values))
+        else:
+            key = _signature(arrays)
+        groups.setdefault(key, []).append((i, arrays))
+    return groups
 
 
 def execute_batched(
@@ -103,25 +190,34 @@ def execute_batched(
         A list of ``pb_utils.InferenceResponse``, errors included (``TritonError`` with the cause).
     """
     responses: list = [None] * len(requests)
-    groups: dict[tuple, list[tuple[int, dict[str, np.ndarray]]]] = {}
+    read: list[tuple[int, dict[str, np.ndarray]]] = []
+    padded = io.pad_values if stack else {}
     for i, request in enumerate(requests):
         try:
-            arrays = io.read(request)
+            read.append((i, io.read(request)))
         except RequestError as exc:
             responses[i] = _error(str(exc))
-            continue
-        key = _signature(arrays) if stack and io.max_batch_size > 0 else ("single", i)
-        groups.setdefault(key, []).append((i, arrays))
+    groups = batch_groups(read, padded, stack and io.max_batch_size > 0)
 
-    for members in groups.values():
+    for key, members in groups.items():
         if len(members) > 1:
             try:
-                stacked = {k: np.concatenate([m[1][k] for m in members]) for k in members[0][1]}
+                pad = key[0] == "padded"
+                stacked = pad_batch([m[1] for m in members], padded if pad else {})
+                longest = _seq_len(stacked, padded) if pad else None
                 out = run(stacked)
                 start = 0
                 for i, arrays in members:
                     n = next(iter(arrays.values())).shape[0] if arrays else 1
-                    responses[i] = io.respond({k: v[start:start + n] for k, v in out.items()})
+                    own = _seq_len(arrays, padded) if pad else None
+                    part = {}
+                    for k, v in out.items():
+                        v = v[start:start + n]
+                        if own is not None and own != longest and k in io.sequence_outputs and v.ndim >= 2 \
+                                and v.shape[1] == longest:
+                            v = v[:, :own]
+                        part[k] = v
+                    responses[i] = io.respond(part)
                     start += n
                 continue
             except Exception:  # noqa: BLE001 - fall back to one request at a time to isolate the bad one
