@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tritonclient.grpc import model_config_pb2 as mc
 
+from tritonrepo.validate.backends import effective_backend
 from tritonrepo.validate.locate import Locator
 from tritonrepo.validate.options import ServerOptions
 
@@ -79,9 +80,7 @@ class ModelContext:
 
     @property
     def backend(self) -> str:
-        """The backend after Triton's auto-completion of backend fields (see ``rules/core.py``)."""
-        from tritonrepo.validate.rules.core import effective_backend  # noqa: PLC0415
-
+        """The backend after Triton's auto-completion of backend fields (:func:`tritonrepo.validate.backends.effective_backend`)."""
         return effective_backend(self)
 
 
@@ -140,7 +139,7 @@ RULES: dict[str, Rule] = {}
 #: Rules Triton applies when a model *loads* (after the repository poll): backend, IO and instance checks.
 #: When a model already fails at poll time, Triton never gets there, so their findings are not reported.
 LOAD_STAGE = {"TR108", "TR320", "TR321", "TR322", "TR323", "TR330", "TR331", "TR340", "TR341", "TR342", "TR350",
-              "TR351", "TR360", "TR361", "TR501", "TR502", "TR601", "TR602", "TR603", "TR604"}
+              "TR351", "TR360", "TR361", "TR501", "TR502", "TR601", "TR602", "TR603", "TR604", "TR650", "TR651"}
 
 
 def rule(code: str, name: str, severity: Severity, *, summary: str, why: str, fix: str, source: str, example: str,

@@ -4,42 +4,13 @@ from __future__ import annotations
 
 from tritonclient.grpc import model_config_pb2 as mc
 
+from tritonrepo.validate import backends as _backends
+from tritonrepo.validate.backends import effective_backend  # noqa: F401 - moved to backends.py (no import cycle)
 from tritonrepo.validate.model import ModelContext, Severity, rule
 
 E, W = Severity.error, Severity.warning
-_PLATFORM_BACKEND = {
-    "tensorflow_graphdef": "tensorflow", "tensorflow_savedmodel": "tensorflow", "tensorrt_plan": "tensorrt",
-    "onnxruntime_onnx": "onnxruntime", "pytorch_libtorch": "pytorch",
-}
-_FILE_BACKEND = {
-    "model.savedmodel": "tensorflow", "model.graphdef": "tensorflow", "model.plan": "tensorrt",
-    "model.onnx": "onnxruntime", "model.pt": "pytorch", "model.xml": "openvino", "model.py": "python",
-}
 _NATIVE = {"tensorflow", "tensorrt", "onnxruntime", "pytorch"}
-
-
-def effective_backend(ctx: ModelContext) -> str:
-    """The backend after AutoCompleteBackendFields: config backend, else from platform, else from the model file
-    in the lexicographically first sub-folder (``""`` for ensembles and when nothing tells)."""
-    cfg = ctx.config
-    if cfg is not None:
-        if cfg.platform == "ensemble":
-            return ""
-        if cfg.backend:
-            return cfg.backend
-        if cfg.platform in _PLATFORM_BACKEND:
-            return _PLATFORM_BACKEND[cfg.platform]
-        if cfg.default_model_filename in _FILE_BACKEND:
-            return _FILE_BACKEND[cfg.default_model_filename]
-    subdirs = sorted(p for p in ctx.dir.iterdir() if p.is_dir()) if ctx.dir.is_dir() else []
-    if subdirs:
-        names = {p.name for p in subdirs[0].iterdir()}
-        for filename, backend in _FILE_BACKEND.items():
-            if filename in names:
-                return backend
-    if "." in ctx.name:
-        return ctx.name.rsplit(".", 1)[1]
-    return ""
+_PLATFORM_BACKEND = _backends._PLATFORM_BACKEND
 
 
 def _meta(code, name, severity, summary, why, fix, source, example):
