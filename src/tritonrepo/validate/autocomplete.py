@@ -266,8 +266,12 @@ def auto_complete_repository(repo: RepoContext, names: list[str]) -> dict[str, A
 def refused(ctx: ModelContext):
     outcome = ctx.memo.get("autocomplete")
     if outcome is not None and outcome.status in ("failed", "timeout"):
-        where = f" (at {outcome.where[-1]})" if outcome.where else ""
-        yield ("@", outcome.path), f"{outcome.message}{where}"
+        line = 1
+        for frame in outcome.where:
+            head, _, rest = frame.rpartition("(")
+            if head == str(outcome.path.resolve()) and rest.split(")")[0].isdigit():
+                line = int(rest.split(")")[0])
+        yield ("@", outcome.path, line), outcome.message
 
 
 @rule("TR651", "python-auto-complete-ignored", Severity.warning,

@@ -104,7 +104,8 @@ class Rule:
     """A rule: stable code, severity, one-line summary, docs fields, the Triton source it mirrors, and its check.
 
     ``check(ctx)`` yields ``(field path, message)`` pairs; the path locates the finding in ``config.pbtxt``
-    (``()`` for the file itself, ``("input", 0, "dims")`` for a field), or ``("@", Path)`` for another file.
+    (``()`` for the file itself, ``("input", 0, "dims")`` for a field), or ``("@", Path)`` / ``("@", Path, line)``
+    for another file.
     """
 
     code: str
@@ -123,7 +124,7 @@ class Rule:
         out = []
         for where, message in self.check(ctx):
             if where[:1] == ("@",):
-                path, (line, col) = where[1], (1, 1)
+                path, (line, col) = where[1], ((where[2], 1) if len(where) > 2 else (1, 1))
             elif where[:1] == ("@line",):
                 path, line, col = ctx.config_path, where[1], where[2]
             else:
