@@ -6,6 +6,7 @@ from google.protobuf import json_format
 
 from tritonrepo.backends.onnxruntime.ort_checks import check_config
 from tritonrepo.validate.model import ModelContext, Severity, rule
+from tritonrepo.validate.onnx_graph import graph_io  # reads the signature only: no weights, no onnx import
 from tritonrepo.validate.rules.layout import model_files
 
 
@@ -19,8 +20,6 @@ def onnx_mismatch(ctx: ModelContext):
     cfg = ctx.config
     if cfg is None or ctx.backend != "onnxruntime" or not (len(cfg.input) and len(cfg.output)):
         return
-    from tritonrepo.export.onnx import graph_io  # noqa: PLC0415
-
     as_dict = json_format.MessageToDict(cfg, preserving_proto_field_name=True)
     for _, path in model_files(ctx, "model.onnx"):
         if not path.is_file():
@@ -45,8 +44,6 @@ def onnx_auto_complete(ctx: ModelContext):
     cfg = ctx.config
     if ctx.backend != "onnxruntime" or (cfg is not None and len(cfg.input) and len(cfg.output)):
         return
-    from tritonrepo.export.onnx import graph_io  # noqa: PLC0415
-
     files = model_files(ctx, "model.onnx")
     if not files or not files[-1][1].is_file():
         return
