@@ -40,6 +40,7 @@ def validate(
     triton_version: Annotated[str, typer.Option("--triton-version", help="Release whose rules apply: NGC yy.mm (24.10) or server version (2.51).")] = DEFAULT_TRITON_VERSION,
     no_exec: Annotated[bool, typer.Option("--no-exec", help="Never run model.py (untrusted repositories): Python models' auto_complete_config is skipped and reported.")] = False,
     exec_timeout: Annotated[float, typer.Option("--exec-timeout", help="Seconds one model.py auto_complete_config may run.")] = 30.0,
+    verify_hashes: Annotated[bool, typer.Option("--verify-hashes", help="Hash the files a tritonrepo.json manifest records (TR701); default: compare sizes only.")] = False,
 ) -> None:
     """Check a model repository as Triton would load it: exit 0 clean, 1 violations, 2 usage or I/O error.
 
@@ -70,6 +71,7 @@ def validate(
         triton_version=triton_version,
         exec_model_py=not no_exec,
         exec_timeout=exec_timeout,
+        verify_hashes=verify_hashes,
     )
     report = validate_repository(repo, select, ignore, options)
     live_result = None

@@ -39,7 +39,7 @@ from pathlib import Path
 
 from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
-from tritonclient.grpc import model_config_pb2 as mc
+from tritonrepo._proto.model_config import model_config_pb2 as mc  # not tritonclient.grpc: no grpc import
 
 from tritonrepo.validate.model import ModelContext, RepoContext, Severity, rule
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from tritonclient.grpc import model_config_pb2 as mc
+from tritonrepo._proto.model_config import model_config_pb2 as mc  # not tritonclient.grpc: no grpc import
 
 from tritonrepo.validate.backends import effective_backend
 from tritonrepo.validate.locate import Locator

@@ -43,6 +43,8 @@ class ServerOptions:
         exec_model_py: run each Python model's ``auto_complete_config`` in a sandboxed subprocess, as the server
             does (``--no-exec`` turns it off for untrusted repositories).
         exec_timeout: seconds one ``auto_complete_config`` run may take (import of model.py included).
+        verify_hashes: not a server flag: compare manifest SHA-256s (TR701) by reading every recorded file; off,
+            only sizes are compared (nothing is hashed unless asked: ``validate --verify-hashes``).
     """
 
     strict_model_config: bool = False
@@ -55,6 +57,7 @@ class ServerOptions:
     triton_version: str = DEFAULT_TRITON_VERSION
     exec_model_py: bool = True
     exec_timeout: float = 30.0
+    verify_hashes: bool = False
 
     def __post_init__(self) -> None:
         if self.model_control_mode not in MODEL_CONTROL_MODES:

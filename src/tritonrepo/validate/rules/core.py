@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tritonclient.grpc import model_config_pb2 as mc
+from tritonrepo._proto.model_config import model_config_pb2 as mc  # not tritonclient.grpc: no grpc import
 
 from tritonrepo.validate import backends as _backends
 from tritonrepo.validate.backends import effective_backend  # noqa: F401 - moved to backends.py (no import cycle)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from tritonclient.grpc import model_config_pb2 as mc
+from tritonrepo._proto.model_config import model_config_pb2 as mc  # not tritonclient.grpc: no grpc import
 
 from tritonrepo.ensemble import full_shape, shape_str, shapes_consistent
 from tritonrepo.validate.model import ModelContext, Severity, rule
