@@ -20,7 +20,8 @@ def onnx_mismatch(ctx: ModelContext):
     cfg = ctx.config
     if cfg is None or ctx.backend != "onnxruntime" or not (len(cfg.input) and len(cfg.output)):
         return
-    as_dict = json_format.MessageToDict(cfg, preserving_proto_field_name=True)
+    # every field printed, as the server's JSON of the config (absent names are "", not missing keys)
+    as_dict = json_format.MessageToDict(cfg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
     for _, path in model_files(ctx, "model.onnx"):
         if not path.is_file():
             continue
