@@ -75,8 +75,12 @@ def _triton_to_numpy() -> dict[int, np.dtype]:
 
 
 def triton_type_name(data_type: int) -> str:
-    """``mc.TYPE_FP32`` -> ``"TYPE_FP32"``."""
-    return mc.DataType.Name(data_type)
+    """``mc.TYPE_FP32`` -> ``"TYPE_FP32"``; a number with no name (``data_type: -3`` parses: the enum is open) is
+    returned as its digits."""
+    try:
+        return mc.DataType.Name(data_type)
+    except ValueError:
+        return str(data_type)
 
 
 def wire_name(data_type: int) -> str:

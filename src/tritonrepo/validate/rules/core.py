@@ -13,6 +13,14 @@ _NATIVE = {"tensorflow", "tensorrt", "onnxruntime", "pytorch"}
 _PLATFORM_BACKEND = _backends._PLATFORM_BACKEND
 
 
+def _enum_name(enum, value: int) -> str:
+    """The enum value's name; its digits when it has none (open enums parse any number; fuzzing found the crash)."""
+    try:
+        return enum.Name(value)
+    except ValueError:
+        return str(value)
+
+
 def _meta(code, name, severity, summary, why, fix, source, example):
     return rule(code, name, severity, summary=summary, why=why, fix=fix, source=source, example=example)
 
@@ -162,7 +170,7 @@ def seq_repeated(ctx):
     seen = {}
     for i, ci, c in _controls(cfg):
         if c.kind in seen and ci.name:
-            kind = _KINDS.Kind.Name(c.kind).replace("CONTROL_SEQUENCE_", "")
+            kind = _enum_name(_KINDS.Kind, c.kind).replace("CONTROL_SEQUENCE_", "")
             yield ("sequence_batching", 0, "control_input", i), (
                 f"sequence batching specifies multiple CONTROL_SEQUENCE_{kind} tensors for {ctx.model_name}")
             return
@@ -181,7 +189,7 @@ def seq_values(ctx):
     for i, ci, c in _controls(cfg):
         if not ci.name or c.kind == _KINDS.CONTROL_SEQUENCE_CORRID:
             continue
-        kind = _KINDS.Kind.Name(c.kind)
+        kind = _enum_name(_KINDS.Kind, c.kind)
         lists = [(n, getattr(c, n)) for n in ("int32_false_true", "fp32_false_true", "bool_false_true") if len(getattr(c, n))]
         where = ("sequence_batching", 0, "control_input", i)
         if not lists:
@@ -375,7 +383,7 @@ def batch_input(ctx):
     inputs = {t.name for t in cfg.input}
     for i, b in enumerate(cfg.batch_input):
         where = ("batch_input", i)
-        kind = mc.BatchInput.Kind.Name(b.kind)
+        kind = _enum_name(mc.BatchInput.Kind, b.kind)
         if len(b.source_input) != 1:
             yield where, f"batch input kind '{kind}' expects 1 source input, got {len(b.source_input)} for {ctx.model_name}"
             continue
@@ -419,7 +427,7 @@ def ig_gpus(ctx):
         return
     for i, g in enumerate(cfg.instance_group):
         if len(g.gpus) and g.kind in (mc.ModelInstanceGroup.KIND_CPU, mc.ModelInstanceGroup.KIND_MODEL):
-            kind = mc.ModelInstanceGroup.Kind.Name(g.kind)
+            kind = _enum_name(mc.ModelInstanceGroup.Kind, g.kind)
             gname = g.name or f"{ctx.model_name}_{i}"
             yield ("instance_group", i, "gpus"), (f"instance group {gname} of model {ctx.model_name} has kind {kind} but "
                                                   "specifies one or more GPUs")
