@@ -79,6 +79,8 @@ def _fields(f, end: int):
         if key is None:
             return
         number, wire = key >> 3, key & 7
+        if number == 0:
+            raise OnnxReadError("field number 0 (not a protobuf message)")
         if wire == 0:
             yield number, wire, _varint(f.read)
         elif wire == 1:
@@ -199,8 +201,10 @@ def _initializer_name(f, length: int, sparse: bool) -> str:
     for number, wire, value in _fields(f, end):
         if sparse and number == 1 and wire == 2:
             name = _initializer_name(f, value, sparse=False)
-        elif not sparse and number == 8 and wire == 2:
+            break
+        if not sparse and number == 8 and wire == 2:
             name = f.read(min(value, 1 << 16)).decode("utf-8", "replace")
+            break
     f.seek(end)
     return name
 
