@@ -173,3 +173,29 @@ def test_the_real_server_agrees_on_strict_and_explicit_modes(tmp_path, monkeypat
     (missing,) = validate_repository(tmp_path, options=ServerOptions(model_control_mode="explicit",
                                                                       load_model=("nope",))).errors
     assert missing.message in logs[1]
+
+
+def test_fast_path_takes_exactly_the_typer_commands_options():
+    """`tritonrepo validate` runs without typer (argparse, cli/_validate_core.py): same option names as the typer
+    command, which still handles --help, --live and --server."""
+    from tritonrepo.cli import _app  # noqa: PLC0415
+    from tritonrepo.cli._validate_core import OPTIONS  # noqa: PLC0415
+
+    command = _app._load("validate")
+    typer_flags = {opt for p in command.params for opt in p.opts if opt.startswith("--")}
+    assert typer_flags - {"--live", "--server", "--help"} == {f for flags, _ in OPTIONS for f in flags}
+
+
+def test_fast_path_output_and_status(tmp_path):
+    python_model(tmp_path, "m", CONFIG.replace("max_batch_size: 4", "max_batch_size: -1"))
+    code = (f"import sys\nsys.argv = ['tritonrepo', 'validate', {str(tmp_path)!r}, '--no-exec']\n"
+            "from tritonrepo.cli import main\nmain()\n")
+    import os  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    src = str(Path(__file__).resolve().parent.parent / "src")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": src})
+    assert done.returncode == 1
+    assert done.stdout.endswith("1 models, 1 errors, 0 warnings: repository would not load\n")
+    assert f"{tmp_path / 'm' / 'config.pbtxt'}:3:1 TR304 'max_batch_size' must be non-negative value for m" in done.stdout

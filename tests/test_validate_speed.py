@@ -18,7 +18,8 @@ from tritonrepo.validate.onnx_graph import OnnxReadError, read_graph
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 HEAVY = ["torch", "transformers", "optimum", "onnxruntime", "onnx", "numpy", "grpc", "tritonclient.grpc",
-         "tritonrepo.cli.add_hf", "tritonrepo.cli.serve", "tritonrepo.cli.infer", "tritonrepo.export"]
+         "tritonrepo.cli.add_hf", "tritonrepo.cli.serve", "tritonrepo.cli.infer", "tritonrepo.export",
+         "typer", "click", "rich", "pydantic"]
 
 
 def _varint(n: int) -> bytes:
@@ -47,8 +48,8 @@ def test_validate_cli_imports_nothing_heavy(tmp_path):
     (tmp_path / "m" / "config.pbtxt").write_text(CONFIG)
     (tmp_path / "m" / "1" / "model.py").write_text(MODEL_PY)
     code = (
-        "import sys, json\nfrom tritonrepo.cli import app\n"
-        f"try:\n    app(['validate', {str(tmp_path)!r}, '--format', 'json'])\nexcept SystemExit:\n    pass\n"
+        "import sys, json\nfrom tritonrepo.cli import main\n"
+        f"sys.argv = ['tritonrepo', 'validate', {str(tmp_path)!r}, '--format', 'json']\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
         f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

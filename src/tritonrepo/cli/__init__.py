@@ -3,17 +3,15 @@ runs (``tritonrepo validate`` never imports torch, transformers, optimum or onnx
 imports every command module to list them).
 
 Adding a command is one line in :data:`COMMANDS`: ``"name": "module:function"`` (module in ``tritonrepo.cli``).
+
+``tritonrepo validate`` (without ``--live``/``--help``) takes a fast path that does not import typer, click, rich
+or pydantic (~0.3 s of start-up on this machine): :mod:`tritonrepo.cli._validate_core` parses the same options with
+argparse (a test keeps both option lists equal) and prints the same report.
 """
 
 from __future__ import annotations
 
-import importlib
-
-import click
-import typer
-from typer.core import TyperGroup
-
-from tritonrepo import __version__
+import sys
 
 #: command name -> "module:function" in tritonrepo.cli, in the order ``--help`` lists them.
 COMMANDS: dict[str, str] = {
@@ -29,52 +27,23 @@ COMMANDS: dict[str, str] = {
 }
 
 
-def _load(name: str) -> click.Command:
-    """Import the command's module and build its click command (as ``app.command(name=...)(fn)`` would)."""
-    module, function = COMMANDS[name].split(":")
-    fn = getattr(importlib.import_module(f"tritonrepo.cli.{module}"), function)
-    single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    single.command(name=name)(fn)
-    return typer.main.get_command(single)
+def __getattr__(name: str):
+    if name == "app":
+        from tritonrepo.cli._app import app  # noqa: PLC0415
 
-
-class _LazyGroup(TyperGroup):
-    """A group whose sub-commands are imported on first use."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(COMMANDS)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in COMMANDS:
-            return None
-        if cmd_name not in self.commands:
-            self.commands[cmd_name] = _load(cmd_name)
-        return self.commands[cmd_name]
-
-
-app = typer.Typer(
-    name="tritonrepo",
-    cls=_LazyGroup,
-    help="Turn Hugging Face checkpoints into Triton Inference Server model repositories.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"tritonrepo {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
-) -> None:
-    """Turn Hugging Face checkpoints into Triton Inference Server model repositories."""
+        return app
+    raise AttributeError(name)
 
 
 def main() -> None:
     """Console-script entry point."""
+    argv = sys.argv[1:]
+    if argv[:1] == ["validate"]:
+        from tritonrepo.cli._validate_core import fast_main  # noqa: PLC0415
+
+        code = fast_main(argv[1:])
+        if code is not None:
+            sys.exit(code)
+    from tritonrepo.cli._app import app  # noqa: PLC0415
+
     app()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -56,9 +55,8 @@ def validate(
 
         tritonrepo validate model_repository --model-control-mode explicit --load-model pipeline --no-exec
     """
-    from tritonrepo.validate import validate_repository  # noqa: PLC0415
+    from tritonrepo.cli._validate_core import run  # noqa: PLC0415
     from tritonrepo.validate.options import ServerOptions, parse_backend_config  # noqa: PLC0415
-    from tritonrepo.validate.report import to_github, to_json, to_junit  # noqa: PLC0415
 
     options = ServerOptions(
         strict_model_config=strict_model_config,
@@ -73,43 +71,16 @@ def validate(
         exec_timeout=exec_timeout,
         verify_hashes=verify_hashes,
     )
-    report = validate_repository(repo, select, ignore, options)
-    live_result = None
+    code = run(repo, select, ignore, fmt.value, warnings_as_errors, options)
+    if code == 2:
+        raise typer.Exit(2)
     if live:
         from tritonrepo.validate.live import live_check  # noqa: PLC0415
 
         live_result = live_check(repo, server)
-    if fmt == ReportFormat.json:
-        sys.stdout.write(to_json(report) + "\n")
-    elif fmt == ReportFormat.github:
-        sys.stdout.write(to_github(report))
-    elif fmt == ReportFormat.junit:
-        sys.stdout.write(to_junit(report))
-    else:
-        _render(report)
-    if live_result is not None and fmt == ReportFormat.text:
-        live_result.render(console)
-    failed = bool(report.errors) or (warnings_as_errors and bool(report.warnings))
-    if live_result is not None and not live_result.ok:
-        failed = True
-    if failed:
-        raise typer.Exit(1)
-
-
-def _render(report) -> None:
-    current = None
-    for f in report.findings:
-        if f.model != current:
-            current = f.model
-            console.print(f"[bold]{f.model}[/]")
-        color = "red" if f.severity.value == "error" else "yellow"
-        console.print(f"  {f.location()} [{color}]{f.code}[/] {f.message}", highlight=False, soft_wrap=True)
-        console.print(f"      fix: {f.fix}", highlight=False, soft_wrap=True)
-    if report.not_auto_completed:
-        console.print(f"not auto-completed (--no-exec, model.py not run): {', '.join(report.not_auto_completed)}",
-                      highlight=False, soft_wrap=True)
-    verdict = "[green]loads[/]" if report.loads() else "[red]would not load[/]"
-    console.print(
-        f"{len(report.models)} models, {len(report.errors)} errors, {len(report.warnings)} warnings: repository {verdict}",
-        highlight=False,
-    )
+        if fmt == ReportFormat.text:
+            live_result.render(console)
+        if not live_result.ok:
+            code = 1
+    if code:
+        raise typer.Exit(code)
