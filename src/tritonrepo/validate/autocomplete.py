@@ -26,18 +26,12 @@ The completed config replaces ``ModelContext.config`` before the rules run; the 
 from __future__ import annotations
 
 import ast
-import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from tritonrepo._proto.model_config import model_config_pb2 as mc  # not tritonclient.grpc: no grpc import
 
@@ -96,6 +90,8 @@ def server_config_dict(config: mc.ModelConfig | None, model_name: str) -> dict:
     """The config as the server hands it to ``ModelConfig``: every field with no presence printed (defaults
     included), proto field names, 64-bit integers as numbers; ``name`` and ``backend`` filled in as the server
     does for a Python model (AutoCompleteBackendFields)."""
+    from google.protobuf import json_format  # noqa: PLC0415
+
     cfg = mc.ModelConfig()
     if config is not None:
         cfg.CopyFrom(config)
@@ -132,6 +128,9 @@ def _numbers(data, descriptor):
 @cache
 def _netns_prefix() -> tuple[str, ...]:
     """``("unshare", "-rn")`` when this kernel lets an unprivileged process get its own network namespace."""
+    import shutil  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+
     exe = shutil.which("unshare")
     if exe is None:
         return ()
@@ -156,6 +155,11 @@ def run_auto_complete(model_file: Path, version: int, config: dict, timeout: flo
     """Run ``auto_complete_config`` of ``model_file`` in the sandbox; the runner's result dict
     (``{"ok": True, "config": {...}}`` or ``{"ok": False, "error": "...", "where": [...]}``), or
     ``{"ok": False, "timeout": True}``."""
+    import json  # noqa: PLC0415
+    import shutil  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+
     tmp = Path(tempfile.mkdtemp(prefix="tritonrepo-autocomplete-"))
     try:
         result_file = tmp / "result.json"
@@ -184,7 +188,7 @@ def run_auto_complete(model_file: Path, version: int, config: dict, timeout: flo
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _kill(proc: subprocess.Popen) -> None:
+def _kill(proc) -> None:
     import signal  # noqa: PLC0415
 
     if proc.poll() is None:
@@ -227,6 +231,8 @@ def auto_complete(ctx: ModelContext, timeout: float) -> AutoCompleteOutcome | No
         outcome = AutoCompleteOutcome("failed", version, path, str(result.get("error", "")),
                                       tuple(result.get("where", ())))
     else:
+        from google.protobuf import json_format  # noqa: PLC0415
+
         completed = mc.ModelConfig()
         try:
             json_format.ParseDict(result["config"], completed, ignore_unknown_fields=False)
@@ -247,6 +253,8 @@ def auto_complete_repository(repo: RepoContext, names: list[str]) -> dict[str, A
     todo = [n for n in names if candidates(repo.models[n])]
     if not todo:
         return {}
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
     timeout = repo.options.exec_timeout
     with ThreadPoolExecutor(min(4, len(todo))) as pool:
         outcomes = list(pool.map(lambda n: auto_complete(repo.models[n], timeout), todo))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from xml.sax.saxutils import escape, quoteattr
 
 from tritonrepo.validate import Report
 
@@ -42,6 +41,7 @@ def to_github(report: Report) -> str:
 
 def to_junit(report: Report) -> str:
     """JUnit XML: one test case per model, failing with its error findings."""
+    from xml.sax.saxutils import escape, quoteattr  # noqa: PLC0415 - imports urllib: only for this format
     cases = []
     for model in report.models:
         errors = [f for f in report.errors if f.model == model]
