@@ -199,3 +199,17 @@ def test_fast_path_output_and_status(tmp_path):
     assert done.returncode == 1
     assert done.stdout.endswith("1 models, 1 errors, 0 warnings: repository would not load\n")
     assert f"{tmp_path / 'm' / 'config.pbtxt'}:3:1 TR304 'max_batch_size' must be non-negative value for m" in done.stdout
+
+
+def test_server_spelling_of_boolean_flags(tmp_path, monkeypatch):
+    """tritonserver writes --strict-model-config=true; validate accepts that spelling too."""
+    import sys  # noqa: PLC0415
+
+    from tritonrepo.cli import main  # noqa: PLC0415
+
+    python_model(tmp_path, "m", None)
+    for value, status in (("true", 1), ("false", 0)):
+        monkeypatch.setattr(sys, "argv", ["tritonrepo", "validate", str(tmp_path), f"--strict-model-config={value}"])
+        with pytest.raises(SystemExit) as exit_info:
+            main()
+        assert exit_info.value.code == status

@@ -35,10 +35,26 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
+def _server_booleans(argv: list[str]) -> list[str]:
+    """tritonserver spells its boolean flags ``--strict-model-config=true``: accept that form for ``validate``
+    (``=true``/``=1``/``=yes`` -> the flag, ``=false``/``=0``/``=no`` -> dropped)."""
+    out = []
+    for arg in argv:
+        flag, eq, value = arg.partition("=")
+        if eq and flag in ("--strict-model-config", "--disable-auto-complete-config") \
+                and value.lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+            if value.lower() in ("true", "1", "yes", "on"):
+                out.append(flag)
+            continue
+        out.append(arg)
+    return out
+
+
 def main() -> None:
     """Console-script entry point."""
     argv = sys.argv[1:]
     if argv[:1] == ["validate"]:
+        argv = sys.argv[1:] = _server_booleans(argv)
         from tritonrepo.cli._validate_core import fast_main  # noqa: PLC0415
 
         code = fast_main(argv[1:])
