@@ -155,7 +155,7 @@ def _rule_findings(root, code, **options):
     return [f for ctx in repo.models.values() for f in RULES[code].findings(ctx)]
 
 
-@pytest.mark.parametrize(("version", "refused"), [("24.10", True), ("2.51", True), ("24.11", False), ("2.52", False), ("25.08", False)])
+@pytest.mark.parametrize(("version", "refused"), [("24.10", True), ("2.51", True), ("24.11", False), ("2.52", False), ("25.06", False)])
 def test_model_metrics_is_a_parse_error_before_2_52(tmp_path, version, refused):
     root = Case("mm", set(), {"m/config.pbtxt": add("model_metrics { }\n")}).build(tmp_path)
     found = _rule_findings(root, "TR201", triton_version=version)
@@ -226,10 +226,3 @@ def test_gpu_ids(tmp_path, kind, gpus, code):
     assert code in _codes(report)
     assert report.loads() == (code == "TR341")
 
-
-def test_config_required_without_auto_complete(tmp_path):
-    root = Case("c", set(), {"m/config.pbtxt": None}).build(tmp_path)
-    assert _rule_findings(root, "TR111") == []
-    for flag in ({"disable_auto_complete_config": True}, {"strict_model_config": True}):
-        (found,) = _rule_findings(root, "TR111", **flag)
-        assert found.message == f"failed to open text file for read {root / 'm' / 'config.pbtxt'}: No such file or directory"

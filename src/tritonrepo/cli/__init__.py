@@ -1,28 +1,65 @@
-"""The ``tritonrepo`` command line (typer). Each command lives in its own module."""
+"""The ``tritonrepo`` command line (typer). Each command lives in its own module, imported only when that command
+runs (``tritonrepo validate`` never imports torch, transformers, optimum or onnxruntime; ``tritonrepo --help``
+imports every command module to list them).
+
+Adding a command is one line in :data:`COMMANDS`: ``"name": "module:function"`` (module in ``tritonrepo.cli``).
+"""
 
 from __future__ import annotations
 
+import importlib
+
+import click
 import typer
+from typer.core import TyperGroup
 
 from tritonrepo import __version__
-from tritonrepo.cli import add_hf, ensemble, infer, init, package, push, serve, validate
+
+#: command name -> "module:function" in tritonrepo.cli, in the order ``--help`` lists them.
+COMMANDS: dict[str, str] = {
+    "init": "init:init",
+    "add-hf": "add_hf:add_hf",
+    "ensemble": "ensemble:ensemble",
+    "serve": "serve:serve",
+    "infer": "infer:infer",
+    "validate": "validate:validate",
+    "push": "push:push",
+    "pull": "push:pull",
+    "package": "package:package",
+}
+
+
+def _load(name: str) -> click.Command:
+    """Import the command's module and build its click command (as ``app.command(name=...)(fn)`` would)."""
+    module, function = COMMANDS[name].split(":")
+    fn = getattr(importlib.import_module(f"tritonrepo.cli.{module}"), function)
+    single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    single.command(name=name)(fn)
+    return typer.main.get_command(single)
+
+
+class _LazyGroup(TyperGroup):
+    """A group whose sub-commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        if cmd_name not in self.commands:
+            self.commands[cmd_name] = _load(cmd_name)
+        return self.commands[cmd_name]
+
 
 app = typer.Typer(
     name="tritonrepo",
+    cls=_LazyGroup,
     help="Turn Hugging Face checkpoints into Triton Inference Server model repositories.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.command(name="init")(init.init)
-app.command(name="add-hf")(add_hf.add_hf)
-app.command(name="ensemble")(ensemble.ensemble)
-app.command(name="serve")(serve.serve)
-app.command(name="infer")(infer.infer)
-app.command(name="validate")(validate.validate)
-app.command(name="push")(push.push)
-app.command(name="pull")(push.pull)
-app.command(name="package")(package.package)
 
 
 def _version(value: bool) -> None:

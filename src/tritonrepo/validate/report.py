@@ -16,6 +16,8 @@ def to_json(report: Report) -> str:
         "loads": report.loads(),
         "errors": len(report.errors),
         "warnings": len(report.warnings),
+        "auto_completed": report.auto_completed,
+        "not_auto_completed": report.not_auto_completed,
         "findings": [
             {"code": f.code, "severity": f.severity.value, "model": f.model, "path": str(f.path), "line": f.line,
              "col": f.col, "message": f.message, "fix": f.fix}

@@ -2,44 +2,23 @@
 
 from __future__ import annotations
 
-from tritonclient.grpc import model_config_pb2 as mc
+from tritonrepo._proto.model_config import model_config_pb2 as mc  # not tritonclient.grpc: no grpc import
 
+from tritonrepo.validate import backends as _backends
+from tritonrepo.validate.backends import effective_backend  # noqa: F401 - moved to backends.py (no import cycle)
 from tritonrepo.validate.model import ModelContext, Severity, rule
 
 E, W = Severity.error, Severity.warning
-_PLATFORM_BACKEND = {
-    "tensorflow_graphdef": "tensorflow", "tensorflow_savedmodel": "tensorflow", "tensorrt_plan": "tensorrt",
-    "onnxruntime_onnx": "onnxruntime", "pytorch_libtorch": "pytorch",
-}
-_FILE_BACKEND = {
-    "model.savedmodel": "tensorflow", "model.graphdef": "tensorflow", "model.plan": "tensorrt",
-    "model.onnx": "onnxruntime", "model.pt": "pytorch", "model.xml": "openvino", "model.py": "python",
-}
 _NATIVE = {"tensorflow", "tensorrt", "onnxruntime", "pytorch"}
+_PLATFORM_BACKEND = _backends._PLATFORM_BACKEND
 
 
-def effective_backend(ctx: ModelContext) -> str:
-    """The backend after AutoCompleteBackendFields: config backend, else from platform, else from the model file
-    in the lexicographically first sub-folder (``""`` for ensembles and when nothing tells)."""
-    cfg = ctx.config
-    if cfg is not None:
-        if cfg.platform == "ensemble":
-            return ""
-        if cfg.backend:
-            return cfg.backend
-        if cfg.platform in _PLATFORM_BACKEND:
-            return _PLATFORM_BACKEND[cfg.platform]
-        if cfg.default_model_filename in _FILE_BACKEND:
-            return _FILE_BACKEND[cfg.default_model_filename]
-    subdirs = sorted(p for p in ctx.dir.iterdir() if p.is_dir()) if ctx.dir.is_dir() else []
-    if subdirs:
-        names = {p.name for p in subdirs[0].iterdir()}
-        for filename, backend in _FILE_BACKEND.items():
-            if filename in names:
-                return backend
-    if "." in ctx.name:
-        return ctx.name.rsplit(".", 1)[1]
-    return ""
+def _enum_name(enum, value: int) -> str:
+    """The enum value's name; its digits when it has none (open enums parse any number; fuzzing found the crash)."""
+    try:
+        return enum.Name(value)
+    except ValueError:
+        return str(value)
 
 
 def _meta(code, name, severity, summary, why, fix, source, example):
@@ -191,7 +170,7 @@ def seq_repeated(ctx):
     seen = {}
     for i, ci, c in _controls(cfg):
         if c.kind in seen and ci.name:
-            kind = _KINDS.Kind.Name(c.kind).replace("CONTROL_SEQUENCE_", "")
+            kind = _enum_name(_KINDS.Kind, c.kind).replace("CONTROL_SEQUENCE_", "")
             yield ("sequence_batching", 0, "control_input", i), (
                 f"sequence batching specifies multiple CONTROL_SEQUENCE_{kind} tensors for {ctx.model_name}")
             return
@@ -210,7 +189,7 @@ def seq_values(ctx):
     for i, ci, c in _controls(cfg):
         if not ci.name or c.kind == _KINDS.CONTROL_SEQUENCE_CORRID:
             continue
-        kind = _KINDS.Kind.Name(c.kind)
+        kind = _enum_name(_KINDS.Kind, c.kind)
         lists = [(n, getattr(c, n)) for n in ("int32_false_true", "fp32_false_true", "bool_false_true") if len(getattr(c, n))]
         where = ("sequence_batching", 0, "control_input", i)
         if not lists:
@@ -404,7 +383,7 @@ def batch_input(ctx):
     inputs = {t.name for t in cfg.input}
     for i, b in enumerate(cfg.batch_input):
         where = ("batch_input", i)
-        kind = mc.BatchInput.Kind.Name(b.kind)
+        kind = _enum_name(mc.BatchInput.Kind, b.kind)
         if len(b.source_input) != 1:
             yield where, f"batch input kind '{kind}' expects 1 source input, got {len(b.source_input)} for {ctx.model_name}"
             continue
@@ -450,7 +429,7 @@ def ig_gpus(ctx):
         # KIND_AUTO with a GPU id no host has (negative) becomes KIND_CPU (NormalizeInstanceGroup), then is refused
         auto_cpu = g.kind == mc.ModelInstanceGroup.KIND_AUTO and any(gpu < 0 for gpu in g.gpus)
         if len(g.gpus) and (g.kind in (mc.ModelInstanceGroup.KIND_CPU, mc.ModelInstanceGroup.KIND_MODEL) or auto_cpu):
-            kind = "KIND_CPU" if auto_cpu else mc.ModelInstanceGroup.Kind.Name(g.kind)
+            kind = "KIND_CPU" if auto_cpu else _enum_name(mc.ModelInstanceGroup.Kind, g.kind)
             gname = g.name or f"{ctx.model_name}_{i}"
             yield ("instance_group", i, "gpus"), (f"instance group {gname} of model {ctx.model_name} has kind {kind} but "
                                                   "specifies one or more GPUs")

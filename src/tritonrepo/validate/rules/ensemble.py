@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from tritonclient.grpc import model_config_pb2 as mc
+from tritonrepo._proto.model_config import model_config_pb2 as mc  # not tritonclient.grpc: no grpc import
 
 from tritonrepo.ensemble import full_shape, shape_str, shapes_consistent
+from tritonrepo.dtypes import triton_type_name
 from tritonrepo.validate.model import RULES, ModelContext, Severity, rule
 from tritonrepo.validate.rules.layout import versions_to_load
 
@@ -227,8 +228,8 @@ def mapping(ctx: ModelContext):
             first_model, first_type, first_dims, first_mbs = seen[tensor]
             if first_type != io.data_type:
                 yield where, (f"in ensemble {name}, ensemble tensor {tensor}: inconsistent data type: "
-                              f"{mc.DataType.Name(first_type)} is inferred from model {first_model} while "
-                              f"{mc.DataType.Name(io.data_type)} is inferred from model {s.model_name}")
+                              f"{triton_type_name(first_type)} is inferred from model {first_model} while "
+                              f"{triton_type_name(io.data_type)} is inferred from model {s.model_name}")
                 return
             if not shapes_consistent(first_dims, first_mbs, dims, mcfg.max_batch_size):
                 a, b = full_shape(first_dims, first_mbs), full_shape(dims, mcfg.max_batch_size)

@@ -198,13 +198,3 @@ def first_subfolder(ctx: ModelContext):
         yield ("@", ctx.dir / subdirs[0]), (
             f"backend detection inspects '{subdirs[0]}/', not the newest version folder '{versions[max(versions)]}/'")
 
-
-@rule("TR111", "config-required", E,
-      summary="No config.pbtxt while auto-complete is disabled (--disable-auto-complete-config or --strict-model-config=true).",
-      why="Without auto-complete Triton has nothing to build the configuration from and refuses the model.",
-      fix="write config.pbtxt (tritonrepo add-hf generates it), or serve with auto-complete enabled",
-      source="core/src/model_repository_manager/model_repository_manager.cc InitializeModelInfo (l.1603-1611); CORE-STRICT-01",
-      example="tritonserver --disable-auto-complete-config on model_repository/m/ without config.pbtxt")
-def config_required(ctx: ModelContext):
-    if not ctx.has_config_file and not ctx.repo.options.auto_complete:
-        yield ("@", ctx.config_path), (f"failed to open text file for read {ctx.config_path}: No such file or directory")

@@ -6,6 +6,7 @@ from google.protobuf import json_format
 
 from tritonrepo.backends.onnxruntime.ort_checks import check_config
 from tritonrepo.validate.model import ModelContext, Severity, rule
+from tritonrepo.validate.onnx_graph import graph_io  # reads the signature only: no weights, no onnx import
 from tritonrepo.validate.rules.layout import model_files
 
 
@@ -19,9 +20,8 @@ def onnx_mismatch(ctx: ModelContext):
     cfg = ctx.config
     if cfg is None or ctx.backend != "onnxruntime" or not (len(cfg.input) and len(cfg.output)):
         return
-    from tritonrepo.export.onnx import graph_io  # noqa: PLC0415
-
-    as_dict = json_format.MessageToDict(cfg, preserving_proto_field_name=True)
+    # every field printed, as the server's JSON of the config (absent names are "", not missing keys)
+    as_dict = json_format.MessageToDict(cfg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
     for _, path in model_files(ctx, "model.onnx"):
         if not path.is_file():
             continue
@@ -45,8 +45,6 @@ def onnx_auto_complete(ctx: ModelContext):
     cfg = ctx.config
     if ctx.backend != "onnxruntime" or (cfg is not None and len(cfg.input) and len(cfg.output)):
         return
-    from tritonrepo.export.onnx import graph_io  # noqa: PLC0415
-
     files = model_files(ctx, "model.onnx")
     if not files or not files[-1][1].is_file():
         return
@@ -82,8 +80,6 @@ def onnx_auto_complete_batching(ctx: ModelContext):
     if (cfg is None or ctx.backend != "onnxruntime" or cfg.max_batch_size == 0 or (len(cfg.input) and len(cfg.output))
             or not ctx.repo.options.auto_complete):
         return
-    from tritonrepo.export.onnx import graph_io  # noqa: PLC0415
-
     files = model_files(ctx, "model.onnx")
     if not files or not files[-1][1].is_file():
         return
