@@ -59,7 +59,10 @@ class _Repository:
 
     def load(self, model: str) -> str | None:
         """``None`` when the model loaded, else the server's error."""
-        status, body = self._post(f"/models/{urllib.parse.quote(model, safe='')}/load")
+        try:
+            status, body = self._post(f"/models/{urllib.parse.quote(model, safe='')}/load")
+        except TimeoutError:
+            return f"no answer within {self.timeout:.0f} s"
         return None if status == 200 else body.get("error", f"HTTP {status}")
 
     def unload(self, model: str) -> None:
