@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -42,8 +43,9 @@ def make_repo(root: Path, n: int) -> Path:
     return root
 
 
-def cli_run(repo: Path) -> tuple[float, int]:
-    """Wall time and peak RSS (bytes) of one `python -m tritonrepo validate repo` process."""
+def cli_run(repo: Path) -> tuple[float, int, float]:
+    """Wall time, peak RSS (bytes) and CPU time (user + system) of one `python -m tritonrepo validate repo`
+    process."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     t = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "tritonrepo", "validate", str(repo)], env=env,
@@ -53,20 +55,25 @@ def cli_run(repo: Path) -> tuple[float, int]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"validate failed on {repo}: {proc.stderr.read().decode()[-500:]}")
-    return elapsed, usage.ru_maxrss * 1024
+    return elapsed, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime
 
 
 def side_by_side(n: int, repeat: int) -> None:
     repo = make_repo(Path(tempfile.mkdtemp(prefix=f"bench-{n}-")), n)
     runs = [cli_run(repo) for _ in range(repeat)]
-    t_cli = min(t for t, _ in runs)
-    rss = max(r for _, r in runs)
+    t_cli = min(t for t, _, _ in runs)
+    cpu_cli = min(c for _, _, c in runs)
+    rss = max(r for _, r, _ in runs)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     loads, message = server_verdict(repo, timeout=600)
     t_server = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_server = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     assert loads, message
-    print(f"side by side, {n} model(s): tritonrepo validate {t_cli:.3f}s (best of {repeat}, peak RSS "
-          f"{rss / 2**20:.0f} MB), tritonserver start + load {t_server:.2f}s -> validate is {t_server / t_cli:.0f}x faster")
+    print(f"side by side, {n} model(s): tritonrepo validate {t_cli:.3f}s wall / {cpu_cli:.3f}s CPU (best of {repeat}, "
+          f"peak RSS {rss / 2**20:.0f} MB), tritonserver start + load {t_server:.2f}s wall / {cpu_server:.2f}s CPU "
+          f"-> validate is {t_server / t_cli:.0f}x faster (wall), {cpu_server / cpu_cli:.0f}x less CPU")
 
 
 def scale(n: int) -> None:
