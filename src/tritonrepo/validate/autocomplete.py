@@ -61,16 +61,17 @@ class AutoCompleteOutcome:
     where: tuple[str, ...] = ()
 
 
-def defines_auto_complete(path: Path) -> bool:
+def defines_auto_complete(path: Path, tree: ast.Module | None = None) -> bool:
     """Whether ``model.py`` at ``path`` may define ``TritonPythonModel.auto_complete_config`` (read with ``ast``).
 
     True when the class defines or assigns it, or has base classes (it may inherit it); False when the file does
     not parse or has no ``TritonPythonModel`` class at top level (TR601/TR602 report those).
     """
-    try:
-        tree = ast.parse(path.read_bytes(), filename=str(path))
-    except (SyntaxError, ValueError, OSError):
-        return False
+    if tree is None:
+        try:
+            tree = ast.parse(path.read_bytes(), filename=str(path))
+        except (SyntaxError, ValueError, OSError):
+            return False
     for node in tree.body:
         if isinstance(node, ast.ClassDef) and node.name == "TritonPythonModel":
             if node.bases or node.keywords:
@@ -210,7 +211,13 @@ def candidates(ctx: ModelContext) -> list[tuple[int, Path]]:
     if not files:
         return []
     version, path = files[-1]
-    return [(version, path)] if defines_auto_complete(path) else []
+    from tritonrepo.validate.rules.python import _tree  # noqa: PLC0415 - the same parse the TR6xx rules use
+
+    try:
+        tree, _ = _tree(ctx, path)
+    except (ValueError, OSError):
+        tree = None
+    return [(version, path)] if tree is not None and defines_auto_complete(path, tree) else []
 
 
 def auto_complete(ctx: ModelContext, timeout: float) -> AutoCompleteOutcome | None:

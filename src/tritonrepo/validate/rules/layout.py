@@ -18,6 +18,8 @@ def version_dirs(ctx: ModelContext) -> tuple[dict[int, str], list[str], list[str
     The number is ``std::stoll(dirname)``: a prefix parse, so ``1abc`` is 1 and ``-1`` is -1; a name with a leading
     ``0`` and more characters is ignored; ``warmup``, ``initial_state`` and ``configs`` are skipped.
     """
+    if "version_dirs" in ctx.memo:  # one directory listing per model and validation
+        return ctx.memo["version_dirs"]
     versions, non_numeric, zeros = {}, [], []
     for p in sorted(ctx.dir.iterdir()) if ctx.dir.is_dir() else []:
         if not p.is_dir() or p.name in ("warmup", "initial_state", "configs"):
@@ -30,6 +32,7 @@ def version_dirs(ctx: ModelContext) -> tuple[dict[int, str], list[str], list[str
             non_numeric.append(p.name)
             continue
         versions.setdefault(int(m.group()), p.name)
+    ctx.memo["version_dirs"] = versions, non_numeric, zeros
     return versions, non_numeric, zeros
 
 
