@@ -37,9 +37,9 @@ validate-examples: install
 	$(PY) examples/build_repositories.py build/example_repository > build-examples.log 2>&1 || (cat build-examples.log; exit 1)
 	$(VENV)/bin/tritonrepo validate build/example_repository --format github --warnings-as-errors
 
-# Prints ratios measured in one run (agreement with the real server, validate speed vs server start + load).
+# Prints validate speed vs the real server start + load (1 and 40 models), peak RSS, big inputs (--agreement: corpus).
 bench: install
-	$(PY) bench/validate_bench.py
+	$(PY) bench/validate.py
 
 # The support matrix (architecture x task x onnx/python/pipeline) from the tests that record it (matrix_record
 # fixture -> build/support-matrix.json), rendered to docs/support-matrix.md and the copy add-hf --list-tasks prints.

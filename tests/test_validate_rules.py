@@ -84,7 +84,7 @@ def test_findings_point_at_line_and_column(tmp_path):
     assert (f.path, f.line, f.col) == (tmp_path / "m" / "config.pbtxt", 3, 1)
     report = validate_repository(Case("p", {"TR201"}, {"m/config.pbtxt": add("max_batch: 4\n")}).build(tmp_path / "p"))
     (f,) = report.errors
-    assert (f.line, f.col) == (7, 1)
+    assert (f.line, f.col) == (7, 10)  # where the C++ parser in tritonserver reports it
     assert f.message.endswith('Message type "inference.ModelConfig" has no field named "max_batch".')
 
 
@@ -143,3 +143,86 @@ def test_live_mode_loads_and_replays(tmp_path, bert_dir):
     assert "bert: golden sample max abs difference 0 (atol 0.0001) ok" in result.output
     assert "m: refused: failed to load 'm', failed to poll from model repository" in result.output.replace("\n", " ")
     assert "'max_batch_size' must be non-negative value for m" in result.output.replace("\n", " ")
+
+
+def _rule_findings(root, code, **options):
+    """Findings of one rule on the repository at ``root`` under ``tritonserver`` options (ServerOptions fields)."""
+    from tritonrepo.validate import RULES, load_repository  # noqa: PLC0415
+    from tritonrepo.validate.options import ServerOptions  # noqa: PLC0415
+
+    repo = load_repository(root)
+    repo.options = ServerOptions(**options)
+    return [f for ctx in repo.models.values() for f in RULES[code].findings(ctx)]
+
+
+@pytest.mark.parametrize(("version", "refused"), [("24.10", True), ("2.51", True), ("24.11", False), ("2.52", False), ("25.06", False)])
+def test_model_metrics_is_a_parse_error_before_2_52(tmp_path, version, refused):
+    root = Case("mm", set(), {"m/config.pbtxt": add("model_metrics { }\n")}).build(tmp_path)
+    found = _rule_findings(root, "TR201", triton_version=version)
+    assert bool(found) == refused
+    if refused:
+        assert found[0].message.endswith(
+            'Error parsing text-format inference.ModelConfig: 7:15: Message type "inference.ModelConfig" has no field named "model_metrics".')
+        assert (found[0].line, found[0].col) == (7, 15)
+
+
+def test_backend_directory_option_is_searched_on_disk(tmp_path):
+    root = Case("b", set(), {"m/config.pbtxt": cfg(('backend: "python"', 'backend: "custom"'))}).build(tmp_path / "repo")
+    assert [f.message for f in _rule_findings(root, "TR370")] == [
+        "unable to find backend library for backend 'custom', try specifying runtime on the model configuration."]
+    backends = tmp_path / "backends"
+    (backends / "custom").mkdir(parents=True)
+    assert _rule_findings(root, "TR370", backend_directory=backends)  # an empty backend folder is no backend
+    (backends / "custom" / "model.py").write_text("")  # a Python-based backend
+    assert _rule_findings(root, "TR370", backend_directory=backends) == []
+    # python is a standard backend, but not in a backend directory that lacks it
+    Case("p", set()).build(tmp_path / "repo2")
+    assert _rule_findings(tmp_path / "repo2", "TR370") == []
+    assert _rule_findings(tmp_path / "repo2", "TR370", backend_directory=backends)
+    # a custom backend library shipped in the model folder needs no backend directory
+    (root / "m" / "libtriton_custom.so").write_bytes(b"")
+    assert _rule_findings(root, "TR370") == []
+
+
+def test_runtime_model_py_searches_the_backend_directory(tmp_path):
+    root = Case("r", set(), {"m/config.pbtxt": cfg(('backend: "python"', 'backend: "mybe"\nruntime: "model.py"'))}).build(tmp_path / "repo")
+    backends = tmp_path / "backends"
+    (backends / "python").mkdir(parents=True)
+    (backends / "python" / "libtriton_python.so").write_bytes(b"")
+    (found,) = _rule_findings(root, "TR371", backend_directory=backends)
+    assert found.message == (f"unable to find Python backend based backend library 'model.py' for model 'm', searched: "
+                             f"'{backends / 'mybe' / 'model.py'}'")
+    (backends / "mybe").mkdir()
+    (backends / "mybe" / "model.py").write_text("")
+    assert _rule_findings(root, "TR371", backend_directory=backends) == []
+
+
+def test_repoagent_directory_option(tmp_path):
+    root = Case("a", set(), {"m/config.pbtxt": add('model_repository_agents { agents [ { name: "checksum" } ] }\n')}).build(tmp_path / "repo")
+    assert _rule_findings(root, "TR373") == []  # shipped with the NGC image
+    agents = tmp_path / "agents"
+    agents.mkdir()
+    (found,) = _rule_findings(root, "TR373", repoagent_directory=agents)
+    assert found.message == f"unable to find 'libtritonrepoagent_checksum.so' for repo agent 'checksum', searched: {agents}"
+    (agents / "checksum").mkdir()
+    (agents / "checksum" / "libtritonrepoagent_checksum.so").write_bytes(b"")
+    assert _rule_findings(root, "TR373", repoagent_directory=agents) == []
+
+
+def test_onnx_batching_auto_complete_only_when_enabled(tmp_path):
+    from corpus.cases import BROKEN  # noqa: PLC0415
+
+    (case,) = [c for c in BROKEN if c.id == "onnx-no-batch-dim-auto-complete"]
+    root = case.build(tmp_path)
+    (found,) = _rule_findings(root, "TR503")
+    assert found.message == "autofill failed for model 'm': model does not support batching while non-zero max_batch_size is specified"
+    assert _rule_findings(root, "TR503", disable_auto_complete_config=True) == []
+
+
+@pytest.mark.parametrize(("kind", "gpus", "code"), [("KIND_AUTO", "0", "TR341"), ("KIND_AUTO", "-1", "TR340"), ("KIND_GPU", "-1", "TR343")])
+def test_gpu_ids(tmp_path, kind, gpus, code):
+    root = Case("g", set(), {"m/config.pbtxt": cfg(("kind: KIND_CPU count: 1", f"kind: {kind} count: 1 gpus: [ {gpus} ]"))}).build(tmp_path)
+    report = validate_repository(root)
+    assert code in _codes(report)
+    assert report.loads() == (code == "TR341")
+

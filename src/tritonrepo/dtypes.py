@@ -7,9 +7,20 @@ from ``tritonclient.utils``; the ONNX mapping mirrors onnxruntime_backend's ``Co
 
 from __future__ import annotations
 
-import numpy as np
-from onnx import TensorProto
-from tritonclient.grpc import model_config_pb2 as mc
+from typing import TYPE_CHECKING
+
+from tritonrepo._proto.model_config import model_config_pb2 as mc  # not tritonclient.grpc: no grpc import
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+class TensorProto:
+    """ONNX ``TensorProto.DataType`` numbers (onnx/onnx.proto; fixed by the ONNX spec), without importing onnx."""
+
+    FLOAT, UINT8, INT8, UINT16, INT16, INT32, INT64, STRING, BOOL, FLOAT16, DOUBLE, UINT32, UINT64 = range(1, 14)
+    BFLOAT16 = 16
+
 
 #: ONNX ``TensorProto.DataType`` -> ``model_config.DataType``.
 ONNX_TO_TRITON: dict[int, int] = {
@@ -29,27 +40,47 @@ ONNX_TO_TRITON: dict[int, int] = {
     TensorProto.BFLOAT16: mc.TYPE_BF16,
 }
 
-#: ``model_config.DataType`` -> NumPy dtype (``TYPE_STRING`` travels as ``object`` holding bytes).
-TRITON_TO_NUMPY: dict[int, np.dtype] = {
-    mc.TYPE_BOOL: np.dtype(np.bool_),
-    mc.TYPE_UINT8: np.dtype(np.uint8),
-    mc.TYPE_UINT16: np.dtype(np.uint16),
-    mc.TYPE_UINT32: np.dtype(np.uint32),
-    mc.TYPE_UINT64: np.dtype(np.uint64),
-    mc.TYPE_INT8: np.dtype(np.int8),
-    mc.TYPE_INT16: np.dtype(np.int16),
-    mc.TYPE_INT32: np.dtype(np.int32),
-    mc.TYPE_INT64: np.dtype(np.int64),
-    mc.TYPE_FP16: np.dtype(np.float16),
-    mc.TYPE_FP32: np.dtype(np.float32),
-    mc.TYPE_FP64: np.dtype(np.float64),
-    mc.TYPE_STRING: np.dtype(object),
-}
+_TRITON_TO_NUMPY: dict[int, np.dtype] | None = None
+
+
+def __getattr__(name: str):
+    """``TRITON_TO_NUMPY`` (``model_config.DataType`` -> NumPy dtype; ``TYPE_STRING`` travels as ``object`` holding
+    bytes), built on first use so that importing this module does not import NumPy (``validate`` never needs it)."""
+    if name == "TRITON_TO_NUMPY":
+        return _triton_to_numpy()
+    raise AttributeError(name)
+
+
+def _triton_to_numpy() -> dict[int, np.dtype]:
+    global _TRITON_TO_NUMPY
+    if _TRITON_TO_NUMPY is None:
+        import numpy as np  # noqa: PLC0415
+
+        _TRITON_TO_NUMPY = {
+            mc.TYPE_BOOL: np.dtype(np.bool_),
+            mc.TYPE_UINT8: np.dtype(np.uint8),
+            mc.TYPE_UINT16: np.dtype(np.uint16),
+            mc.TYPE_UINT32: np.dtype(np.uint32),
+            mc.TYPE_UINT64: np.dtype(np.uint64),
+            mc.TYPE_INT8: np.dtype(np.int8),
+            mc.TYPE_INT16: np.dtype(np.int16),
+            mc.TYPE_INT32: np.dtype(np.int32),
+            mc.TYPE_INT64: np.dtype(np.int64),
+            mc.TYPE_FP16: np.dtype(np.float16),
+            mc.TYPE_FP32: np.dtype(np.float32),
+            mc.TYPE_FP64: np.dtype(np.float64),
+            mc.TYPE_STRING: np.dtype(object),
+        }
+    return _TRITON_TO_NUMPY
 
 
 def triton_type_name(data_type: int) -> str:
-    """``mc.TYPE_FP32`` -> ``"TYPE_FP32"``."""
-    return mc.DataType.Name(data_type)
+    """``mc.TYPE_FP32`` -> ``"TYPE_FP32"``; a number with no name (``data_type: -3`` parses: the enum is open) is
+    returned as its digits."""
+    try:
+        return mc.DataType.Name(data_type)
+    except ValueError:
+        return str(data_type)
 
 
 def wire_name(data_type: int) -> str:
@@ -60,15 +91,17 @@ def wire_name(data_type: int) -> str:
 
 def numpy_dtype(data_type: int) -> np.dtype:
     """NumPy dtype for a config type. Raises ``KeyError`` for ``TYPE_BF16``/``TYPE_INVALID``."""
-    return TRITON_TO_NUMPY[data_type]
+    return _triton_to_numpy()[data_type]
 
 
 def from_numpy(dtype: np.dtype) -> int:
     """NumPy dtype -> config type; ``object``/bytes/str map to ``TYPE_STRING``."""
+    import numpy as np  # noqa: PLC0415
+
     dtype = np.dtype(dtype)
     if dtype.kind in "OSU":
         return mc.TYPE_STRING
-    for t, d in TRITON_TO_NUMPY.items():
+    for t, d in _triton_to_numpy().items():
         if d == dtype:
             return t
     raise KeyError(f"no Triton data type for numpy dtype {dtype}")

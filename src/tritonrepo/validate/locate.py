@@ -15,10 +15,23 @@ _TOKEN = re.compile(
 
 
 class Locator:
-    """Field positions of one config text."""
+    """Field positions of one config text, computed on the first :meth:`find` (a clean config never pays)."""
 
     def __init__(self, text: str) -> None:
-        self.positions: dict[tuple, tuple[int, int]] = {}
+        self._text = text
+        self._positions: dict[tuple, tuple[int, int]] | None = None
+
+    @property
+    def positions(self) -> dict[tuple, tuple[int, int]]:
+        """Field path -> (line, col), 1-based."""
+        if self._positions is None:
+            self._positions = {}
+            self._scan(self._text)
+        return self._positions
+
+    def _scan(self, text: str) -> None:
+        positions = self._positions
+        assert positions is not None
         tokens = []
         line, col = 1, 1
         for m in _TOKEN.finditer(text):
@@ -44,13 +57,13 @@ class Locator:
                     idx = counts[-1].get(value, 0)
                     counts[-1][value] = idx + 1
                     path = (*stack[-1], value, idx)
-                    self.positions.setdefault(path, (ln, cl))
+                    positions.setdefault(path, (ln, cl))
                     stack.append(path)
                     counts.append({})
                     i += 2
                     continue
                 if nxt == ":":
-                    self.positions.setdefault((*stack[-1], value), (ln, cl))
+                    positions.setdefault((*stack[-1], value), (ln, cl))
             elif value in ("}", ">") and len(stack) > 1:
                 stack.pop()
                 counts.pop()

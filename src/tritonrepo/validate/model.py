@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from tritonclient.grpc import model_config_pb2 as mc
+from tritonrepo._proto.model_config import model_config_pb2 as mc  # not tritonclient.grpc: no grpc import
 
+from tritonrepo.validate.backends import effective_backend
 from tritonrepo.validate.locate import Locator
 from tritonrepo.validate.options import ServerOptions
 
@@ -79,9 +80,7 @@ class ModelContext:
 
     @property
     def backend(self) -> str:
-        """The backend after Triton's auto-completion of backend fields (see ``rules/core.py``)."""
-        from tritonrepo.validate.rules.core import effective_backend  # noqa: PLC0415
-
+        """The backend after Triton's auto-completion of backend fields (:func:`tritonrepo.validate.backends.effective_backend`)."""
         return effective_backend(self)
 
 
@@ -105,7 +104,8 @@ class Rule:
     """A rule: stable code, severity, one-line summary, docs fields, the Triton source it mirrors, and its check.
 
     ``check(ctx)`` yields ``(field path, message)`` pairs; the path locates the finding in ``config.pbtxt``
-    (``()`` for the file itself, ``("input", 0, "dims")`` for a field), or ``("@", Path)`` for another file.
+    (``()`` for the file itself, ``("input", 0, "dims")`` for a field), or ``("@", Path)`` / ``("@", Path, line)``
+    for another file.
     """
 
     code: str
@@ -124,7 +124,7 @@ class Rule:
         out = []
         for where, message in self.check(ctx):
             if where[:1] == ("@",):
-                path, (line, col) = where[1], (1, 1)
+                path, (line, col) = where[1], ((where[2], 1) if len(where) > 2 else (1, 1))
             elif where[:1] == ("@line",):
                 path, line, col = ctx.config_path, where[1], where[2]
             else:
@@ -140,7 +140,7 @@ RULES: dict[str, Rule] = {}
 #: Rules Triton applies when a model *loads* (after the repository poll): backend, IO and instance checks.
 #: When a model already fails at poll time, Triton never gets there, so their findings are not reported.
 LOAD_STAGE = {"TR108", "TR320", "TR321", "TR322", "TR323", "TR330", "TR331", "TR340", "TR341", "TR342", "TR350",
-              "TR351", "TR360", "TR361", "TR501", "TR502", "TR601", "TR602", "TR603", "TR604"}
+              "TR351", "TR360", "TR361", "TR501", "TR502", "TR601", "TR602", "TR603", "TR604", "TR650", "TR651"}
 
 
 def rule(code: str, name: str, severity: Severity, *, summary: str, why: str, fix: str, source: str, example: str,

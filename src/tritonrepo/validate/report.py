@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from xml.sax.saxutils import escape, quoteattr
 
 from tritonrepo.validate import Report
 
@@ -16,6 +15,8 @@ def to_json(report: Report) -> str:
         "loads": report.loads(),
         "errors": len(report.errors),
         "warnings": len(report.warnings),
+        "auto_completed": report.auto_completed,
+        "not_auto_completed": report.not_auto_completed,
         "findings": [
             {"code": f.code, "severity": f.severity.value, "model": f.model, "path": str(f.path), "line": f.line,
              "col": f.col, "message": f.message, "fix": f.fix}
@@ -40,6 +41,7 @@ def to_github(report: Report) -> str:
 
 def to_junit(report: Report) -> str:
     """JUnit XML: one test case per model, failing with its error findings."""
+    from xml.sax.saxutils import escape, quoteattr  # noqa: PLC0415 - imports urllib: only for this format
     cases = []
     for model in report.models:
         errors = [f for f in report.errors if f.model == model]

@@ -2,44 +2,23 @@
 
 from __future__ import annotations
 
-from tritonclient.grpc import model_config_pb2 as mc
+from tritonrepo._proto.model_config import model_config_pb2 as mc  # not tritonclient.grpc: no grpc import
 
+from tritonrepo.validate import backends as _backends
+from tritonrepo.validate.backends import effective_backend  # noqa: F401 - moved to backends.py (no import cycle)
 from tritonrepo.validate.model import ModelContext, Severity, rule
 
 E, W = Severity.error, Severity.warning
-_PLATFORM_BACKEND = {
-    "tensorflow_graphdef": "tensorflow", "tensorflow_savedmodel": "tensorflow", "tensorrt_plan": "tensorrt",
-    "onnxruntime_onnx": "onnxruntime", "pytorch_libtorch": "pytorch",
-}
-_FILE_BACKEND = {
-    "model.savedmodel": "tensorflow", "model.graphdef": "tensorflow", "model.plan": "tensorrt",
-    "model.onnx": "onnxruntime", "model.pt": "pytorch", "model.xml": "openvino", "model.py": "python",
-}
 _NATIVE = {"tensorflow", "tensorrt", "onnxruntime", "pytorch"}
+_PLATFORM_BACKEND = _backends._PLATFORM_BACKEND
 
 
-def effective_backend(ctx: ModelContext) -> str:
-    """The backend after AutoCompleteBackendFields: config backend, else from platform, else from the model file
-    in the lexicographically first sub-folder (``""`` for ensembles and when nothing tells)."""
-    cfg = ctx.config
-    if cfg is not None:
-        if cfg.platform == "ensemble":
-            return ""
-        if cfg.backend:
-            return cfg.backend
-        if cfg.platform in _PLATFORM_BACKEND:
-            return _PLATFORM_BACKEND[cfg.platform]
-        if cfg.default_model_filename in _FILE_BACKEND:
-            return _FILE_BACKEND[cfg.default_model_filename]
-    subdirs = sorted(p for p in ctx.dir.iterdir() if p.is_dir()) if ctx.dir.is_dir() else []
-    if subdirs:
-        names = {p.name for p in subdirs[0].iterdir()}
-        for filename, backend in _FILE_BACKEND.items():
-            if filename in names:
-                return backend
-    if "." in ctx.name:
-        return ctx.name.rsplit(".", 1)[1]
-    return ""
+def _enum_name(enum, value: int) -> str:
+    """The enum value's name; its digits when it has none (open enums parse any number; fuzzing found the crash)."""
+    try:
+        return enum.Name(value)
+    except ValueError:
+        return str(value)
 
 
 def _meta(code, name, severity, summary, why, fix, source, example):
@@ -191,7 +170,7 @@ def seq_repeated(ctx):
     seen = {}
     for i, ci, c in _controls(cfg):
         if c.kind in seen and ci.name:
-            kind = _KINDS.Kind.Name(c.kind).replace("CONTROL_SEQUENCE_", "")
+            kind = _enum_name(_KINDS.Kind, c.kind).replace("CONTROL_SEQUENCE_", "")
             yield ("sequence_batching", 0, "control_input", i), (
                 f"sequence batching specifies multiple CONTROL_SEQUENCE_{kind} tensors for {ctx.model_name}")
             return
@@ -210,7 +189,7 @@ def seq_values(ctx):
     for i, ci, c in _controls(cfg):
         if not ci.name or c.kind == _KINDS.CONTROL_SEQUENCE_CORRID:
             continue
-        kind = _KINDS.Kind.Name(c.kind)
+        kind = _enum_name(_KINDS.Kind, c.kind)
         lists = [(n, getattr(c, n)) for n in ("int32_false_true", "fp32_false_true", "bool_false_true") if len(getattr(c, n))]
         where = ("sequence_batching", 0, "control_input", i)
         if not lists:
@@ -404,7 +383,7 @@ def batch_input(ctx):
     inputs = {t.name for t in cfg.input}
     for i, b in enumerate(cfg.batch_input):
         where = ("batch_input", i)
-        kind = mc.BatchInput.Kind.Name(b.kind)
+        kind = _enum_name(mc.BatchInput.Kind, b.kind)
         if len(b.source_input) != 1:
             yield where, f"batch input kind '{kind}' expects 1 source input, got {len(b.source_input)} for {ctx.model_name}"
             continue
@@ -439,7 +418,7 @@ def batch_output(ctx):
             seen.add(t)
 
 
-@_meta("TR340", "instance-group-gpus-on-cpu", E, "An instance group of kind KIND_CPU or KIND_MODEL lists GPUs.",
+@_meta("TR340", "instance-group-gpus-on-cpu", E, "An instance group of kind KIND_CPU or KIND_MODEL (or KIND_AUTO with a negative id) lists GPUs.",
        "GPU ids only make sense for KIND_GPU.", "drop gpus, or use kind: KIND_GPU",
        "core/src/model_config_utils.cc ValidateInstanceGroup; CORE-IG-01/02", "instance_group { kind: KIND_CPU gpus: [ 0 ] }")
 def ig_gpus(ctx):
@@ -447,14 +426,16 @@ def ig_gpus(ctx):
     if cfg is None:
         return
     for i, g in enumerate(cfg.instance_group):
-        if len(g.gpus) and g.kind in (mc.ModelInstanceGroup.KIND_CPU, mc.ModelInstanceGroup.KIND_MODEL):
-            kind = mc.ModelInstanceGroup.Kind.Name(g.kind)
+        # KIND_AUTO with a GPU id no host has (negative) becomes KIND_CPU (NormalizeInstanceGroup), then is refused
+        auto_cpu = g.kind == mc.ModelInstanceGroup.KIND_AUTO and any(gpu < 0 for gpu in g.gpus)
+        if len(g.gpus) and (g.kind in (mc.ModelInstanceGroup.KIND_CPU, mc.ModelInstanceGroup.KIND_MODEL) or auto_cpu):
+            kind = "KIND_CPU" if auto_cpu else _enum_name(mc.ModelInstanceGroup.Kind, g.kind)
             gname = g.name or f"{ctx.model_name}_{i}"
             yield ("instance_group", i, "gpus"), (f"instance group {gname} of model {ctx.model_name} has kind {kind} but "
                                                   "specifies one or more GPUs")
 
 
-@_meta("TR341", "instance-group-needs-gpu", W, "An instance group of kind KIND_GPU: the model loads only where a GPU is visible.",
+@_meta("TR341", "instance-group-needs-gpu", W, "An instance group of kind KIND_GPU (or KIND_AUTO listing GPUs): the model loads only where those GPUs are visible.",
        "On a CPU-only host (CI, laptops) Triton refuses the model.", "use --device cpu for CPU hosts, or deploy on GPU nodes",
        "core/src/model_config_utils.cc ValidateInstanceGroup; CORE-IG-03", "instance_group { kind: KIND_GPU }")
 def ig_gpu(ctx):
@@ -464,6 +445,10 @@ def ig_gpu(ctx):
     for i, g in enumerate(cfg.instance_group):
         if g.kind == mc.ModelInstanceGroup.KIND_GPU:
             yield ("instance_group", i, "kind"), f"instance group of model {ctx.model_name} needs a GPU at load time"
+        elif g.kind == mc.ModelInstanceGroup.KIND_AUTO and len(g.gpus) and all(gpu >= 0 for gpu in g.gpus):
+            yield ("instance_group", i, "gpus"), (
+                f"instance group of model {ctx.model_name} lists GPUs: on a host without them Triton makes it KIND_CPU "
+                "and refuses the GPU list")
 
 
 @_meta("TR342", "instance-group-profile", E, "An instance group sets profile on a model that is not TensorRT.",
@@ -493,9 +478,10 @@ def label_file(ctx):
                                                     "No such file or directory")
 
 
-@_meta("TR351", "warmup", E, "A model_warmup sample has a -1 dim, no data source, a missing data file, or a batch over max_batch_size.",
-       "Warmup requests run at load time; a failing warmup fails the load.", "give fixed dims, zero_data/random_data/input_data_file, and a batch size <= max_batch_size",
-       "core/src/backend_model_instance.cc GenerateWarmupData/WarmUp; CORE-WARM-01..05, PY-07",
+@_meta("TR351", "warmup-data", E, "A model_warmup input has a -1 dim, no data source, or a data file that is missing or too small.",
+       "Triton generates the warmup data when the model loads; if it cannot, the load fails.",
+       "give fixed dims and zero_data/random_data, or an input_data_file under <model>/warmup/ with enough bytes",
+       "core/src/backend_model_instance.cc GenerateWarmupData (l.375-493); CORE-WARM-01..04",
        'model_warmup { name: "w" batch_size: 1 inputs { key: "x" value { data_type: TYPE_FP32 dims: [ -1 ] zero_data: true } } }')
 def warmup(ctx):
     cfg = ctx.config
@@ -510,11 +496,83 @@ def warmup(ctx):
                 yield where, f"warmup setting expects all variable-size dimensions are specified for input '{name}'"
             elif inp.WhichOneof("input_data_type") is None:
                 yield where, f"[request id: <id_unknown>] warmup setting expects input '{name}' to have input_data_type set"
-            elif inp.HasField("input_data_file") and not (ctx.dir / "warmup" / inp.input_data_file).is_file():
-                yield where, (f"failed to open text file for read {ctx.dir / 'warmup' / inp.input_data_file}: "
-                              "No such file or directory")
-        if cfg.max_batch_size > 0 and w.batch_size > cfg.max_batch_size:
-            yield where, f"batch size {w.batch_size} for '{ctx.model_name}', max allowed is {cfg.max_batch_size}"
+            elif inp.HasField("input_data_file"):
+                path = ctx.dir / "warmup" / inp.input_data_file
+                if not path.is_file():
+                    yield where, f"failed to open text file for read {path}: No such file or directory"
+                elif inp.data_type != mc.TYPE_STRING:
+                    need = (_count(inp.dims) or 0) * _DTYPE_SIZE.get(inp.data_type, 0)
+                    if path.stat().st_size < need:
+                        yield where, (f"[request id: <id_unknown>] warmup setting expects {need} bytes, but the data "
+                                      f"provided from {inp.input_data_file}only has {path.stat().st_size} bytes")
+            else:
+                continue
+            return
+
+
+def _dtype_str(t: int) -> str:
+    """TRITONSERVER_DataTypeString: TYPE_FP32 -> FP32, TYPE_STRING -> BYTES."""
+    return "BYTES" if t == mc.TYPE_STRING else mc.DataType.Name(t).removeprefix("TYPE_")
+
+
+def _shape_str(dims) -> str:
+    return "[" + ",".join(str(d) for d in dims) + "]"
+
+
+@_meta("TR352", "warmup-request", E, "A model_warmup request would be refused: a required input missing, a wrong data type or shape, a batch over max_batch_size.",
+       "Warmup samples run as inference requests when the model loads; a refused request fails the load.",
+       "give every non-optional input with the config's data_type and dims, and batch_size <= max_batch_size",
+       "core/src/infer_request.cc ValidateRequestInputs / Normalize; core/src/backend_model_instance.cc WarmUp; python_backend/src/python_be.cc (l.124); CORE-WARM-05, PY-07",
+       'model_warmup { name: "w" batch_size: 1 }  # no inputs for a model with a required input')
+def warmup_request(ctx):
+    cfg = ctx.config
+    if cfg is None or cfg.platform == "ensemble" or any(True for _ in warmup(ctx)):
+        return  # Triton generates every sample's data before it runs any (TR351 first)
+    inputs = {t.name: t for t in cfg.input}
+    required = [t.name for t in cfg.input if not t.optional]
+    mbs = cfg.max_batch_size
+    for i, w in enumerate(cfg.model_warmup):
+        where = ("model_warmup", i)
+        if w.batch_size == 0:
+            continue
+        given = [n for n in w.inputs if n in inputs]  # warmup inputs the model does not have are not sent
+        missing = [n for n in required if n not in w.inputs]
+        if missing:
+            q = "'"
+            got = "[" + ",".join(q + n + q for n in given) + "]"
+            miss = "[" + ",".join(q + n + q for n in missing) + "]"
+            n_all = len(inputs)
+            expected = (f"expected {n_all} inputs" if n_all == len(required)
+                        else f"expected number of inputs between {len(required)} and {n_all}")
+            yield where, (f"[request id: <id_unknown>] {expected} but got {len(given)} inputs for model "
+                          f"'{ctx.model_name}'. Got input(s) {got}, but missing required input(s) {miss}. "
+                          "Please provide all required input(s).")
+            return
+        for name, inp in w.inputs.items():
+            io = inputs.get(name)
+            if io is None:
+                continue
+            if inp.data_type != io.data_type:
+                yield where, (f"[request id: <id_unknown>] inference input '{name}' data-type is "
+                              f"'{_dtype_str(inp.data_type)}', but model '{ctx.model_name}' expects '{_dtype_str(io.data_type)}'")
+                return
+            want = list(io.dims)
+            got_dims = list(inp.dims)
+            if len(want) != len(got_dims) or any(a != -1 and a != b for a, b in zip(want, got_dims)):
+                full_want = [-1, *want] if mbs > 0 else want
+                full_got = [w.batch_size, *got_dims] if mbs > 0 else got_dims
+                note = (" NOTE: Setting a non-zero max_batch_size in the model config requires a batch dimension to be "
+                        "prepended to each input shape. If you want to specify the full shape including the batch dim "
+                        "in your input dims config, try setting max_batch_size to zero. See the model configuration "
+                        "docs for more info on max_batch_size.") if mbs > 0 else ""
+                yield where, (f"[request id: <id_unknown>] unexpected shape for input '{name}' for model "
+                              f"'{ctx.model_name}'. Expected {_shape_str(full_want)}, got {_shape_str(full_got)}.{note}")
+                return
+        if mbs > 0 and w.batch_size > mbs:
+            group = cfg.instance_group[0].name if len(cfg.instance_group) and cfg.instance_group[0].name else f"{ctx.model_name}_0"
+            yield where, (f"failed to run warmup sample '{w.name}': batch size {w.batch_size} for '{group}_0', max "
+                          f"allowed is {mbs}")
+            return
 
 
 @_meta("TR360", "python-backend-parameters", E, "FORCE_CPU_ONLY_INPUT_TENSORS is not yes/no, or EXECUTION_ENV_PATH does not exist.",
@@ -547,3 +605,108 @@ def batch_strategy(ctx):
         yield ("parameters",), "TRITON_BATCH_STRATEGY_PATH cannot be specified with sequence batcher, using default batching strategy"
     elif not __import__("os").path.exists(path):
         yield ("parameters",), f"Batching library path not found: {path}"
+
+
+@_meta("TR318", "sequence-control-reused", E, "One control tensor name is used by two control_input entries.",
+       "Each control tensor carries one control kind; the scheduler cannot write two signals into one tensor.",
+       "give every control_input its own tensor name",
+       "core/src/model_config_utils.cc Get*SequenceControlProperties; CORE-SEQ-02",
+       'control_input [ { name: "C" control [ { kind: CONTROL_SEQUENCE_START ... } ] }, { name: "C" control [ { kind: CONTROL_SEQUENCE_END ... } ] } ]')
+def seq_reused(ctx):
+    cfg = ctx.config
+    if cfg is None or not cfg.HasField("sequence_batching"):
+        return
+    # Triton looks up each kind in order START, END, READY, CORRID and refuses a name already seen for another kind
+    seen: dict[str, int] = {}
+    for kind in (_KINDS.CONTROL_SEQUENCE_START, _KINDS.CONTROL_SEQUENCE_END, _KINDS.CONTROL_SEQUENCE_READY,
+                 _KINDS.CONTROL_SEQUENCE_CORRID):
+        for i, ci in enumerate(cfg.sequence_batching.control_input):
+            if not ci.name or not any(c.kind == kind for c in ci.control):
+                continue
+            if ci.name in seen and seen[ci.name] != i:
+                yield ("sequence_batching", 0, "control_input", i), (
+                    f"sequence batching control tensor '{ci.name}' is specified for multiple control kinds for {ctx.model_name}")
+                return
+            seen[ci.name] = i
+
+
+_DTYPE_SIZE = {mc.TYPE_BOOL: 1, mc.TYPE_UINT8: 1, mc.TYPE_UINT16: 2, mc.TYPE_UINT32: 4, mc.TYPE_UINT64: 8,
+               mc.TYPE_INT8: 1, mc.TYPE_INT16: 2, mc.TYPE_INT32: 4, mc.TYPE_INT64: 8, mc.TYPE_FP16: 2,
+               mc.TYPE_FP32: 4, mc.TYPE_FP64: 8, mc.TYPE_BF16: 2}
+
+
+@_meta("TR319", "implicit-state", E, "A sequence_batching state's initial_state does not fit the state: data type, rank, dims, name, data.",
+       "The sequence batcher builds the initial state tensor when the model loads.",
+       "give one initial_state with a name, the state's data_type and dims (no -1), and zero_data or a data_file",
+       "core/src/sequence_batch_scheduler/sequence_batch_scheduler.cc Create / GenerateInitialStateData; CORE-STATE-01..03",
+       'state [ { input_name: "S" output_name: "S_OUT" data_type: TYPE_FP32 dims: [ 4 ] initial_state { data_type: TYPE_INT32 dims: [ 4 ] zero_data: true name: "s" } } ]')
+def implicit_state(ctx):
+    cfg = ctx.config
+    if cfg is None or not cfg.HasField("sequence_batching"):
+        return
+    names: set[str] = set()
+    for i, st in enumerate(cfg.sequence_batching.state):
+        where = ("sequence_batching", 0, "state", i)
+        n = st.input_name
+        if len(st.initial_state) > 1:
+            yield where, (f"initial_state field for state input '{n}' must contain exactly one or zero element. Found "
+                          f"'{len(st.initial_state)}' elements.")
+            return
+        if not len(st.initial_state):
+            continue
+        init = st.initial_state[0]
+        if not init.name:
+            yield where, f"Field 'name' must be set when using initial_state for state input '{n}'."
+            return
+        if n in names:
+            yield where, f"State input name '{n}' specified more than once."
+            return
+        names.add(n)
+        if init.data_type != st.data_type:
+            yield where, f"The data type used for 'initial_state' field of state '{n}' does not match the state data type."
+            return
+        if len(init.dims) != len(st.dims):
+            yield where, (f"Number of dimensions in 'initial_state' doesn't match the size of 'state' dimensions for "
+                          f"state input '{n}'. {len(init.dims)} != {len(st.dims)}")
+            return
+        for a, b in zip(init.dims, st.dims):
+            if a == -1:
+                yield where, f"'initial_state' field for state input name '{n}' contains variable dimensions."
+                return
+            if b != -1 and a != b:
+                yield where, f"'initial_state' dim for input name '{n}' doesn't match 'state' dim description. {a} != {b}"
+                return
+        which = init.WhichOneof("state_data")
+        if which is None:
+            yield where, f"initial_state setting expects state'{n}' to have state_data set"
+            return
+        if which == "data_file":
+            path = ctx.dir / "initial_state" / init.data_file
+            if not path.is_file():
+                yield where, f"failed to open text file for read {path}: No such file or directory"
+                return
+            need = (_count(init.dims) or 0) * _DTYPE_SIZE.get(init.data_type, 0)
+            if init.data_type != mc.TYPE_STRING and path.stat().st_size < need:
+                yield where, (f"initial_state setting expects {need} bytes, but the data provided from "
+                              f"{init.data_file}only has {path.stat().st_size} bytes.")
+                return
+
+
+@_meta("TR343", "instance-group-gpu-id", E, "An instance group lists a negative GPU id.",
+       "Triton accepts only the ids of GPUs it can see (never a negative one).", "list existing GPU ids (0, 1, ...)",
+       "core/src/model_config_utils.cc ValidateInstanceGroup (l.1693); CORE-IG-04", "instance_group { kind: KIND_GPU gpus: [ -1 ] }")
+def ig_gpu_id(ctx):
+    cfg = ctx.config
+    if cfg is None or cfg.platform == "ensemble":
+        return
+    for i, g in enumerate(cfg.instance_group):
+        if g.kind not in (mc.ModelInstanceGroup.KIND_GPU, mc.ModelInstanceGroup.KIND_AUTO):
+            continue
+        for gpu in g.gpus:
+            if gpu < 0:
+                gname = g.name or f"{ctx.model_name}_{i}"
+                # the list of usable GPUs that ends the message depends on the host
+                yield ("instance_group", i, "gpus"), (
+                    f"instance group {gname} of model {ctx.model_name} specifies invalid or unsupported gpu id {gpu}. "
+                    "GPUs with at least the minimum required CUDA compute compatibility of 6.000000 are: ")
+                return

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from tritonclient.grpc import model_config_pb2 as mc
+from tritonrepo._proto.model_config import model_config_pb2 as mc  # not tritonclient.grpc: no grpc import
 
 from tritonrepo.ensemble import full_shape, shape_str, shapes_consistent
-from tritonrepo.validate.model import ModelContext, Severity, rule
+from tritonrepo.dtypes import triton_type_name
+from tritonrepo.validate.model import RULES, ModelContext, Severity, rule
 from tritonrepo.validate.rules.layout import versions_to_load
 
 E = Severity.error
@@ -146,7 +147,12 @@ def step_unavailable(ctx: ModelContext):
             return
         cycle = _cycle(repo, ctx.name, s.model_name, [ctx.name])
         if cycle:
-            yield where, "circular dependency between ensembles: " + " -> ".join(cycle)
+            # DependencyGraph::CircularDependencyCheck names the start, elides the middle, and the node closing the loop
+            yield where, f"circular dependency between ensembles: {ctx.name} -> ... -> {cycle[-2]} -> {ctx.name}"
+            return
+        if any(RULES[f.code].stage == "poll" for f in repo.errors.get(s.model_name, [])):
+            # a model that fails the poll is not in the dependency graph at all
+            yield where, f"ensemble {name} contains models that are not available or ambiguous: {s.model_name}"
             return
         if repo.errors.get(s.model_name):
             first = repo.errors[s.model_name][0]
@@ -222,11 +228,59 @@ def mapping(ctx: ModelContext):
             first_model, first_type, first_dims, first_mbs = seen[tensor]
             if first_type != io.data_type:
                 yield where, (f"in ensemble {name}, ensemble tensor {tensor}: inconsistent data type: "
-                              f"{mc.DataType.Name(first_type)} is inferred from model {first_model} while "
-                              f"{mc.DataType.Name(io.data_type)} is inferred from model {s.model_name}")
+                              f"{triton_type_name(first_type)} is inferred from model {first_model} while "
+                              f"{triton_type_name(io.data_type)} is inferred from model {s.model_name}")
                 return
             if not shapes_consistent(first_dims, first_mbs, dims, mcfg.max_batch_size):
                 a, b = full_shape(first_dims, first_mbs), full_shape(dims, mcfg.max_batch_size)
                 yield where, (f"in ensemble {name}, ensemble tensor {tensor}: inconsistent shape: {shape_str(a)} is "
                               f"inferred from model {first_model} while {shape_str(b)} is inferred from model {s.model_name}")
                 return
+
+
+def _decoupled(repo, model: str) -> bool:
+    other = repo.models.get(model)
+    return bool(other is not None and other.config is not None and other.config.model_transaction_policy.decoupled)
+
+
+@_meta("TR407", "ensemble-decoupled-mix", "A step combines tensors from a decoupled model with tensors of another origin (another decoupled model or the request).",
+       "A decoupled model sends any number of responses per request; Triton cannot pair them with other tensors in one "
+       "request of a later step. A chain through one decoupled step is fine.",
+       "feed the step only from the decoupled model's outputs (or make it non-decoupled)",
+       "core/src/ensemble_scheduler/ensemble_utils.cc ValidateEnsembleConfig; CORE-MAP-09",
+       "steps d1 and d2 (decoupled) both feed step m", scope="repo")
+def decoupled_mix(ctx: ModelContext):
+    cfg = _ens(ctx)
+    if cfg is None or not cfg.HasField("ensemble_scheduling") or not _complete(cfg):
+        return
+    repo, name = ctx.repo, ctx.model_name
+    if any(repo.errors.get(s.model_name) or s.model_name not in repo.models for s in cfg.ensemble_scheduling.step):
+        return
+    # where each tensor's responses come from: the ensemble request ("") or a decoupled step's model
+    origin: dict[str, set[str]] = {i.name: {""} for i in cfg.input}
+    # Triton names the model that first declared the step's output tensor (ensemble IO first, then steps in order)
+    declared: dict[str, str] = {}
+    for io in [*cfg.input, *cfg.output]:
+        declared.setdefault(io.name, name)
+    for s in cfg.ensemble_scheduling.step:
+        for t in [*s.input_map.values(), *s.output_map.values()]:
+            declared.setdefault(t, s.model_name)
+    pending = list(enumerate(cfg.ensemble_scheduling.step))
+    progress = True
+    while pending and progress:
+        progress = False
+        for i, s in list(pending):
+            if not all(t in origin for t in s.input_map.values()):
+                continue
+            sources = set().union(*(origin[t] for t in s.input_map.values()))
+            if len(sources) > 1:
+                first_out = next(iter(s.output_map.values()))
+                yield ("ensemble_scheduling", 0, "step", i), (
+                    f"in ensemble {name}, step of model '{declared.get(first_out, s.model_name)}' receives inputs "
+                    "originated from different decoupled models")
+                return
+            out = {s.model_name} if _decoupled(repo, s.model_name) else sources
+            for t in s.output_map.values():
+                origin[t] = out
+            pending.remove((i, s))
+            progress = True

@@ -18,6 +18,8 @@ def version_dirs(ctx: ModelContext) -> tuple[dict[int, str], list[str], list[str
     The number is ``std::stoll(dirname)``: a prefix parse, so ``1abc`` is 1 and ``-1`` is -1; a name with a leading
     ``0`` and more characters is ignored; ``warmup``, ``initial_state`` and ``configs`` are skipped.
     """
+    if "version_dirs" in ctx.memo:  # one directory listing per model and validation
+        return ctx.memo["version_dirs"]
     versions, non_numeric, zeros = {}, [], []
     for p in sorted(ctx.dir.iterdir()) if ctx.dir.is_dir() else []:
         if not p.is_dir() or p.name in ("warmup", "initial_state", "configs"):
@@ -30,6 +32,7 @@ def version_dirs(ctx: ModelContext) -> tuple[dict[int, str], list[str], list[str
             non_numeric.append(p.name)
             continue
         versions.setdefault(int(m.group()), p.name)
+    ctx.memo["version_dirs"] = versions, non_numeric, zeros
     return versions, non_numeric, zeros
 
 
@@ -65,7 +68,10 @@ def model_files(ctx: ModelContext, default: str) -> list[tuple[int, Path]]:
       example="model_repository/.ipynb_checkpoints/")
 def hidden_dir(ctx: ModelContext):
     if ctx.name.startswith("."):
-        yield ("@", ctx.dir), f"hidden folder '{ctx.name}' at the repository root is loaded as a model"
+        if not version_dirs(ctx)[0]:  # the usual case (.ipynb_checkpoints, .git): Triton's own words
+            yield ("@", ctx.dir), f"at least one version must be available under the version policy of model '{ctx.name}'"
+        else:
+            yield ("@", ctx.dir), f"hidden folder '{ctx.name}' at the repository root is loaded as a model"
 
 
 @rule("TR102", "name-mismatch", E,
@@ -123,16 +129,20 @@ def ignored_versions(ctx: ModelContext):
 
 
 @rule("TR106", "version-prefix-parse", E,
-      summary="A version folder such as '1abc', '+2' or '-1' is read as a number but its files are not found.",
+      summary="A version folder such as '1abc', '+2' or '-1' is read as a number but its files are not found (ensembles excepted).",
       why="Triton parses the name with std::stoll (a prefix parse) and then looks for <model>/<number>/; the "
           "Python backend's stub dies and the 2.51 server hangs in loading.",
       fix="rename the folder to the plain number",
       source="core/src/model_repository_manager/model_lifecycle.cc VersionsToLoad (std::stoll); CORE-VER-06",
       example="model_repository/m/1abc/model.py")
 def prefix_versions(ctx: ModelContext):
+    if ctx.config is not None and ctx.config.platform == "ensemble":
+        return  # an ensemble reads no files from its version folder: '1abc/' is version 1 and loads
     for number, d in version_dirs(ctx)[0].items():
         if d != str(number):
             yield ("@", ctx.dir / d), f"version folder '{d}' is read as version {number}, but '{number}/' does not exist"
+        elif number < 0:
+            yield ("@", ctx.dir / d), f"version folder '{d}' is read as version {number}, which no backend can load"
 
 
 @rule("TR107", "no-version-available", E,
@@ -190,3 +200,4 @@ def first_subfolder(ctx: ModelContext):
     if subdirs and versions and subdirs[0] != versions[max(versions)]:
         yield ("@", ctx.dir / subdirs[0]), (
             f"backend detection inspects '{subdirs[0]}/', not the newest version folder '{versions[max(versions)]}/'")
+

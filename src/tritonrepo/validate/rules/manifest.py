@@ -5,13 +5,19 @@ from __future__ import annotations
 import hashlib
 
 from tritonrepo.errors import TritonRepoError
-from tritonrepo.manifest import MANIFEST_FILENAME, read_manifest
 from tritonrepo.validate.model import ModelContext, Severity, rule
+
+MANIFEST_FILENAME = "tritonrepo.json"  # tritonrepo.manifest.MANIFEST_FILENAME (not imported: it imports NumPy)
 
 
 def _manifest(ctx: ModelContext):
     """``(manifest or None, error message or None)``, read once per validation."""
     if "manifest" not in ctx.memo:
+        if not (ctx.dir / MANIFEST_FILENAME).is_file():
+            ctx.memo["manifest"] = None, None
+            return ctx.memo["manifest"]
+        from tritonrepo.manifest import read_manifest  # noqa: PLC0415 - imports NumPy: only for models with one
+
         try:
             ctx.memo["manifest"] = read_manifest(ctx.dir), None
         except TritonRepoError as exc:
@@ -34,8 +40,17 @@ def hashes(ctx: ModelContext):
             path = ctx.dir / f.path
             if not path.is_file():
                 yield ("@", path), f"{f.path} is recorded in the manifest but missing"
-            elif path.stat().st_size != f.size or hashlib.sha256(path.read_bytes()).hexdigest() != f.sha256:
+            elif path.stat().st_size != f.size or (ctx.repo.options.verify_hashes and _sha256(path) != f.sha256):
                 yield ("@", path), f"{f.path} changed since tritonrepo wrote it (sha256 differs)"
+
+
+def _sha256(path) -> str:
+    """SHA-256 of a file read in 1 MiB chunks (bounded memory)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 @rule("TR702", "manifest-no-golden-sample", Severity.warning,

@@ -57,7 +57,8 @@ def model_class(ctx: ModelContext):
         if "TritonPythonModel" not in classes and not any(
             isinstance(n, (ast.Assign, ast.ImportFrom, ast.Import)) and "TritonPythonModel" in ast.dump(n) for n in tree.body
         ):
-            yield ("@", path), f"AttributeError: module has no attribute 'TritonPythonModel' ({path})"
+            # the stub imports <version>/<file> as module '<version>.<file stem>' (pb_stub.cc)
+            yield ("@", path), f"AttributeError: module '{path.parent.name}.{path.stem}' has no attribute 'TritonPythonModel'"
 
 
 @rule("TR603", "python-model-execute", Severity.warning,

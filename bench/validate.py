@@ -1,0 +1,150 @@
+"""Benchmark for `tritonrepo validate`: speed against the real server, memory, big inputs; optionally agreement.
+
+    python bench/validate.py [--models 1000] [--side-by-side 1 40] [--agreement]
+
+1. Side by side: the `tritonrepo validate` command (a fresh process, as in CI: interpreter start, imports, checks)
+   against the real server's start + load of the same repository of Python-backend models (config + model.py
+   each), for each --side-by-side size. Prints both times, the ratio, and the command's peak RSS.
+2. Scale: validate_repository in-process on --models models (per 100 models).
+3. Big inputs: a 16 MB config.pbtxt of parameters, and the signature of an ONNX model with a 2 GiB initializer.
+4. --agreement: every corpus repository (tests/corpus) judged offline and by the real server (slow: minutes).
+
+Goals (issue 11): >= 20x the server on 1 model, >= 200x on 40 models, peak RSS < 150 MB, 16 MB config < 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "src"))
+
+from corpus.cases import BROKEN, CONFIG, MODEL_PY, VALID  # noqa: E402
+
+from tritonrepo.validate import ServerOptions, validate_repository  # noqa: E402
+from tritonrepo.validate.live import server_verdict  # noqa: E402
+
+
+def make_repo(root: Path, n: int) -> Path:
+    for i in range(n):
+        name = f"model_{i:04d}"
+        (root / name / "1").mkdir(parents=True)
+        (root / name / "config.pbtxt").write_text(CONFIG.replace('name: "m"', f'name: "{name}"'))
+        (root / name / "1" / "model.py").write_text(MODEL_PY)
+    return root
+
+
+def cli_run(repo: Path) -> tuple[float, int, float]:
+    """Wall time, peak RSS (bytes) and CPU time (user + system) of one `python -m tritonrepo validate repo`
+    process."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    t = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "tritonrepo", "validate", str(repo)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - t
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"validate failed on {repo}: {proc.stderr.read().decode()[-500:]}")
+    return elapsed, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime
+
+
+def side_by_side(n: int, repeat: int) -> None:
+    repo = make_repo(Path(tempfile.mkdtemp(prefix=f"bench-{n}-")), n)
+    runs = [cli_run(repo) for _ in range(repeat)]
+    t_cli = min(t for t, _, _ in runs)
+    cpu_cli = min(c for _, _, c in runs)
+    rss = max(r for _, r, _ in runs)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    loads, message = server_verdict(repo, timeout=600)
+    t_server = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_server = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    assert loads, message
+    print(f"side by side, {n} model(s): tritonrepo validate {t_cli:.3f}s wall / {cpu_cli:.3f}s CPU (best of {repeat}, "
+          f"peak RSS {rss / 2**20:.0f} MB), tritonserver start + load {t_server:.2f}s wall / {cpu_server:.2f}s CPU "
+          f"-> validate is {t_server / t_cli:.0f}x faster (wall), {cpu_server / cpu_cli:.0f}x less CPU")
+
+
+def scale(n: int) -> None:
+    repo = make_repo(Path(tempfile.mkdtemp(prefix="bench-big-")), n)
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        report = validate_repository(repo)
+        best = min(best, time.perf_counter() - t)
+        assert report.loads(), report.errors[:3]
+    print(f"validate_repository, {n} models (in-process): {best:.3f}s = {100 * best / n:.3f}s per 100 models")
+
+
+def big_inputs() -> None:
+    from tritonrepo.validate.onnx_graph import read_graph  # noqa: PLC0415
+
+    repo = make_repo(Path(tempfile.mkdtemp(prefix="bench-16mb-")), 1)
+    entry = 'parameters { key: "k%d" value { string_value: "' + "v" * 200 + '" } }\n'
+    cfg = repo / "model_0000" / "config.pbtxt"
+    cfg.write_text(cfg.read_text() + "".join(entry % i for i in range(16 * 2**20 // 240)))
+    t = time.perf_counter()
+    validate_repository(repo, options=ServerOptions(exec_model_py=False))
+    print(f"16 MB config.pbtxt ({cfg.stat().st_size / 2**20:.1f} MiB of parameters): {time.perf_counter() - t:.2f}s")
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_validate_speed import test_onnx_signature_of_a_2gb_model_is_read_without_the_weights as sig  # noqa: PLC0415
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-onnx-"))
+    t = time.perf_counter()
+    sig(tmp)  # writes a sparse 2 GiB model and reads its signature
+    print(f"ONNX model with a 2 GiB initializer: written (sparse) and signature read in {time.perf_counter() - t:.3f}s "
+          f"(read_graph alone: {_time(lambda: read_graph(tmp / 'model.onnx')) * 1000:.2f} ms)")
+    (tmp / "model.onnx").unlink()
+
+
+def _time(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def agreement() -> None:
+    cases = BROKEN + VALID
+    root = Path(tempfile.mkdtemp(prefix="bench-corpus-"))
+
+    def run(case):
+        repo = case.build(root / case.id)
+        loads, _ = server_verdict(repo, timeout=15 if case.hangs else 90)
+        return loads == validate_repository(repo).loads()
+
+    t = time.perf_counter()
+    with ThreadPoolExecutor(3) as pool:
+        agree = sum(pool.map(run, cases))
+    print(f"agreement with the real server: {agree}/{len(cases)} = {100 * agree / len(cases):.1f}% "
+          f"({len(BROKEN)} broken, {len(VALID)} valid; {time.perf_counter() - t:.0f}s)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", type=int, default=1000)
+    ap.add_argument("--side-by-side", type=int, nargs="*", default=[1, 40])
+    ap.add_argument("--repeat", type=int, default=5, help="validate runs per size (the best is kept)")
+    ap.add_argument("--agreement", action="store_true")
+    args = ap.parse_args()
+    print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    for n in args.side_by_side:
+        side_by_side(n, args.repeat)
+    scale(args.models)
+    big_inputs()
+    if args.agreement:
+        agreement()
+
+
+if __name__ == "__main__":
+    main()
