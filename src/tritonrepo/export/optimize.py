@@ -159,14 +159,12 @@ def compare(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], 
 
 def gate_inputs(checkpoint, task: str, input_names: list[str]) -> dict[str, np.ndarray]:
     """The gate's sample inputs: :data:`GATE_TEXTS` through the checkpoint's tokenizer, or the sample images."""
-    from tritonrepo.samples import is_vision, sample_inputs  # noqa: PLC0415
+    from tritonrepo.samples import load_tokenizer, sample_inputs  # noqa: PLC0415
 
-    if is_vision(checkpoint):
+    if "pixel_values" in input_names or "input_values" in input_names:  # images / audio: the entry's samples
         trials = [sample_inputs(checkpoint, task, input_names, t) for t in (0, 1)]
         return {k: np.concatenate([t[k] for t in trials]) for k in input_names}
-    from transformers import AutoTokenizer  # noqa: PLC0415
-
-    tok = AutoTokenizer.from_pretrained(str(checkpoint.path))
+    tok = load_tokenizer(checkpoint)
     limit = min(128, int(tok.model_max_length or 128), int(checkpoint.config.get("max_position_embeddings") or 128))
     if task == "question-answering":
         enc = tok(GATE_TEXTS[:10], GATE_TEXTS[10:], padding=True, truncation="only_second", max_length=limit,
@@ -360,9 +358,9 @@ def optimize_exported(
     reference = torch_outputs(load_torch_model(checkpoint, task), feeds, out_names)
     embedding = task == "feature-extraction"
     if embedding and pooling is None:
-        from tritonrepo.pipeline import sentence_pooling  # noqa: PLC0415
+        from tritonrepo.tasks.text import pooling_parameters  # noqa: PLC0415
 
-        pooling = sentence_pooling(checkpoint)[0]
+        pooling = pooling_parameters(checkpoint, None)["pooling"]
     mask = feeds.get("attention_mask")
 
     def judge(path: Path) -> Quality:
