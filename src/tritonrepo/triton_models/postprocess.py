@@ -448,7 +448,10 @@ class TritonPythonModel:
             multi = self.multi_label
             if "multi_label" in a:
                 multi = bool(np.asarray(a["multi_label"]).reshape(-1)[0])
-            labels, scores = zero_shot(a["logits"], _label_names(a["candidate_labels"]), self.entail, multi)
+            names = _label_names(a["candidate_labels"])
+            if len(names) == 1 and names[0]:  # one label list shared by every text, as the pipeline takes it
+                names = names * (len(a["logits"]) // len(names[0]))
+            labels, scores = zero_shot(a["logits"], names, self.entail, multi)
             return {"labels": np.vectorize(lambda s: s.encode("utf-8"), otypes=[object])(labels), "scores": scores}
         if self.kind == "multiple-choice":
             scores = softmax(np.asarray(a["logits"], dtype=np.float32))

@@ -2,8 +2,12 @@
 
 A fixed module; config ``parameters`` say what it does:
 
-* ``kind`` — ``text`` (tokenizer), ``text-pair`` (question + context, for question answering) or ``image``
-  (image processor);
+* ``kind`` — ``text`` (tokenizer), ``text-pair`` (question + context, for question answering), ``zero-shot``
+  (``text`` ``[n, 1]`` × ``candidate_labels`` ``[k]`` -> ``n * k`` rows of (text, ``hypothesis_template``
+  filled with the label) pairs, text-major, the text truncated: the zero-shot-classification pipeline's pairs),
+  ``multiple-choice`` (``text`` ``[batch, 1]`` prompt × ``choices`` ``[batch, c]`` -> ``[batch, c, seq]``) or
+  ``image`` (image processor);
+* ``hypothesis_template`` — ``zero-shot`` only (default ``This example is {}.``);
 * ``processor_subfolder`` — the tokenizer / image processor files inside the version folder (``processor``);
 * ``max_length`` — truncation length for text (tokens).
 
@@ -67,6 +71,21 @@ class TritonPythonModel:
                 except (UnidentifiedImageError, OSError, ValueError) as exc:
                     raise RequestError(f"image {i} cannot be decoded: {exc}") from None
             enc = self.processor(images=images, return_tensors="np")
+        elif self.kind == "zero-shot":
+            texts = _texts(arrays[self.io.inputs[0]])
+            labels = _texts(arrays[self.io.inputs[1]])
+            if not labels:
+                raise RequestError("candidate_labels is empty")
+            template = self.io.parameter("hypothesis_template", "This example is {}.")
+            enc = self.processor([t for t in texts for _ in labels], [template.format(x) for _ in texts for x in labels],
+                                 padding=True, truncation="only_first", max_length=self.max_length, return_tensors="np")
+        elif self.kind == "multiple-choice":
+            prompts = _texts(arrays[self.io.inputs[0]])
+            choices = np.asarray(arrays[self.io.inputs[1]], dtype=object).reshape(len(prompts), -1)
+            n = choices.shape[1]
+            enc = self.processor([p for p in prompts for _ in range(n)], _texts(choices), padding=True,
+                                 truncation=True, max_length=self.max_length, return_tensors="np")
+            enc = {k: np.asarray(v).reshape(len(prompts), n, -1) for k, v in enc.items()}
         elif self.kind == "text-pair":
             first, second = (_texts(arrays[n]) for n in self.io.inputs[:2])
             enc = self.processor(first, second, padding=True, truncation="only_second", max_length=self.max_length,
