@@ -92,3 +92,26 @@ def make_bert_head(path: Path, head: str, seed: int = 0) -> Path:
     cls(cfg).save_pretrained(path)
     BertTokenizerFast(str(path / "vocab.txt"), model_max_length=64).save_pretrained(path)
     return path
+
+
+def make_bert_without_pad(path: Path, eos: bool = True, seed: int = 0) -> Path:
+    """A tiny BERT encoder (feature extraction) whose tokenizer has no pad token (GPT-2 style).
+
+    With ``eos`` the tokenizer has ``[SEP]`` as eos token (transformers' pipeline pads with it); without, it has
+    neither pad nor eos token.
+    """
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    torch.manual_seed(seed)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "vocab.txt").write_text("\n".join(_vocab()) + "\n")
+    tok = BertTokenizerFast(str(path / "vocab.txt"), model_max_length=64)
+    tok.pad_token = None
+    if eos:
+        tok.eos_token = "[SEP]"
+    cfg = BertConfig(vocab_size=len(_vocab()), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=37, max_position_embeddings=64)
+    BertModel(cfg, add_pooling_layer=False).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path

@@ -9,7 +9,12 @@ A fixed module; config ``parameters`` say what it does:
   ``image`` (image processor);
 * ``hypothesis_template`` — ``zero-shot`` only (default ``This example is {}.``);
 * ``processor_subfolder`` — the tokenizer / image processor files inside the version folder (``processor``);
-* ``max_length`` — truncation length for text (tokens).
+* ``max_length`` — truncation length for text (tokens);
+* ``engine`` — for text: ``tokenizers`` (default written by tritonrepo for fast tokenizers: only
+  ``tokenizer.json`` is loaded, with the ``tokenizers`` library — no torch, no transformers in this process) or
+  ``transformers`` (``AutoTokenizer``, for slow tokenizers);
+* ``pad_id``, ``pad_token``, ``pad_type_id``, ``padding_side``, ``truncation_side`` — how the transformers
+  tokenizer pads and truncates (engine ``tokenizers``), so the ids are the same as transformers' (tested).
 
 Text inputs are ``TYPE_STRING`` ``[batch, 1]`` (one UTF-8 string per batch item); image inputs are ``TYPE_STRING``
 ``[batch, 1]`` holding encoded JPEG/PNG bytes. Outputs are exactly the configured outputs (the core model's
@@ -41,6 +46,39 @@ def _texts(array):
     return out
 
 
+def load_tokenizers(folder, parameter):
+    """A ``tokenizers.Tokenizer`` from ``folder/tokenizer.json`` padding as the config parameters say.
+
+    ``parameter(name, default)`` reads a config parameter (``pad_id``, ``pad_token``, ``pad_type_id``,
+    ``padding_side``); truncation is set per call (:func:`encode_tokenizers`).
+    """
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(os.path.join(folder, "tokenizer.json"))
+    tok.no_truncation()
+    tok.enable_padding(
+        direction=parameter("padding_side", "right"),
+        pad_id=int(parameter("pad_id", "0")),
+        pad_type_id=int(parameter("pad_type_id", "0")),
+        pad_token=parameter("pad_token", "[PAD]"),
+    )
+    return tok
+
+
+def encode_tokenizers(tok, items, max_length, pair=False, side="right", strategy=None):
+    """``{input_ids, attention_mask, token_type_ids}`` ``int64 [batch, seq]`` for texts (or pairs), padded to the
+    longest and truncated to ``max_length`` as transformers' fast tokenizer does (``longest_first`` for texts,
+    ``only_second`` for pairs, unless ``strategy`` says otherwise)."""
+    tok.enable_truncation(max_length, strategy=strategy or ("only_second" if pair else "longest_first"),
+                          direction=side)
+    encs = tok.encode_batch(items, add_special_tokens=True)
+    return {
+        "input_ids": np.array([e.ids for e in encs], dtype=np.int64),
+        "attention_mask": np.array([e.attention_mask for e in encs], dtype=np.int64),
+        "token_type_ids": np.array([e.type_ids for e in encs], dtype=np.int64),
+    }
+
+
 class TritonPythonModel:
     """Tokenizer or image processor of a Hugging Face checkpoint."""
 
@@ -50,12 +88,15 @@ class TritonPythonModel:
             args["model_repository"], args["model_version"], self.io.parameter("processor_subfolder", "processor")
         )
         self.kind = self.io.parameter("kind")
+        self.engine = self.io.parameter("engine", "transformers") if self.kind != "image" else "image"
         if self.kind == "image":
             from transformers import AutoImageProcessor
 
             self.processor = AutoImageProcessor.from_pretrained(folder)
+        elif self.engine == "tokenizers":
+            self.processor = load_tokenizers(folder, self.io.parameter)
+            self.max_length = int(self.io.parameter("max_length", "512"))
         else:
-            os.environ.setdefault("USE_TORCH", "0")  # a tokenizer needs no torch: about 420 MB -> 70 MB per stub
             from transformers import AutoTokenizer
 
             self.processor = AutoTokenizer.from_pretrained(folder)
@@ -72,29 +113,38 @@ class TritonPythonModel:
                 except (UnidentifiedImageError, OSError, ValueError) as exc:
                     raise RequestError(f"image {i} cannot be decoded: {exc}") from None
             enc = self.processor(images=images, return_tensors="np")
-        elif self.kind == "zero-shot":
-            texts = _texts(arrays[self.io.inputs[0]])
-            labels = _texts(arrays[self.io.inputs[1]])
+        else:
+            first, second, strategy, rows = self._text_items(arrays)
+            if self.engine == "tokenizers":
+                items = list(zip(first, second)) if second is not None else first
+                enc = encode_tokenizers(self.processor, items, self.max_length, pair=second is not None,
+                                        side=self.io.parameter("truncation_side", "right"), strategy=strategy)
+            else:
+                args = (first,) if second is None else (first, second)
+                enc = self.processor(*args, padding=True, truncation=strategy, max_length=self.max_length,
+                                     return_tensors="np")
+            if rows:  # multiple choice: [batch * choices, seq] -> [batch, choices, seq]
+                enc = {k: np.asarray(v).reshape(rows[0], rows[1], -1) for k, v in dict(enc).items()}
+        return {name: np.asarray(enc[name]) for name in self.io.outputs}
+
+    def _text_items(self, arrays):
+        """``(first texts, second texts or None, truncation strategy, (batch, choices) or None)`` for the kind."""
+        if self.kind == "text-pair":
+            first, second = (_texts(arrays[n]) for n in self.io.inputs[:2])
+            return first, second, "only_second", None
+        if self.kind == "zero-shot":
+            texts, labels = (_texts(arrays[n]) for n in self.io.inputs[:2])
             if not labels:
                 raise RequestError("candidate_labels is empty")
             template = self.io.parameter("hypothesis_template", "This example is {}.")
-            enc = self.processor([t for t in texts for _ in labels], [template.format(x) for _ in texts for x in labels],
-                                 padding=True, truncation="only_first", max_length=self.max_length, return_tensors="np")
-        elif self.kind == "multiple-choice":
+            return ([t for t in texts for _ in labels], [template.format(x) for _ in texts for x in labels],
+                    "only_first", None)
+        if self.kind == "multiple-choice":
             prompts = _texts(arrays[self.io.inputs[0]])
             choices = np.asarray(arrays[self.io.inputs[1]], dtype=object).reshape(len(prompts), -1)
             n = choices.shape[1]
-            enc = self.processor([p for p in prompts for _ in range(n)], _texts(choices), padding=True,
-                                 truncation=True, max_length=self.max_length, return_tensors="np")
-            enc = {k: np.asarray(v).reshape(len(prompts), n, -1) for k, v in enc.items()}
-        elif self.kind == "text-pair":
-            first, second = (_texts(arrays[n]) for n in self.io.inputs[:2])
-            enc = self.processor(first, second, padding=True, truncation="only_second", max_length=self.max_length,
-                                 return_tensors="np")
-        else:
-            enc = self.processor(_texts(arrays[self.io.inputs[0]]), padding=True, truncation=True,
-                                 max_length=self.max_length, return_tensors="np")
-        return {name: np.asarray(enc[name]) for name in self.io.outputs}
+            return [p for p in prompts for _ in range(n)], _texts(choices), "longest_first", (len(prompts), n)
+        return _texts(arrays[self.io.inputs[0]]), None, "longest_first", None
 
     def execute(self, requests):
         """One response per request; each request is tokenized/processed on its own."""
