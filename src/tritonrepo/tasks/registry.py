@@ -90,8 +90,9 @@ Fields of :class:`PipelineSpec` (``NAME_preprocess -> NAME_model -> NAME_postpro
 * ``raw_inputs`` — the ensemble's inputs (= the pre step's inputs), :class:`TensorDecl` each.
 * ``post_kind`` / ``post_module`` — the ``kind`` parameter of the postprocessing module (default
   ``postprocess.py``); ``None``: no post step, the core outputs are the answer.
-* ``post_inputs`` — ``"core.<output>"`` / ``"pre.<output>"`` references, in order; a trailing ``?`` makes one
-  optional (used when the producer has it).
+* ``post_inputs`` — ``"core.<output>"`` / ``"pre.<output>"`` / ``"raw.<input>"`` (an ensemble input, e.g. the
+  raw text a step re-tokenises for character offsets) references, in order; a trailing ``?`` makes one optional
+  (used when the producer has it).
 * ``post_outputs`` — :class:`TensorDecl` each; a dim may be ``"<post input>[<i>]"`` (copy dim ``i`` of that
   input's config dims, e.g. ``"last_hidden_state[-1]"``).
 * ``post_files`` — what the post step's version folder gets: ``"labels"`` (the checkpoint's config.json,
@@ -100,6 +101,9 @@ Fields of :class:`PipelineSpec` (``NAME_preprocess -> NAME_model -> NAME_postpro
 * ``post_setup`` — dotted path of ``fn(checkpoint, spec) -> {param: value}`` for parameters read from the
   checkpoint (e.g. sentence-transformers pooling).
 * ``outputs`` — the ensemble outputs, ``"post.<name>"`` / ``"core.<name>"``; ``("core.*",)`` = all core outputs.
+* ``max_batch_size`` — ``None``: the steps batch as the core model does (``--max-batch-size``); ``0``: the
+  whole pipeline (core model included) does not batch and dims are full shapes — for pipelines whose steps
+  change the number of rows (zero-shot classification runs ``texts × labels`` pairs through the core model).
 * ``golden_inputs`` — dotted path of ``fn(checkpoint, spec) -> {raw input: [values]}`` (str or bytes).
 * ``reference`` — dotted path of ``fn(checkpoint, spec, raw, max_length) -> (outputs, valid)``: the expected
   ensemble outputs for the golden inputs, computed with ``transformers.pipeline`` (or PyTorch where the
@@ -163,6 +167,7 @@ class PipelineSpec:
     pre_module: str = "preprocess.py"
     post_module: str = "postprocess.py"
     pre_setup: str = "tritonrepo.tasks.processors:save_tokenizer"
+    max_batch_size: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "post_parameters", MappingProxyType(dict(self.post_parameters)))
