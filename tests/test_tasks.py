@@ -139,7 +139,7 @@ def test_unsupported_architecture_is_refused_fast_without_heavy_imports(tmp_path
     assert errors == [
         "error: architecture 'BertForPreTraining' (" + str(ckpt / "config.json") + ") has no supported task "
         "(fix: tasks supported for model type 'bert': feature-extraction, fill-mask, multiple-choice, "
-        "question-answering, text-classification, token-classification)"
+        "question-answering, text-classification, token-classification, zero-shot-classification)"
     ]
     assert heavy == []
     assert elapsed <= 2.0, f"refusal took {elapsed:.2f} s"

@@ -198,7 +198,9 @@ register(TaskSpec(
     task="zero-shot-classification",
     family="text",
     model_types=TEXT_ENCODERS,
-    architectures=(),  # an NLI checkpoint is a sequence classifier: pass --task zero-shot-classification
+    # an NLI checkpoint is a sequence classifier: text-classification (registered earlier) wins the architecture,
+    # this entry is chosen with --task zero-shot-classification
+    architectures=("ForSequenceClassification",),
     auto_class="AutoModelForSequenceClassification",
     export_task="text-classification",
     sample_inputs="tritonrepo.samples:text_pair_inputs",
