@@ -96,6 +96,7 @@ def test_every_entry_is_complete_and_uses_the_transformers_pipeline_class():
             assert (models / p.pre_module).is_file() and (models / p.post_module).is_file(), s.key
             assert p.raw_inputs and p.outputs, s.key
             assert all(ref.partition(".")[0] in ("core", "post") for ref in p.outputs), s.key
+            assert all(ref.partition(".")[0] in ("core", "pre", "raw") for ref in p.post_inputs), s.key
             assert bool(p.post_kind) == bool(p.post_outputs), s.key
 
 
@@ -202,18 +203,24 @@ print(json.dumps({"out": out, "heavy": heavy}))
 """
 
 
-@pytest.mark.parametrize("which", ["bert", "minilm", "eos-pad"])
+@pytest.mark.parametrize("which", ["bert", "minilm", "eos-pad", "roberta-bpe"])
 def test_tokenizers_stub_gives_the_transformers_ids_without_torch(tmp_path, which, bert_dir, minilm_dir):
     import tiny_models
 
     from tritonrepo.samples import load_tokenizer
     from tritonrepo.tasks.processors import save_tokenizer
 
-    src = {"bert": bert_dir, "minilm": minilm_dir}.get(which) or tiny_models.make_bert_without_pad(tmp_path / "ck")
+    if which == "roberta-bpe":
+        src = tiny_models.make_roberta_tokenizer(tmp_path / "ck")
+        (src / "config.json").write_text(json.dumps({"model_type": "roberta", "architectures": ["RobertaModel"],
+                                                     "max_position_embeddings": 66}))
+    else:
+        src = {"bert": bert_dir, "minilm": minilm_dir}.get(which) or tiny_models.make_bert_without_pad(tmp_path / "ck")
     ckpt = resolve_checkpoint(str(src))
     params = save_tokenizer(ckpt, detect_spec(ckpt), tmp_path / "processor")
     assert params["engine"] == "tokenizers"
-    params["max_length"] = "12"  # short, so that truncation is exercised too
+    max_len = 24 if which == "roberta-bpe" else 12  # short, so that truncation is exercised (byte-level BPE: more ids)
+    params["max_length"] = str(max_len)
     stub = tmp_path / "stub"
     stub.mkdir()
     pkg = resources.files("tritonrepo") / "triton_models"
@@ -228,8 +235,72 @@ def test_tokenizers_stub_gives_the_transformers_ids_without_torch(tmp_path, whic
     got = json.loads(proc.stdout)
     assert got["heavy"] == []
     tok = load_tokenizer(ckpt)
-    want = [tok(texts, padding=True, truncation=True, max_length=12, return_tensors="np"),
-            tok(*zip(*pairs), padding=True, truncation="only_second", max_length=12, return_tensors="np")]
+    want = [tok(texts, padding=True, truncation=True, max_length=max_len, return_tensors="np"),
+            tok(*zip(*pairs), padding=True, truncation="only_second", max_length=max_len, return_tensors="np")]
     for g, w in zip(got["out"], want):
         for name in w:
             np.testing.assert_array_equal(np.array(g[name]), w[name], err_msg=f"{which} {name}")
+
+
+def test_generate_entries_dispatch_to_their_builder(tmp_path, bert_dir):
+    """kind="generate": add-hf stages through TaskSpec.builder (imported lazily) and commits what it staged."""
+    from tritonrepo.tasks.registry import register, unregister
+
+    spec = register(TaskSpec(
+        task="test-generation", family="test", model_types=("bert",), architectures=(), auto_class="AutoModel",
+        sample_inputs="tritonrepo.samples:text_inputs", kind="generate", builder="test_tasks:_stage_generation",
+    ))
+    try:
+        result = add_hf(str(bert_dir), AddOptions(repo=tmp_path / "repo", name="gen", task="test-generation"))
+    finally:
+        unregister(spec.key)
+    assert result.spec is spec and result.task == "test-generation"
+    assert (tmp_path / "repo" / "gen" / "1" / "model.py").read_text() == "# staged by the builder\n"
+    assert (tmp_path / "repo" / "gen" / "config.pbtxt").is_file()
+
+
+def _stage_generation(checkpoint, spec, name, options, tmp):
+    from tritonclient.grpc import model_config_pb2 as mc
+
+    from tritonrepo.add import AddResult, write_staged_model
+    from tritonrepo.config import ModelSettings, TensorSpec, build_config
+    from tritonrepo.export.common import ExportResult
+    from tritonrepo.manifest import VersionRecord
+
+    (tmp / name / "1").mkdir(parents=True)
+    (tmp / name / "1" / "model.py").write_text("# staged by the builder\n")
+    specs = [TensorSpec("text", mc.TYPE_STRING, (1,))]
+    cfg = build_config(name, backend="python", inputs=specs, outputs=specs, settings=ModelSettings())
+    write_staged_model(tmp / name, options.repo / name, cfg, VersionRecord(version=1, task=spec.task))
+    export = ExportResult(inputs=specs, outputs=specs, batching=True, samples=({}, {}))
+    return AddResult(options.repo / name, 1, cfg, export, checkpoint, spec.task, spec=spec)
+
+
+def test_post_steps_can_read_raw_inputs_and_extra_pre_outputs():
+    """The wiring families use for entity words / original image sizes: raw.X and pre_extra_outputs."""
+    from tritonclient.grpc import model_config_pb2 as mc
+
+    from tritonrepo.config import ModelSettings, TensorSpec, build_config
+    from tritonrepo.ensemble import plan_ensemble
+    from tritonrepo.pipeline import ensemble_maps, ensemble_outputs, post_step_inputs
+    from tritonrepo.tasks.registry import PipelineSpec, TensorDecl
+
+    spec = TaskSpec(task="t", family="f", model_types=("bert",), architectures=(), auto_class="AutoModel",
+                    sample_inputs="tritonrepo.samples:text_inputs", pipeline=PipelineSpec(
+                        pre_kind="text", raw_inputs=(TensorDecl("text", "TYPE_STRING", (1,)),),
+                        pre_extra_outputs=(TensorDecl("offsets", "TYPE_INT64", (-1, 2)),),
+                        post_kind="k", post_inputs=("core.logits", "pre.offsets", "raw.text", "pre.missing?"),
+                        post_outputs=(TensorDecl("words", "TYPE_STRING", (-1,)),), outputs=("post.words",),
+                        golden_inputs="tritonrepo.tasks.reference:golden_texts",
+                        reference="tritonrepo.tasks.reference:no_reference"))
+    cfg = lambda n, i, o: build_config(n, backend="python", inputs=[TensorSpec(*t) for t in i],  # noqa: E731
+                                       outputs=[TensorSpec(*t) for t in o], settings=ModelSettings(max_batch_size=8))
+    pre = cfg("p", [("text", mc.TYPE_STRING, (1,))], [("input_ids", mc.TYPE_INT64, (-1,)), ("offsets", mc.TYPE_INT64, (-1, 2))])
+    core = cfg("m", [("input_ids", mc.TYPE_INT64, (-1,))], [("logits", mc.TYPE_FP32, (-1, 3))])
+    inputs = post_step_inputs(spec, core, pre)
+    assert [t.name for t in inputs] == ["logits", "offsets", "text"]
+    post = cfg("q", [(t.name, t.data_type, t.dims) for t in inputs], [("words", mc.TYPE_STRING, (-1,))])
+    plan = plan_ensemble("e", ["p", "m", "q"], {"p": pre, "m": core, "q": post}, maps=ensemble_maps(spec, "q"),
+                         outputs=ensemble_outputs(spec, "m", "q", core))
+    steps = plan.to_config().ensemble_scheduling.step
+    assert dict(steps[2].input_map) == {"logits": "logits", "offsets": "offsets", "text": "text"}

@@ -43,7 +43,6 @@ from tritonrepo.repository import (
     commit_model,
     free_version,
     init_repository,
-    is_repository,
     staging_dir,
     validate_model_name,
 )
@@ -159,13 +158,8 @@ def prepare(model: str, options: AddOptions) -> tuple[Path, Checkpoint, TaskSpec
     if options.version is not None and options.version < 0:
         raise TritonRepoError(f"version must be >= 0, got {options.version}")
     repo = Path(options.repo)
-    if repo.exists():
-        if not repo.is_dir():
-            raise TritonRepoError(f"{repo}: not a directory")
-        if any(repo.iterdir()) and not is_repository(repo):
-            raise TritonRepoError(
-                f"{repo}: directory is not empty and is not a model repository", "choose an empty or new directory"
-            )
+    if repo.exists() and not repo.is_dir():
+        raise TritonRepoError(f"{repo}: not a directory")
     checkpoint = resolve_checkpoint(model, options.revision, options.token)
     return repo, checkpoint, detect_spec(checkpoint, options.task)
 

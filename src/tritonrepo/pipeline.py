@@ -41,7 +41,7 @@ from tritonrepo.add import (
 )
 from tritonrepo.checkpoint import Checkpoint
 from tritonrepo.config import ModelSettings, TensorSpec, build_config
-from tritonrepo.ensemble import plan_ensemble
+from tritonrepo.ensemble import ENSEMBLE_INPUT, plan_ensemble
 from tritonrepo.errors import TritonRepoError
 from tritonrepo.manifest import GoldenSample, VersionRecord, array_to_tensor, hash_files, now_iso
 from tritonrepo.repository import commit_model, free_version, staging_dir, validate_model_name
@@ -166,9 +166,7 @@ def _stage_around(repo, tmp, name, checkpoint, spec: TaskSpec, core_name, core_c
         configs[post_name] = post_cfg
         staged.append((post_name, post_version))
         steps.append(post_name)
-    raw_to_post = {(post_name, ref.rstrip("?")[4:]): ("ensemble", ref.rstrip("?")[4:])
-                   for ref in pipe.post_inputs if ref.startswith("raw.") and pipe.post_kind}
-    plan = plan_ensemble(name, steps, configs, maps=raw_to_post,
+    plan = plan_ensemble(name, steps, configs, maps=ensemble_maps(spec, post_name),
                          outputs=ensemble_outputs(spec, core_name, post_name, core_cfg))
     ens_cfg = plan.to_config()
     ens_version = free_version(repo / name, options.version, force=options.force)
@@ -213,6 +211,7 @@ def _stage_pre(checkpoint, spec: TaskSpec, core_cfg, name, options, tmp, repo) -
     params.update(spec.pipeline_load("pre_setup")(checkpoint, spec, vdir / PROCESSOR_DIR))
     inputs = [_decl(t) for t in pipe.raw_inputs]
     outputs = [TensorSpec(t.name, t.data_type, tuple(t.dims)) for t in core_cfg.input]
+    outputs += [_decl(t) for t in pipe.pre_extra_outputs]
     cfg = build_config(name, backend="python", inputs=inputs, outputs=outputs, settings=_settings(core_cfg, options, params))
     _write_step(tmp / name, repo / name, cfg, checkpoint, spec.task, ver)
     return cfg, ver
@@ -284,6 +283,14 @@ def _write_step(stage: Path, model_dir: Path, cfg, checkpoint, task, ver) -> Non
         files=hash_files(stage / str(ver), relative_to=stage), created_at=now_iso(),
     )
     write_staged_model(stage, model_dir, cfg, record)
+
+
+def ensemble_maps(spec: TaskSpec, post: str) -> dict[tuple[str, str], tuple[str, str]]:
+    """Explicit ensemble wiring: each ``raw.<input>`` post input comes from the ensemble input of that name."""
+    if not spec.pipeline.post_kind:
+        return {}
+    names = [ref.rstrip("?").partition(".")[2] for ref in spec.pipeline.post_inputs if ref.startswith("raw.")]
+    return {(post, n): (ENSEMBLE_INPUT, n) for n in names}
 
 
 def ensemble_outputs(spec: TaskSpec, core: str, post: str, core_cfg) -> list[str]:

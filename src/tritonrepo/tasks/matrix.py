@@ -20,10 +20,11 @@ from pathlib import Path
 MODES = ("onnx", "python", "pipeline")
 PACKAGED = Path(__file__).with_name("support_matrix.json")
 LEGEND = {
-    "onnx": "add-hf (ONNX export) exits 0, parity with PyTorch within atol, config accepted by the ONNX Runtime "
-            "backend's checks (or served by the real server)",
-    "python": "add-hf --backend python exits 0 and the model answers like PyTorch",
-    "pipeline": "add-hf --pipeline: validate clean, the real server loads the ensemble, raw-input answers equal "
+    "onnx": "add-hf (ONNX export) exits 0, ONNX Runtime matches PyTorch within atol on two batches, and the config "
+            "passes the native ONNX Runtime backend's checks (or the model is served by the real server)",
+    "python": "add-hf --backend python exits 0 with the registry's auto class, dims checked on PyTorch trial runs "
+              "(served where the test says so)",
+    "pipeline": "add-hf --pipeline: validate clean, the real server loads the ensemble, and raw-input answers equal "
                 "the reference (transformers.pipeline or PyTorch)",
 }
 

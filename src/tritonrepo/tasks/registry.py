@@ -28,13 +28,14 @@ How to register an entry (a family module, e.g. ``tasks/vision.py``)
                     "logits": ("num_labels",)},
         pipeline=PipelineSpec(
             pre_kind="image",
+            pre_setup="tritonrepo.tasks.processors:save_image_processor",
             raw_inputs=(TensorDecl("image", "TYPE_STRING", (1,)),),
             post_kind="classification",
             post_inputs=("core.logits",),
             post_outputs=(TensorDecl("label", "TYPE_STRING", (1,)), TensorDecl("score", "TYPE_FP32", (1,))),
             post_files=("labels",),
             outputs=("post.label", "post.score"),
-            golden_inputs="tritonrepo.tasks.reference:golden_images",
+            golden_inputs="tritonrepo.tasks.reference:golden_image_inputs",
             reference="tritonrepo.tasks.reference:classification",
         ),
     ))
@@ -88,11 +89,13 @@ Fields of :class:`PipelineSpec` (``NAME_preprocess -> NAME_model -> NAME_postpro
   (default ``tritonrepo.tasks.processors:save_tokenizer``; images: ``...:save_image_processor``). Also used
   for the post step's ``"processor"`` file.
 * ``raw_inputs`` — the ensemble's inputs (= the pre step's inputs), :class:`TensorDecl` each.
+* ``pre_extra_outputs`` — outputs the pre step produces besides the core model's inputs, for the post step
+  (e.g. token ``offsets``, the original ``image_size``), :class:`TensorDecl` each; the pre module must fill them.
 * ``post_kind`` / ``post_module`` — the ``kind`` parameter of the postprocessing module (default
   ``postprocess.py``); ``None``: no post step, the core outputs are the answer.
-* ``post_inputs`` — ``"core.<output>"`` / ``"pre.<output>"`` / ``"raw.<input>"`` (an ensemble input, e.g. the
-  raw text a step re-tokenises for character offsets) references, in order; a trailing ``?`` makes one optional
-  (used when the producer has it).
+* ``post_inputs`` — ``"core.<output>"`` / ``"pre.<output>"`` / ``"raw.<ensemble input>"`` references, in order;
+  a trailing ``?`` makes one optional (used when the producer has it). ``raw.`` inputs are wired from the
+  ensemble's input of that name (e.g. the texts, for entity words).
 * ``post_outputs`` — :class:`TensorDecl` each; a dim may be ``"<post input>[<i>]"`` (copy dim ``i`` of that
   input's config dims, e.g. ``"last_hidden_state[-1]"``).
 * ``post_files`` — what the post step's version folder gets: ``"labels"`` (the checkpoint's config.json,
@@ -168,6 +171,7 @@ class PipelineSpec:
     post_module: str = "postprocess.py"
     pre_setup: str = "tritonrepo.tasks.processors:save_tokenizer"
     max_batch_size: int | None = None
+    pre_extra_outputs: tuple[TensorDecl, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "post_parameters", MappingProxyType(dict(self.post_parameters)))
@@ -257,6 +261,11 @@ def register(spec: TaskSpec) -> TaskSpec:
             raise ValueError(f"task registry: {spec.key} and {other.key} both claim model types {shared}")
     _REGISTRY[spec.key] = spec
     return spec
+
+
+def unregister(key: tuple[str, str]) -> TaskSpec:
+    """Remove and return the entry ``(task, family)`` (for tests that register a temporary entry). Raises ``KeyError``."""
+    return _REGISTRY.pop(key)
 
 
 def all_specs() -> list[TaskSpec]:
