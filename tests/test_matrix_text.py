@@ -21,9 +21,11 @@ import pytest
 import tiny_text
 from typer.testing import CliRunner
 
+from tritonrepo.add import AddOptions
 from tritonrepo.cli import app
 from tritonrepo.client import infer
 from tritonrepo.errors import TritonRepoError
+from tritonrepo.pipeline import pipeline_for_model
 from tritonrepo.server import TritonServer
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
@@ -321,6 +323,17 @@ def _check_core(cell: Cell, path: Path, server) -> None:
 def test_validate_accepts_the_whole_repository(matrix):
     _, _, validate = matrix
     assert validate.exit_code == 0, validate.output
+
+
+def test_zero_shot_pipeline_refuses_a_batching_core_model(matrix):
+    by_id, server, _ = matrix
+    repo = Path(server.repository)
+    core = by_id["bert-text-classification-onnx"].name  # batches (max_batch_size 8)
+    with pytest.raises(TritonRepoError) as err:
+        pipeline_for_model(repo, "zs_over_batching", core, AddOptions(repo=repo, task="zero-shot-classification"))
+    assert str(err.value) == (
+        f"the zero-shot-classification pipeline needs a core model with max_batch_size 0; '{core}' has 8")
+    assert not (repo / "zs_over_batching").exists()
 
 
 @pytest.mark.parametrize("cell_id", [c.id for c in CELLS])
