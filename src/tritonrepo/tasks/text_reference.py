@@ -4,16 +4,22 @@ Same contracts as :mod:`tritonrepo.tasks.reference`: a reference is ``fn(checkpo
 (outputs, valid)``, ``outputs`` keyed by the ensemble's output names, computed with ``transformers.pipeline`` of
 the task (multiple choice, which transformers has no pipeline for: the softmax of the PyTorch model's logits).
 The pipeline parameters are the post step's defaults (``top_k``, ``aggregation_strategy``, ...) of the entry.
-Heavy imports happen inside the functions.
+Every import beyond the standard library happens inside the functions (numpy included): importing
+:mod:`tritonrepo.tasks` imports this module, and that must stay light.
 """
 
 from __future__ import annotations
 
 import json
 
-import numpy as np
-
-from tritonrepo.tasks.reference import GOLDEN_TEXTS, load_model
+#: The golden texts of :mod:`tritonrepo.tasks.reference` (not imported from there: that module imports numpy).
+GOLDEN_TEXTS = [
+    "Triton serves this model.",
+    "A longer second sentence, so that the first one is padded in the batch.",
+    "Short.",
+    "Model repositories load the first time.",
+    "The third text of the second trial is the longest one here.",
+]
 
 #: Texts with names, places and organisations (token classification), of different lengths.
 ENTITY_TEXTS = ["John works at Acme corporation in London.", "Paris is in France.",
@@ -37,6 +43,8 @@ def _pipe(checkpoint, spec, task: str | None = None):
     from transformers import pipeline  # noqa: PLC0415
 
     warnings.filterwarnings("ignore", message="Tokenizer does not support real words")
+    from tritonrepo.tasks.reference import load_model  # noqa: PLC0415
+
     return pipeline(task or spec.task, model=load_model(checkpoint, spec), tokenizer=_tokenizer(checkpoint),
                     device="cpu")
 
@@ -45,7 +53,10 @@ def _param(spec, name: str) -> str:
     return spec.pipeline.post_parameters[name]
 
 
-def _strings(rows) -> np.ndarray:
+def _strings(rows):
+    """Rows of str as a ``TYPE_STRING`` object array of UTF-8 bytes."""
+    import numpy as np  # noqa: PLC0415
+
     return np.array([[str(v).encode() for v in row] for row in rows], dtype=object)
 
 
@@ -85,6 +96,8 @@ def _text(v) -> str:
 
 def classification(checkpoint, spec, raw, max_length):
     """``label`` / ``score`` ``[batch, top_k]`` from the text-classification pipeline (``top_k=0``: all labels)."""
+    import numpy as np  # noqa: PLC0415
+
     pipe = _pipe(checkpoint, spec)
     k = int(_param(spec, "top_k"))
     rows = [pipe(_text(t), top_k=k or None) for t in raw["text"]]
@@ -94,6 +107,8 @@ def classification(checkpoint, spec, raw, max_length):
 
 def token_classification(checkpoint, spec, raw, max_length):
     """``entities`` ``[batch, 1]``: the token-classification pipeline's list as JSON, per text."""
+    import numpy as np  # noqa: PLC0415
+
     pipe = _pipe(checkpoint, spec)
     strategy = _param(spec, "aggregation_strategy")
     ignore = [s for s in _param(spec, "ignore_labels").split(",") if s]
@@ -107,6 +122,8 @@ def token_classification(checkpoint, spec, raw, max_length):
 
 def question_answering(checkpoint, spec, raw, max_length):
     """``answer``, ``score``, ``start``, ``end`` ``[batch, top_k]`` from the question-answering pipeline."""
+    import numpy as np  # noqa: PLC0415
+
     pipe = _pipe(checkpoint, spec)
     k = int(_param(spec, "top_k"))
     rows = []
@@ -126,6 +143,8 @@ def question_answering(checkpoint, spec, raw, max_length):
 
 def fill_mask(checkpoint, spec, raw, max_length):
     """``score``, ``token``, ``token_str``, ``sequence`` ``[batch, top_k]`` from the fill-mask pipeline."""
+    import numpy as np  # noqa: PLC0415
+
     pipe = _pipe(checkpoint, spec)
     k = int(_param(spec, "top_k"))
     rows = [pipe(_text(t), top_k=k) for t in raw["text"]]
@@ -137,6 +156,8 @@ def fill_mask(checkpoint, spec, raw, max_length):
 
 def zero_shot(checkpoint, spec, raw, max_length):
     """``labels`` / ``scores`` ``[texts, labels]`` from the zero-shot-classification pipeline."""
+    import numpy as np  # noqa: PLC0415
+
     from tritonrepo.tasks.text import HYPOTHESIS_TEMPLATE  # noqa: PLC0415
 
     pipe = _pipe(checkpoint, spec)
@@ -150,7 +171,10 @@ def zero_shot(checkpoint, spec, raw, max_length):
 
 def multiple_choice(checkpoint, spec, raw, max_length):
     """``choice`` ``[batch, 1]`` and ``scores`` ``[batch, choices]``: softmax of the PyTorch model's logits."""
+    import numpy as np  # noqa: PLC0415
     import torch  # noqa: PLC0415
+
+    from tritonrepo.tasks.reference import load_model  # noqa: PLC0415
 
     tok = _tokenizer(checkpoint)
     prompts, choices = [_text(p) for p in raw["text"]], [[_text(c) for c in row] for row in raw["choices"]]
