@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from tritonrepo.add import AddOptions
 from tritonrepo.cli import app
-from tritonrepo.client import infer
+from tritonrepo.client import golden_sample, infer, max_abs_diff
 from tritonrepo.errors import TritonRepoError
 from tritonrepo.pipeline import pipeline_for_model
 from tritonrepo.server import TritonServer
@@ -59,7 +59,6 @@ class Cell:
     name: str = ""
     built: bool = False
     failure: str = ""  # why the cell failed before inference (add-hf, validate, load)
-    notes: list[str] = field(default_factory=list)
 
     @property
     def task(self) -> str:
@@ -354,6 +353,9 @@ def test_cell(matrix, cell_id, matrix_record):
                 except TritonRepoError as exc:
                     raise AssertionError(str(exc)) from None
                 _check_pipeline(cell, path, raw, got)
+            g = golden_sample(Path(server.repository) / cell.name)  # the reference recorded by add-hf --pipeline
+            replay = max_abs_diff(infer(server.http_url, cell.name, g.inputs), g.outputs, g.valid)
+            assert replay <= ATOL, f"golden sample replay differs by {replay}"
         else:
             _check_core(cell, path, server)
     except AssertionError as exc:
