@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from tritonrepo.tasks import (
     spec_for_architecture,
     task_for_architecture,
 )
-from tritonrepo.tasks.registry import TaskSpec, eval_dim, load_object
+from tritonrepo.tasks.registry import TaskSpec, eval_dim
 
 SRC = str(Path(__file__).resolve().parent.parent / "src")
 
