@@ -134,9 +134,10 @@ def matrix(tmp_path_factory):
                 c.failure = f"validate: {validate.output.strip()[:300]}"
     server = TritonServer(repo, extra_args=["--exit-on-error=false", "--strict-readiness=false"])
     t2 = time.perf_counter()
-    server.start(timeout=600)  # ~75 Python-backend stubs (most of them light) start in parallel on 2 cores
-    print(f"text matrix: build {t1 - t0:.0f} s, validate {t2 - t1:.0f} s, server load {time.perf_counter() - t2:.0f} s")
-    with server:
+    try:
+        server.start(timeout=600)  # ~75 Python-backend stubs (most of them light) start in parallel on 2 cores
+        print(f"text matrix: build {t1 - t0:.0f} s, validate {t2 - t1:.0f} s, "
+              f"server load {time.perf_counter() - t2:.0f} s")
         import tritonclient.http as th
 
         client = th.InferenceServerClient(server.http_url)
@@ -147,6 +148,8 @@ def matrix(tmp_path_factory):
                 if state.get("state") != "READY":
                     c.failure = f"server did not load {c.name}: {state.get('reason', 'not in the index')}"
         yield by_id, server, validate
+    finally:
+        server.stop(timeout=5)  # unloading ~75 stubs gracefully takes > 20 s; the process group is killed after 5
 
 
 # --- references ------------------------------------------------------------------------------------------------------
