@@ -144,7 +144,7 @@ def test_unsupported_architecture_is_refused_fast_without_heavy_imports(tmp_path
     assert errors == [
         "error: architecture 'BertForPreTraining' (" + str(ckpt / "config.json") + ") has no supported task "
         "(fix: tasks supported for model type 'bert': feature-extraction, fill-mask, multiple-choice, "
-        "question-answering, text-classification, token-classification)"
+        "question-answering, text-classification, token-classification, zero-shot-classification)"
     ]
     assert heavy == []
     assert cpu <= 1.5, f"refusal used {cpu:.2f} s of CPU"  # importing torch alone takes more

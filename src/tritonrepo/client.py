@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,8 +131,9 @@ def max_abs_diff(got: dict[str, np.ndarray], want: dict[str, np.ndarray], valid:
         if name not in got or got[name].shape != ref.shape:
             return float("inf")
         if ref.dtype == object or got[name].dtype == object:
-            if [bytes(x) for x in got[name].reshape(-1)] != [bytes(x) for x in ref.reshape(-1)]:
-                return float("inf")
+            for g, r in zip(got[name].reshape(-1), ref.reshape(-1)):
+                if bytes(g) != bytes(r):
+                    worst = max(worst, _json_diff(bytes(g), bytes(r)))
         elif ref.size:
             diff = np.abs(got[name].astype(np.float64) - ref.astype(np.float64))
             if valid is not None and ref.ndim >= 2 and ref.shape[:2] == valid.shape:
@@ -138,3 +141,23 @@ def max_abs_diff(got: dict[str, np.ndarray], want: dict[str, np.ndarray], valid:
             if diff.size:
                 worst = max(worst, float(np.max(diff)))
     return worst
+
+
+def _json_diff(got: bytes, want: bytes) -> float:
+    """Max abs difference of two JSON documents of the same structure (strings, ints, bools equal; floats within);
+    ``inf`` when either is not JSON or they differ otherwise (e.g. entity lists of token classification)."""
+    try:
+        g, w = json.loads(got), json.loads(want)
+    except ValueError:
+        return float("inf")
+
+    def diff(a, b) -> float:
+        if isinstance(b, dict):
+            return max((diff(a[k], b[k]) for k in b), default=0.0) if isinstance(a, dict) and a.keys() == b.keys() else float("inf")
+        if isinstance(b, list):
+            return max((diff(x, y) for x, y in zip(a, b)), default=0.0) if isinstance(a, list) and len(a) == len(b) else float("inf")
+        if isinstance(b, float) and isinstance(a, (int, float)) and not isinstance(a, bool):
+            return abs(a - b)
+        return 0.0 if a == b else float("inf")
+
+    return diff(g, w)

@@ -82,6 +82,9 @@ def add_pipeline(model: str, options: AddOptions, prepared=None) -> PipelineResu
     repo, checkpoint, spec = prepared or prepare(model, options)
     name = validate_model_name(options.name or default_model_name(checkpoint))
     check_pipeline(spec)
+    if spec.pipeline.max_batch_size is not None:  # e.g. zero-shot: the steps change the number of rows
+        options = replace(options, settings=replace(options.settings, max_batch_size=spec.pipeline.max_batch_size,
+                                                    dynamic_batching=False))
     core_name = pipeline_names(name)[1]
     with repository_transaction(repo), staging_dir(repo, name) as tmp:
         core = stage_hf_model(checkpoint, spec, core_name, replace(options, name=core_name), tmp)
@@ -100,8 +103,8 @@ def pipeline_source(repo: Path, core_name: str, options: AddOptions, checkpoint_
     ``options.task`` or the one recorded there.
 
     Raises:
-        TritonRepoError: the core model is missing, has no manifest and no checkpoint was given, or its task has
-            no pipeline.
+        TritonRepoError: the core model is missing, has no manifest and no checkpoint was given, its task has
+            no pipeline, or it batches while the task's pipeline must not (``PipelineSpec.max_batch_size``).
     """
     from tritonrepo.checkpoint import resolve_checkpoint  # noqa: PLC0415
     from tritonrepo.config import read_config  # noqa: PLC0415
@@ -119,7 +122,15 @@ def pipeline_source(repo: Path, core_name: str, options: AddOptions, checkpoint_
     checkpoint = resolve_checkpoint(ref, (record.revision or None) if record and not checkpoint_ref else None, options.token)
     spec = detect_spec(checkpoint, options.task or (record.task if record else None))
     check_pipeline(spec)
-    return checkpoint, spec, read_config(core_dir)
+    core_cfg = read_config(core_dir)
+    want = spec.pipeline.max_batch_size
+    if want is not None and core_cfg.max_batch_size != want:
+        raise TritonRepoError(
+            f"the {spec.task} pipeline needs a core model with max_batch_size {want}; '{core_name}' has "
+            f"{core_cfg.max_batch_size}",
+            f"add the core model again with --max-batch-size {want}, or use add-hf --pipeline",
+        )
+    return checkpoint, spec, core_cfg
 
 
 def pipeline_for_model(repo: Path, name: str, core_name: str, options: AddOptions, checkpoint_ref: str | None = None,
@@ -314,9 +325,25 @@ def _golden(checkpoint: Checkpoint, spec: TaskSpec, pre_cfg, atol) -> GoldenSamp
     raw = spec.pipeline_load("golden_inputs")(checkpoint, spec)
     max_len = int(pre_cfg.parameters["max_length"].string_value) if "max_length" in pre_cfg.parameters else None
     ref, valid = spec.pipeline_load("reference")(checkpoint, spec, raw, max_len)
-    inputs = [array_to_tensor(k, np.array([[v.encode() if isinstance(v, str) else v] for v in vals], dtype=object))
-              for k, vals in raw.items()]
+    inputs = [array_to_tensor(k, golden_array(vals, spec, k, pre_cfg.max_batch_size)) for k, vals in raw.items()]
     sample = GoldenSample(name="raw", inputs=inputs, outputs=[array_to_tensor(k, v) for k, v in ref.items()], atol=atol)
     if valid is not None:
         sample.valid.CopyFrom(array_to_tensor("attention_mask", valid))
     return sample
+
+
+def golden_array(values: list, spec: TaskSpec, name: str, max_batch_size: int) -> np.ndarray:
+    """Raw golden values (str/bytes, or lists of them) as the object array the ensemble input ``name`` takes.
+
+    Shaped by the entry's declaration: ``[batch, *dims]`` when the pipeline batches, ``dims`` otherwise (a
+    value list ``[n]`` for ``dims == (1,)`` becomes ``[n, 1]``; a list of lists ``[n, k]`` stays as it is).
+    """
+    def enc(v):
+        return [enc(x) for x in v] if isinstance(v, (list, tuple)) else (v.encode() if isinstance(v, str) else v)
+
+    arr = np.array(enc(list(values)), dtype=object)
+    decl = next((t for t in spec.pipeline.raw_inputs if t.name == name), None)
+    rank = (len(decl.dims) if decl else 1) + (1 if max_batch_size > 0 else 0)
+    while arr.ndim < rank:
+        arr = arr[..., None]
+    return arr

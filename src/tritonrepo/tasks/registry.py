@@ -106,6 +106,9 @@ Fields of :class:`PipelineSpec` (``NAME_preprocess -> NAME_model -> NAME_postpro
 * ``post_setup`` — dotted path of ``fn(checkpoint, spec) -> {param: value}`` for parameters read from the
   checkpoint (e.g. sentence-transformers pooling).
 * ``outputs`` — the ensemble outputs, ``"post.<name>"`` / ``"core.<name>"``; ``("core.*",)`` = all core outputs.
+* ``max_batch_size`` — ``None``: the steps batch as the core model does (``--max-batch-size``); ``0``: the
+  whole pipeline (core model included) does not batch and dims are full shapes — for pipelines whose steps
+  change the number of rows (zero-shot classification runs ``texts × labels`` pairs through the core model).
 * ``golden_inputs`` — dotted path of ``fn(checkpoint, spec) -> {raw input: [values]}`` (str or bytes).
 * ``reference`` — dotted path of ``fn(checkpoint, spec, raw, max_length) -> (outputs, valid)``: the expected
   ensemble outputs for the golden inputs, computed with ``transformers.pipeline`` (or PyTorch where the
@@ -169,6 +172,7 @@ class PipelineSpec:
     pre_module: str = "preprocess.py"
     post_module: str = "postprocess.py"
     pre_setup: str = "tritonrepo.tasks.processors:save_tokenizer"
+    max_batch_size: int | None = None
     pre_extra_outputs: tuple[TensorDecl, ...] = ()
 
     def __post_init__(self) -> None:

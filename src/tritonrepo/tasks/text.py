@@ -1,7 +1,15 @@
 """Text-encoder tasks (BERT-like models): one registry entry per task.
 
 Sample inputs come from the checkpoint's tokenizer (:mod:`tritonrepo.samples`); the pipelines tokenize with
-the ``tokenizers`` library in the preprocess step and post-process with :mod:`tritonrepo.triton_models.postprocess`.
+the ``tokenizers`` library in the preprocess step and post-process with :mod:`tritonrepo.triton_models.postprocess`,
+whose kinds reproduce the postprocessing of ``transformers.pipeline`` for each task (golden references:
+:mod:`tritonrepo.tasks.text_reference`). docs/pipelines.md documents every entry's raw inputs and outputs.
+
+Post steps that need character offsets or text (token classification, question answering) take the raw
+ensemble inputs (``raw.<name>``) and re-tokenise them with the same tokenizer and ``max_length`` as the
+preprocess step. Zero-shot classification runs ``texts × labels`` NLI pairs through the core model, so its
+pipeline does not batch (``max_batch_size=0``: the preprocess step expands the pairs, the postprocess step
+regroups them per text).
 """
 
 from __future__ import annotations
@@ -70,6 +78,25 @@ register(TaskSpec(
     notes="token embeddings; the pipeline pools them as sentence-transformers does",
 ))
 
+def post_max_length(checkpoint, spec) -> dict[str, str]:
+    """``max_length`` for post steps that re-tokenise the raw text (same limit as the preprocess step)."""
+    from tritonrepo.tasks.processors import max_length  # noqa: PLC0415
+
+    return {"max_length": str(max_length(checkpoint))}
+
+
+def save_tokenizer_zero_shot(checkpoint, spec, dst) -> dict[str, str]:
+    """The tokenizer (as :func:`~tritonrepo.tasks.processors.save_tokenizer`) plus the NLI ``hypothesis_template``."""
+    from tritonrepo.tasks.processors import save_tokenizer  # noqa: PLC0415
+
+    return {**save_tokenizer(checkpoint, spec, dst), "hypothesis_template": HYPOTHESIS_TEMPLATE}
+
+
+#: transformers' default for the zero-shot-classification pipeline.
+HYPOTHESIS_TEMPLATE = "This example is {}."
+_STR, _F32, _I64 = "TYPE_STRING", "TYPE_FP32", "TYPE_INT64"
+_TREF = "tritonrepo.tasks.text_reference"
+
 register(TaskSpec(
     task="text-classification",
     family="text",
@@ -83,12 +110,14 @@ register(TaskSpec(
         raw_inputs=_TEXT,
         post_kind="classification",
         post_inputs=("core.logits",),
-        post_outputs=(TensorDecl("label", "TYPE_STRING", (1,)), TensorDecl("score", "TYPE_FP32", (1,))),
+        post_outputs=(TensorDecl("label", _STR, (-1,)), TensorDecl("score", _F32, (-1,))),
         post_files=("labels",),
+        post_parameters={"top_k": "1"},
         outputs=("post.label", "post.score"),
         golden_inputs=f"{_REF}:golden_texts",
-        reference=f"{_REF}:classification",
+        reference=f"{_TREF}:classification",
     ),
+    notes="softmax, or sigmoid for multi-label checkpoints (problem_type); top_k labels",
 ))
 
 register(TaskSpec(
@@ -103,13 +132,16 @@ register(TaskSpec(
         pre_kind="text",
         raw_inputs=_TEXT,
         post_kind="token-classification",
-        post_inputs=("core.logits", "pre.attention_mask"),
-        post_outputs=(TensorDecl("labels", "TYPE_STRING", (-1,)), TensorDecl("scores", "TYPE_FP32", (-1,))),
-        post_files=("labels",),
-        outputs=("post.labels", "post.scores"),
-        golden_inputs=f"{_REF}:golden_texts",
-        reference=f"{_REF}:token_classification",
+        post_inputs=("core.logits", "raw.text"),
+        post_outputs=(TensorDecl("entities", _STR, (1,)),),
+        post_files=("labels", "processor"),
+        post_parameters={"aggregation_strategy": "simple", "ignore_labels": "O"},
+        post_setup="tritonrepo.tasks.text:post_max_length",
+        outputs=("post.entities",),
+        golden_inputs=f"{_TREF}:golden_entity_texts",
+        reference=f"{_TREF}:token_classification",
     ),
+    notes="entities as one JSON list per text (aggregation_strategy none/simple/first/average/max)",
 ))
 
 register(TaskSpec(
@@ -122,15 +154,20 @@ register(TaskSpec(
     fixed_dims={**_TEXT_IN, "start_logits": (None,), "end_logits": (None,)},
     pipeline=PipelineSpec(
         pre_kind="text-pair",
-        raw_inputs=(TensorDecl("question", "TYPE_STRING", (1,)), TensorDecl("context", "TYPE_STRING", (1,))),
+        raw_inputs=(TensorDecl("question", _STR, (1,)), TensorDecl("context", _STR, (1,))),
         post_kind="question-answering",
-        post_inputs=("core.start_logits", "core.end_logits", "pre.input_ids", "pre.token_type_ids?"),
-        post_outputs=(TensorDecl("answer", "TYPE_STRING", (1,)),),
+        post_inputs=("core.start_logits", "core.end_logits", "raw.question", "raw.context"),
+        post_outputs=(TensorDecl("answer", _STR, (-1,)), TensorDecl("score", _F32, (-1,)),
+                      TensorDecl("start", _I64, (-1,)), TensorDecl("end", _I64, (-1,))),
         post_files=("processor",),
-        outputs=("post.answer",),
+        post_parameters={"top_k": "1", "max_answer_len": "15", "handle_impossible_answer": "false",
+                         "align_to_words": "true"},
+        post_setup="tritonrepo.tasks.text:post_max_length",
+        outputs=("post.answer", "post.score", "post.start", "post.end"),
         golden_inputs=f"{_REF}:golden_qa",
-        reference=f"{_REF}:no_reference",
+        reference=f"{_TREF}:question_answering",
     ),
+    notes="answer, score and character start/end in the context, as the pipeline's span search",
 ))
 
 register(TaskSpec(
@@ -141,6 +178,48 @@ register(TaskSpec(
     auto_class="AutoModelForMaskedLM",
     sample_inputs="tritonrepo.samples:text_inputs",
     fixed_dims={**_TEXT_IN, "logits": (None, "vocab_size")},
+    pipeline=PipelineSpec(
+        pre_kind="text",
+        raw_inputs=_TEXT,
+        post_kind="fill-mask",
+        post_inputs=("core.logits", "pre.input_ids"),
+        post_outputs=(TensorDecl("score", _F32, (-1,)), TensorDecl("token", _I64, (-1,)),
+                      TensorDecl("token_str", _STR, (-1,)), TensorDecl("sequence", _STR, (-1,))),
+        post_files=("processor",),
+        post_parameters={"top_k": "5"},
+        outputs=("post.score", "post.token", "post.token_str", "post.sequence"),
+        golden_inputs=f"{_TREF}:golden_masked_texts",
+        reference=f"{_TREF}:fill_mask",
+    ),
+    notes="top_k fillers of the one mask token of each text",
+))
+
+register(TaskSpec(
+    task="zero-shot-classification",
+    family="text",
+    model_types=TEXT_ENCODERS,
+    # an NLI checkpoint is a sequence classifier: text-classification (registered earlier) wins the architecture,
+    # this entry is chosen with --task zero-shot-classification
+    architectures=("ForSequenceClassification",),
+    auto_class="AutoModelForSequenceClassification",
+    export_task="text-classification",
+    sample_inputs="tritonrepo.samples:text_pair_inputs",
+    fixed_dims={**_TEXT_IN, "logits": ("num_labels",)},
+    pipeline=PipelineSpec(
+        pre_kind="zero-shot",
+        pre_setup="tritonrepo.tasks.text:save_tokenizer_zero_shot",
+        raw_inputs=(TensorDecl("text", _STR, (-1, 1)), TensorDecl("candidate_labels", _STR, (-1,))),
+        post_kind="zero-shot",
+        post_inputs=("core.logits", "raw.candidate_labels"),
+        post_outputs=(TensorDecl("labels", _STR, (-1, -1)), TensorDecl("scores", _F32, (-1, -1))),
+        post_files=("labels",),
+        post_parameters={"multi_label": "false"},
+        outputs=("post.labels", "post.scores"),
+        max_batch_size=0,
+        golden_inputs=f"{_TREF}:golden_zero_shot",
+        reference=f"{_TREF}:zero_shot",
+    ),
+    notes="NLI model (entailment label) over text x candidate_labels pairs; the pipeline does not batch",
 ))
 
 register(TaskSpec(
@@ -153,5 +232,15 @@ register(TaskSpec(
     fixed_dims={"input_ids": (None, None), "attention_mask": (None, None), "token_type_ids": (None, None),
                 "logits": (None,)},
     hf_pipeline=None,
-    notes="inputs [batch, choices, seq]",
+    pipeline=PipelineSpec(
+        pre_kind="multiple-choice",
+        raw_inputs=(TensorDecl("text", _STR, (1,)), TensorDecl("choices", _STR, (-1,))),
+        post_kind="multiple-choice",
+        post_inputs=("core.logits",),
+        post_outputs=(TensorDecl("choice", _I64, (1,)), TensorDecl("scores", _F32, (-1,))),
+        outputs=("post.choice", "post.scores"),
+        golden_inputs=f"{_TREF}:golden_choices",
+        reference=f"{_TREF}:multiple_choice",
+    ),
+    notes="inputs [batch, choices, seq]; the pipeline returns the best choice and the softmax over choices",
 ))

@@ -2,8 +2,12 @@
 
 A fixed module; config ``parameters`` say what it does:
 
-* ``kind`` — ``text`` (tokenizer), ``text-pair`` (question + context, for question answering) or ``image``
-  (image processor);
+* ``kind`` — ``text`` (tokenizer), ``text-pair`` (question + context, for question answering), ``zero-shot``
+  (``text`` ``[n, 1]`` × ``candidate_labels`` ``[k]`` -> ``n * k`` rows of (text, ``hypothesis_template``
+  filled with the label) pairs, text-major, the text truncated: the zero-shot-classification pipeline's pairs),
+  ``multiple-choice`` (``text`` ``[batch, 1]`` prompt × ``choices`` ``[batch, c]`` -> ``[batch, c, seq]``) or
+  ``image`` (image processor);
+* ``hypothesis_template`` — ``zero-shot`` only (default ``This example is {}.``);
 * ``processor_subfolder`` — the tokenizer / image processor files inside the version folder (``processor``);
 * ``max_length`` — truncation length for text (tokens);
 * ``engine`` — for text: ``tokenizers`` (default written by tritonrepo for fast tokenizers: only
@@ -61,11 +65,11 @@ def load_tokenizers(folder, parameter):
     return tok
 
 
-def encode_tokenizers(tok, items, max_length, pair=False, side="right"):
+def encode_tokenizers(tok, items, max_length, pair=False, side="right", strategy=None):
     """``{input_ids, attention_mask, token_type_ids}`` ``int64 [batch, seq]`` for texts (or pairs), padded to the
     longest and truncated to ``max_length`` as transformers' fast tokenizer does (``longest_first`` for texts,
-    ``only_second`` for pairs)."""
-    tok.enable_truncation(max_length, strategy="only_second" if pair else "longest_first",
+    ``only_second`` for pairs, unless ``strategy`` says otherwise)."""
+    tok.enable_truncation(max_length, strategy=strategy or ("only_second" if pair else "longest_first"),
                           direction=side)
     encs = tok.encode_batch(items, add_special_tokens=True)
     return {
@@ -109,22 +113,38 @@ class TritonPythonModel:
                 except (UnidentifiedImageError, OSError, ValueError) as exc:
                     raise RequestError(f"image {i} cannot be decoded: {exc}") from None
             enc = self.processor(images=images, return_tensors="np")
-        elif self.engine == "tokenizers":
-            if self.kind == "text-pair":
-                first, second = (_texts(arrays[n]) for n in self.io.inputs[:2])
-                items = list(zip(first, second))
-            else:
-                items = _texts(arrays[self.io.inputs[0]])
-            enc = encode_tokenizers(self.processor, items, self.max_length, pair=self.kind == "text-pair",
-                                    side=self.io.parameter("truncation_side", "right"))
-        elif self.kind == "text-pair":
-            first, second = (_texts(arrays[n]) for n in self.io.inputs[:2])
-            enc = self.processor(first, second, padding=True, truncation="only_second", max_length=self.max_length,
-                                 return_tensors="np")
         else:
-            enc = self.processor(_texts(arrays[self.io.inputs[0]]), padding=True, truncation=True,
-                                 max_length=self.max_length, return_tensors="np")
+            first, second, strategy, rows = self._text_items(arrays)
+            if self.engine == "tokenizers":
+                items = list(zip(first, second)) if second is not None else first
+                enc = encode_tokenizers(self.processor, items, self.max_length, pair=second is not None,
+                                        side=self.io.parameter("truncation_side", "right"), strategy=strategy)
+            else:
+                args = (first,) if second is None else (first, second)
+                enc = self.processor(*args, padding=True, truncation=strategy, max_length=self.max_length,
+                                     return_tensors="np")
+            if rows:  # multiple choice: [batch * choices, seq] -> [batch, choices, seq]
+                enc = {k: np.asarray(v).reshape(rows[0], rows[1], -1) for k, v in dict(enc).items()}
         return {name: np.asarray(enc[name]) for name in self.io.outputs}
+
+    def _text_items(self, arrays):
+        """``(first texts, second texts or None, truncation strategy, (batch, choices) or None)`` for the kind."""
+        if self.kind == "text-pair":
+            first, second = (_texts(arrays[n]) for n in self.io.inputs[:2])
+            return first, second, "only_second", None
+        if self.kind == "zero-shot":
+            texts, labels = (_texts(arrays[n]) for n in self.io.inputs[:2])
+            if not labels:
+                raise RequestError("candidate_labels is empty")
+            template = self.io.parameter("hypothesis_template", "This example is {}.")
+            return ([t for t in texts for _ in labels], [template.format(x) for _ in texts for x in labels],
+                    "only_first", None)
+        if self.kind == "multiple-choice":
+            prompts = _texts(arrays[self.io.inputs[0]])
+            choices = np.asarray(arrays[self.io.inputs[1]], dtype=object).reshape(len(prompts), -1)
+            n = choices.shape[1]
+            return [p for p in prompts for _ in range(n)], _texts(choices), "longest_first", (len(prompts), n)
+        return _texts(arrays[self.io.inputs[0]]), None, "longest_first", None
 
     def execute(self, requests):
         """One response per request; each request is tokenized/processed on its own."""
