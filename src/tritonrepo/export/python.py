@@ -8,11 +8,10 @@ and golden samples are the same for both backends; dims come from two trial runs
 
 from __future__ import annotations
 
-import shutil
 from importlib import resources
 from pathlib import Path
 
-from tritonrepo.checkpoint import Checkpoint
+from tritonrepo.checkpoint import Checkpoint, copy_checkpoint
 from tritonrepo.errors import TritonRepoError
 from tritonrepo.export.common import ExportResult, batch_dim_varies, load_torch_model, specs_from_trials, torch_outputs
 from tritonrepo.samples import sample_inputs
@@ -61,9 +60,5 @@ def package_python(checkpoint: Checkpoint, task: str, version_dir: Path, *, batc
 
 
 def _copy_checkpoint(src: Path, dst: Path) -> None:
-    """Copy the checkpoint (following hub-cache symlinks), without VCS folders and other frameworks' weights."""
-
-    def ignore(_dir: str, names: list[str]) -> set[str]:
-        return {n for n in names if n in _SKIP or n.endswith(_WEIGHTS_SKIP)}
-
-    shutil.copytree(src, dst, symlinks=False, ignore=ignore)
+    """Copy the checkpoint (links only inside it, see copy_checkpoint), without VCS folders and other frameworks' weights."""
+    copy_checkpoint(src, dst, skip=lambda n: n in _SKIP or n.endswith(_WEIGHTS_SKIP))
