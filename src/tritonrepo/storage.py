@@ -26,7 +26,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,7 +82,7 @@ def client(endpoint_url: str | None = None):
     )
 
 
-def _explain(exc: Exception, location: S3Location, endpoint: str | None) -> TritonRepoError:
+def explain(exc: Exception, location: S3Location, endpoint: str | None) -> TritonRepoError:
     """One line for a boto3/botocore failure."""
     from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError  # noqa: PLC0415
 
@@ -192,7 +191,7 @@ def push(
     except TritonRepoError:
         raise
     except Exception as exc:  # noqa: BLE001 - botocore raises many types; one line each
-        raise _explain(exc, location, endpoint_url) from None
+        raise explain(exc, location, endpoint_url) from None
 
     files = local_files(root)
     hashes = {rel: _sha256(p) for rel, p in files.items()}
@@ -210,7 +209,7 @@ def push(
         try:
             served = _remote_served(s3, location, model, remote_sizes)
         except Exception as exc:  # noqa: BLE001
-            raise _explain(exc, location, endpoint_url) from None
+            raise explain(exc, location, endpoint_url) from None
         touched = {int(rel.split("/")[1]) for rel in mine if rel.count("/") >= 2 and rel.split("/")[1].isdigit()}
         clash = sorted(touched & set(served))
         if clash and not force:
@@ -229,7 +228,7 @@ def push(
     except TritonRepoError:
         raise
     except Exception as exc:  # noqa: BLE001
-        raise _explain(exc, location, endpoint_url) from None
+        raise explain(exc, location, endpoint_url) from None
     return result
 
 
@@ -301,16 +300,14 @@ def pull(url: str, dest: str | Path, *, endpoint_url: str | None = None, force: 
     Raises:
         TritonRepoError: ``dest`` exists and is not empty (without ``force``), or the storage cannot be read.
     """
-    from tritonrepo.repository import place  # noqa: PLC0415
+    from tritonrepo.repository import place, temp_dir_beside  # noqa: PLC0415
 
     location = parse_url(url)
     target = Path(dest)
     if target.exists() and any(target.iterdir()) and not force:
         raise TritonRepoError(f"{target}: exists and is not empty", "pass --force to replace it")
     s3 = client(endpoint_url)
-    parent = target.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tritonrepo-pull-", dir=parent))
+    tmp = temp_dir_beside(target, "pull")
     try:
         count = 0
         try:
@@ -325,7 +322,7 @@ def pull(url: str, dest: str | Path, *, endpoint_url: str | None = None, force: 
                 (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
                 s3.download_file(location.bucket, location.key(rel), str(tmp / rel))
         except Exception as exc:  # noqa: BLE001
-            raise _explain(exc, location, endpoint_url) from None
+            raise explain(exc, location, endpoint_url) from None
         place(tmp, target, force=True)
         return count
     finally:
