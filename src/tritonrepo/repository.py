@@ -65,6 +65,7 @@ def init_repository(path: str | os.PathLike[str] = "model_repository") -> Path:
     Raises:
         TritonRepoError: when ``path`` is a file, or a non-empty directory that is not a model repository.
     """
+    refuse_url(path)
     repo = Path(path)
     if repo.exists() and not repo.is_dir():
         raise TritonRepoError(f"{repo}: exists and is not a directory", "choose another path")
@@ -78,13 +79,20 @@ def init_repository(path: str | os.PathLike[str] = "model_repository") -> Path:
     return repo
 
 
+def refuse_url(path: str | os.PathLike[str]) -> None:
+    """Raise :class:`TritonRepoError` when ``path`` is a URL (``s3://b/p`` arrives as ``s3:/b/p`` via ``Path``)."""
+    text = os.fspath(path)
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:/", text):
+        url = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]+):/+", r"\1://", text)
+        raise TritonRepoError(
+            f"{url}: a URL, not a local model repository",
+            f"tritonrepo serve and pull read s3:// URLs; for the rest: tritonrepo pull {url} ./model_repository",
+        )
+
+
 def open_repository(path: str | os.PathLike[str]) -> Path:
     """Return an existing repository directory. Raises :class:`TritonRepoError` when it does not exist."""
-    text = os.fspath(path)
-    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:/", text):  # s3://b/p arrives as s3:/b/p once it went through Path
-        url = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*):/+", r"\1://", text)
-        raise TritonRepoError(f"{url}: a URL, not a local model repository",
-                              f"tritonrepo serve reads s3:// itself; other commands need a folder: tritonrepo pull {url} ./model_repository")
+    refuse_url(path)
     repo = Path(path)
     if not repo.is_dir():
         raise TritonRepoError(f"{repo}: no such model repository", f"create it with: tritonrepo init {repo}")

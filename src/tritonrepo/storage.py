@@ -197,6 +197,11 @@ def push(
     hashes = {rel: _sha256(p) for rel, p in files.items()}
     sizes = {rel: 0 if p.is_dir() else p.stat().st_size for rel, p in files.items()}
     changed = {rel for rel in files if index.get(rel) != hashes[rel] or remote_sizes.get(rel) != sizes[rel]}
+    try:  # an interrupted push wrote files but not the index: same bytes remotely => nothing to do (and no guard)
+        changed -= {rel for rel in changed if remote_sizes.get(rel) == sizes[rel] and index.get(rel) != hashes[rel]
+                    and _remote_sha256(s3, location, rel) == hashes[rel]}
+    except Exception as exc:  # noqa: BLE001
+        raise explain(exc, location, endpoint_url) from None
     result = PushResult(unchanged=len(files) - len(changed))
     result.stale = sorted(rel for rel in remote_sizes if rel not in files and rel != INDEX)
 
@@ -273,6 +278,17 @@ def _upload(s3, location, root, rel, result, progress) -> None:
         progress(rel, size)
 
 
+def _remote_sha256(s3, location: S3Location, rel: str) -> str:
+    """SHA-256 of a remote object's bytes (streamed)."""
+    if rel.endswith("/"):
+        return hashlib.sha256(b"").hexdigest()
+    h = hashlib.sha256()
+    body = s3.get_object(Bucket=location.bucket, Key=location.key(rel))["Body"]
+    for chunk in iter(lambda: body.read(1 << 20), b""):
+        h.update(chunk)
+    return h.hexdigest()
+
+
 def _list(s3, location: S3Location) -> dict[str, int]:
     out = {}
     prefix = location.key("")
@@ -298,7 +314,8 @@ def pull(url: str, dest: str | Path, *, endpoint_url: str | None = None, force: 
         The number of objects downloaded (files and empty-folder markers).
 
     Raises:
-        TritonRepoError: ``dest`` exists and is not empty (without ``force``), or the storage cannot be read.
+        TritonRepoError: ``dest`` exists and is not empty (without ``force``), the prefix holds no objects, or the
+            storage cannot be read. ``dest`` is untouched then.
     """
     from tritonrepo.repository import place, temp_dir_beside  # noqa: PLC0415
 
@@ -312,6 +329,9 @@ def pull(url: str, dest: str | Path, *, endpoint_url: str | None = None, force: 
         count = 0
         try:
             keys = _list(s3, location)
+            if not [rel for rel in keys if rel != INDEX]:
+                raise TritonRepoError(f"{location}" + (f" at {endpoint_url}" if endpoint_url else "")
+                                      + ": no objects under this prefix", "check the URL (tritonrepo push writes one)")
             for rel in keys:
                 if rel == INDEX:
                     continue
@@ -321,6 +341,8 @@ def pull(url: str, dest: str | Path, *, endpoint_url: str | None = None, force: 
                     continue
                 (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
                 s3.download_file(location.bucket, location.key(rel), str(tmp / rel))
+        except TritonRepoError:
+            raise
         except Exception as exc:  # noqa: BLE001
             raise explain(exc, location, endpoint_url) from None
         place(tmp, target, force=True)

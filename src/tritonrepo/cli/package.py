@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
-from tritonrepo.cli._cli_utils import FormatOpt, ForceOpt, OutputFormat, console, emit, run_command
+from tritonrepo.cli._cli_utils import FormatOpt, OutputFormat, console, emit, run_command
+
+PackageForceOpt = Annotated[bool, typer.Option("--force", help="Replace the artefacts in --out if it is not empty.")]
 
 
 @run_command
@@ -22,7 +24,7 @@ def package(
     pvc: Annotated[str | None, typer.Option("--pvc", help="Read the repository from this PersistentVolumeClaim.")] = None,
     oss_url: Annotated[str | None, typer.Option("--oss-url", help="oss://bucket/prefix for PAI-EAS.")] = None,
     replicas: Annotated[int, typer.Option("--replicas")] = 1,
-    force: ForceOpt = False,
+    force: PackageForceOpt = False,
     fmt: FormatOpt = OutputFormat.text,
 ) -> None:
     """Write deploy artefacts generated from what the repository contains.
