@@ -125,3 +125,44 @@ def test_pickle_only_checkpoint_is_refused_with_the_way_out(tmp_path, bert_dir):
     assert "save_pretrained" in err.value.hint
     result = runner.invoke(app, ["add-hf", str(ckpt), "--repo", str(tmp_path / "repo"), "--backend", "python"])
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+
+
+# --- item 8: package inputs ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["banana", "24.10; rm -rf /", "24.10-py3\nRUN curl evil", "24.13", "2.99"])
+def test_package_refuses_an_unknown_triton_version_before_writing(tmp_path, version):
+    from corpus.cases import Case
+
+    repo = Case("base", set()).build(tmp_path / "repo")
+    result = runner.invoke(app, ["package", str(repo), "--out", str(tmp_path / "deploy"), "--triton-version", version])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: unknown Triton release "), result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "deploy").exists() and not list(tmp_path.glob(".tritonrepo-*"))
+
+
+@pytest.mark.parametrize("out", ["deploy", "elsewhere/deep/deploy"])
+def test_package_build_line_uses_a_context_holding_every_copy_source(tmp_path, out):
+    from corpus.cases import Case
+    from test_package import assert_build_context_works
+
+    repo = Case("base", set()).build(tmp_path / "models" / "model_repository")
+    result = runner.invoke(app, ["package", str(repo), "--out", str(tmp_path / out), "--triton-version", "2.51.0"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / out / "Dockerfile").read_text().splitlines()[1] == "FROM nvcr.io/nvidia/tritonserver:24.10-py3"
+    assert_build_context_works(tmp_path / out)
+    inside = runner.invoke(app, ["package", str(repo), "--out", str(repo / "deploy")])
+    assert inside.exit_code == 2 and "inside the model repository" in inside.output
+
+
+def test_force_help_says_what_it_replaces():
+    def force_help(cmd):
+        import typer.main
+
+        command = typer.main.get_command(app).commands[cmd]
+        return next(p.help for p in command.params if "--force" in p.opts)
+
+    assert force_help("pull") == "Replace DEST if it exists and is not empty."
+    assert force_help("package") == "Replace the artefacts in --out if it is not empty."
+    assert "versions that already exist remotely" in force_help("push")

@@ -16,7 +16,7 @@ PackageForceOpt = Annotated[bool, typer.Option("--force", help="Replace the arte
 def package(
     repo: Annotated[Path, typer.Argument(help="Model repository.")] = Path("model_repository"),
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the artefacts.")] = Path("deploy"),
-    triton_version: Annotated[str, typer.Option("--triton-version", help="NGC release yy.mm.")] = "24.10",
+    triton_version: Annotated[str, typer.Option("--triton-version", help="Known NGC release yy.mm or server version 2.x[.y] (23.10 … 25.06).")] = "24.10",
     name: Annotated[str, typer.Option("--name", help="Service name.")] = "triton",
     image: Annotated[str | None, typer.Option("--image", help="Image tag (default NAME:latest).")] = None,
     model_repository_url: Annotated[str | None, typer.Option("--model-repository-url", help="Read the repository from s3://… instead of the image.")] = None,
