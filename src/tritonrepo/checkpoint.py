@@ -161,10 +161,14 @@ def check_weights(folder: Path) -> None:
     server; tritonrepo reads ``*.safetensors`` only (``use_safetensors=True``).
 
     Raises:
-        TritonRepoError: pickle weights and no ``*.safetensors`` file in ``folder``.
+        TritonRepoError: pickle weights and no ``*.safetensors`` file in ``folder``; or a ``*.safetensors`` file
+            that is not one (see :func:`check_safetensors`).
     """
     names = [p.name for p in folder.iterdir() if p.is_file()]
-    if any(n.endswith(".safetensors") for n in names):
+    safetensors = sorted(n for n in names if n.endswith(".safetensors"))
+    for name in safetensors:
+        check_safetensors(folder / name)
+    if safetensors:
         return
     pickles = sorted(n for n in names if n.endswith(PICKLE_WEIGHTS) and n not in ("training_args.bin",))
     if pickles:
@@ -175,6 +179,41 @@ def check_weights(folder: Path) -> None:
             f"AutoModel.from_pretrained('{folder}').save_pretrained('{folder}-safetensors')\" (or use the hub's "
             "safetensors conversion), then add that folder",
         )
+
+
+def check_safetensors(path: Path) -> None:
+    """Check a ``.safetensors`` file's framing without loading it: an 8-byte little-endian header length ``N``, ``N``
+    bytes of JSON object, and every tensor's ``data_offsets`` inside the file (format: huggingface/safetensors
+    README, "Format").
+
+    Raises:
+        TritonRepoError: the file is shorter than its header says, or the header is not that JSON.
+    """
+    size = path.stat().st_size
+    problem = None
+    with path.open("rb") as f:
+        head = f.read(8)
+        n = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if n < 2 or n > min(size - 8, 100 << 20):
+            problem = "header too small" if n < 2 else f"header length {n} beyond the file's {size} bytes"
+        else:
+            try:
+                header = json.loads(f.read(n))
+                if not isinstance(header, dict):
+                    raise ValueError("not an object")
+                data = size - 8 - n
+                for name, info in header.items():
+                    if name == "__metadata__":
+                        continue
+                    start, end = info["data_offsets"]
+                    if not 0 <= start <= end <= data:
+                        problem = f"tensor {name!r} lies outside the file"
+                        break
+            except (ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
+                problem = f"unreadable header ({type(exc).__name__})"
+    if problem:
+        raise TritonRepoError(f"{path}: not a valid safetensors file: {problem}",
+                              "the file is truncated or corrupt: download or save_pretrained the checkpoint again")
 
 
 def _inside(target: Path, roots: list[Path]) -> bool:

@@ -12,29 +12,17 @@ Text inputs are ``TYPE_STRING`` ``[batch, 1]`` (one UTF-8 string per batch item)
 inputs), cast to the configured dtype: ``input_ids``/``attention_mask``[/``token_type_ids``] ``[batch, seq]``
 padded to the longest text of the request, or ``pixel_values`` ``[batch, C, H, W]``. Each request is processed
 on its own (its padding never depends on other requests); a malformed one (undecodable image, text that is not
-UTF-8) gets an error response and the model keeps serving.
+UTF-8, larger than the limits of ``tritonrepo_limits``) gets an error response (HTTP 400) and the model keeps serving.
 """
 
-import io
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
-from tritonrepo_runtime import ModelIO, RequestError, execute_batched  # noqa: E402
-
-
-def _texts(array):
-    out = []
-    for item in array.reshape(-1):
-        if isinstance(item, bytes):
-            try:
-                item = item.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise RequestError(f"text is not valid UTF-8: {exc}") from None
-        out.append(str(item))
-    return out
+from tritonrepo_limits import Limits  # noqa: E402
+from tritonrepo_runtime import ModelIO, execute_batched  # noqa: E402
 
 
 class TritonPythonModel:
@@ -55,24 +43,18 @@ class TritonPythonModel:
 
             self.processor = AutoTokenizer.from_pretrained(folder)
             self.max_length = int(self.io.parameter("max_length", "512"))
+        self.limits = Limits(self.io.config.get("parameters"), getattr(self, "max_length", None))
 
     def _run(self, arrays):
         if self.kind == "image":
-            from PIL import Image, UnidentifiedImageError
-
-            images = []
-            for i, blob in enumerate(arrays[self.io.inputs[0]].reshape(-1)):
-                try:
-                    images.append(Image.open(io.BytesIO(bytes(blob))).convert("RGB"))
-                except (UnidentifiedImageError, OSError, ValueError) as exc:
-                    raise RequestError(f"image {i} cannot be decoded: {exc}") from None
+            images = [self.limits.image(blob, i) for i, blob in enumerate(arrays[self.io.inputs[0]].reshape(-1))]
             enc = self.processor(images=images, return_tensors="np")
         elif self.kind == "text-pair":
-            first, second = (_texts(arrays[n]) for n in self.io.inputs[:2])
+            first, second = (self.limits.texts(arrays[n]) for n in self.io.inputs[:2])
             enc = self.processor(first, second, padding=True, truncation="only_second", max_length=self.max_length,
                                  return_tensors="np")
         else:
-            enc = self.processor(_texts(arrays[self.io.inputs[0]]), padding=True, truncation=True,
+            enc = self.processor(self.limits.texts(arrays[self.io.inputs[0]]), padding=True, truncation=True,
                                  max_length=self.max_length, return_tensors="np")
         return {name: np.asarray(enc[name]) for name in self.io.outputs}
 

@@ -78,8 +78,9 @@ class ModelIO:
         return pb_utils.InferenceResponse(output_tensors=tensors)
 
 
-def _error(message: str):
-    return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message))
+def _error(message: str, exc: Exception | None = None):
+    code = pb_utils.TritonError.INVALID_ARG if isinstance(exc, RequestError) else pb_utils.TritonError.INTERNAL
+    return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message, code))
 
 
 def _signature(arrays: dict[str, np.ndarray]) -> tuple:
@@ -108,7 +109,7 @@ def execute_batched(
         try:
             arrays = io.read(request)
         except RequestError as exc:
-            responses[i] = _error(str(exc))
+            responses[i] = _error(str(exc), exc)
             continue
         key = _signature(arrays) if stack and io.max_batch_size > 0 else ("single", i)
         groups.setdefault(key, []).append((i, arrays))
@@ -130,5 +131,5 @@ def execute_batched(
             try:
                 responses[i] = io.respond(run(arrays))
             except Exception as exc:  # noqa: BLE001 - any failure is this request's error, the model keeps serving
-                responses[i] = _error(f"{type(exc).__name__}: {exc}")
+                responses[i] = _error(str(exc) if isinstance(exc, RequestError) else f"{type(exc).__name__}: {exc}", exc)
     return responses
