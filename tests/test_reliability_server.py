@@ -211,3 +211,19 @@ def test_serve_format_json_prints_existing_paths_and_urls(tmp_path):
             proc.wait()
     assert out.decode().strip() == ""  # one JSON document, nothing else on stdout
     assert proc.returncode in (0, 143)
+
+
+# --- item 10: --format json keeps stdout for JSON, even when C++ code prints -------------------------------------
+
+
+@pytest.mark.slow
+def test_add_hf_format_json_prints_only_json_when_the_exporter_fails(tmp_path, bert_dir):
+    out = subprocess.run([sys.executable, "-m", "tritonrepo", "add-hf", str(bert_dir), "--repo", str(tmp_path / "r"),
+                          "--opset", "999", "--format", "json"], env=_env(), cwd=tmp_path, capture_output=True,
+                         timeout=300)
+    assert out.returncode == 2, out.stderr[-2000:]
+    data = json.loads(out.stdout)  # torch's IR dump (52 KB) went to stderr
+    assert data["error"].startswith("optimum could not export") and "999" in data["error"]
+    assert data["exit_code"] == 2
+    assert out.stderr.decode().rstrip().splitlines()[-1].startswith("error: optimum could not export")
+    assert not list(tmp_path.glob(".tritonrepo-*"))

@@ -145,14 +145,22 @@ def run_command(func: F) -> F:
     """Decorator for every command: a :class:`TritonRepoError` becomes one line on stderr and its exit code.
 
     SIGINT/SIGTERM unwind the command (exit 130/143) so its clean-up runs (see :func:`interruptible`); with
-    ``--format json`` stdout carries the JSON document only (see :func:`json_stdout`).
+    ``--format json`` stdout carries the JSON document only (see :func:`json_stdout`), for a failure
+    ``{"error", "hint", "exit_code"}`` (the one-line error still goes to stderr).
     """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        json_mode = kwargs.get("fmt") is OutputFormat.json
         try:
-            with interruptible(), json_stdout(kwargs.get("fmt") is OutputFormat.json):
-                return func(*args, **kwargs)
+            with interruptible(), json_stdout(json_mode):
+                try:
+                    return func(*args, **kwargs)
+                except TritonRepoError as exc:
+                    if json_mode:  # machines get a JSON document on stdout for failures too
+                        emit(OutputFormat.json, {"error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code},
+                             lambda: None)
+                    raise
         except TritonRepoError as exc:
             err_console.print(f"[bold red]error:[/] {exc.one_line()}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
