@@ -107,12 +107,19 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
 NOISE = re.compile(r"CudaDriverHelper|CUDA|cuda|pinned memory|libcuda|nvml|GPU metrics|Failed to (?:initialize|load) NVML")
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Linux: the server gets SIGTERM when the process that started it dies (even by SIGKILL)."""
+def _death_signal():
+    """Linux, main thread only: a ``preexec_fn`` giving the server SIGTERM when the process that started it dies
+    (even by SIGKILL; ``PR_SET_PDEATHSIG`` follows the forking *thread*, hence main thread only). ``prctl`` is
+    looked up here, before the fork: nothing is loaded in the child."""
+    import threading  # noqa: PLC0415
+
+    if sys.platform != "linux" or threading.current_thread() is not threading.main_thread():
+        return None
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        pass
+        return None
+    return lambda: prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def shm_regions_of(pgid: int) -> set[str]:
@@ -279,7 +286,7 @@ class TritonServer:
         logf = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self._logf = logf
         self._proc = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-                                      preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+                                      preexec_fn=_death_signal())
         try:
             self.wait_ready(timeout)
         except TritonRepoError as exc:
