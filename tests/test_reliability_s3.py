@@ -108,15 +108,17 @@ def test_serve_s3_with_credentials_from_the_environment(s3, tmp_path, form):
         assert lines[-1] == b"}\n", proc.stderr.read().decode() if proc.poll() is not None else lines
         data = json.loads(b"".join(lines))
         assert data["repository"] == f"s3://{s3}/models/served"
+        assert Path(data["log"]).is_file()  # every path a command prints exists
         x = np.arange(8, dtype=np.float32).reshape(2, 4)
         np.testing.assert_array_equal(infer(data["http"], "ens", {"IN": x})["OUT"], x)
         proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=60)
+        out, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     assert proc.returncode == 0
+    assert out.strip() == b""  # one JSON document on stdout, nothing else
 
 
 def test_serve_s3_errors_are_one_line_and_no_command_suggests_init_on_a_url(s3, tmp_path, monkeypatch):

@@ -187,32 +187,6 @@ def test_failed_start_reports_the_model_error_first_and_keeps_the_log(tmp_path):
         log.unlink(missing_ok=True)
 
 
-@pytest.mark.server
-def test_serve_format_json_prints_existing_paths_and_urls(tmp_path):
-    repo = Case("base", set()).build(tmp_path / "repo")
-    proc = subprocess.Popen([sys.executable, "-m", "tritonrepo", "serve", str(repo), "--http-port", "0",
-                             "--grpc-port", "0", "--metrics-port", "0", "--format", "json"], env=_env(), cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        lines = [proc.stdout.readline()]
-        while lines[-1] not in (b"}\n", b""):
-            lines.append(proc.stdout.readline())
-        data = json.loads(b"".join(lines))
-        assert Path(data["log"]).is_file()
-        import urllib.request
-
-        with urllib.request.urlopen(f"http://{data['http']}/v2/health/ready", timeout=5) as r:
-            assert r.status == 200
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    assert out.decode().strip() == ""  # one JSON document, nothing else on stdout
-    assert proc.returncode in (0, 143)
-
-
 # --- item 10: --format json keeps stdout for JSON, even when C++ code prints -------------------------------------
 
 
