@@ -230,3 +230,19 @@ def test_any_checkpoint_folder_gives_a_model_or_one_line(tmp_path_factory, bert_
 def test_checkpoint_fuzzing_reached_both_outcomes():
     """The property above is not vacuous: some folders made a model, others a one-line error."""
     assert "ok" in outcomes and any(o.startswith("error: ") for o in outcomes), outcomes
+
+
+def test_audio_limits_read_the_header_only():
+    import soundfile
+
+    buf = io.BytesIO()
+    soundfile.write(buf, np.zeros(16000 * 3, dtype=np.float32), 16000, format="WAV")  # 3 s
+    wav = buf.getvalue()
+    assert Limits({}).audio(wav) == wav
+    with pytest.raises(Exception, match=r"audio 2 is 3 s long, more than the limit of 2 s \(config parameter "
+                                        r"'max_audio_seconds'\)"):
+        Limits({"max_audio_seconds": "2"}).audio(wav, 2)
+    with pytest.raises(Exception, match=r"audio 0 is 96044 bytes, more than the limit of 1000 bytes"):
+        Limits({"max_audio_bytes": "1000"}).audio(wav)
+    with pytest.raises(Exception, match=r"audio 0 cannot be decoded"):
+        Limits({}).audio(b"RIFF garbage")
