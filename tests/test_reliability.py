@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,13 +14,6 @@ from tritonrepo.cli import app
 from tritonrepo.errors import TritonRepoError
 
 runner = CliRunner()
-SRC = Path(__file__).resolve().parent.parent / "src"
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ, PYTHONPATH=f"{SRC}:{os.environ.get('PYTHONPATH', '')}".rstrip(":"))
-    env.pop("TRITONREPO_REPO", None)
-    return env
 
 
 # --- item 1: symbolic links -------------------------------------------------------------------------------------
@@ -166,3 +154,15 @@ def test_force_help_says_what_it_replaces():
     assert force_help("pull") == "Replace DEST if it exists and is not empty."
     assert force_help("package") == "Replace the artefacts in --out if it is not empty."
     assert "versions that already exist remotely" in force_help("push")
+
+
+def test_package_refuses_a_build_context_of_the_whole_disk(tmp_path):
+    from corpus.cases import Case
+
+    repo = Case("base", set()).build(tmp_path / "repo")
+    out = Path("/var/tmp") / f"tritonrepo-test-deploy-{os.getpid()}"
+    if Path(os.path.commonpath([repo, out])) != Path("/"):
+        pytest.skip("the temp dir shares a folder with /var/tmp")
+    result = runner.invoke(app, ["package", str(repo), "--out", str(out)])
+    assert result.exit_code == 2 and "docker would send the whole disk as build context" in result.output
+    assert not out.exists()

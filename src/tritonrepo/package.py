@@ -307,6 +307,10 @@ def package(
                               "choose an --out folder outside the repository")
     image = opts.image or f"{opts.name}:latest"
     context = build_context(root, target)
+    if context == Path(context.anchor):
+        raise TritonRepoError(f"{target} and {root} share no folder but {context}: docker would send the whole disk "
+                              "as build context", f"choose an --out folder beside the repository, e.g. "
+                              f"{root.resolve().parent / 'deploy'}")
     texts = {
         "requirements.txt": "".join(f"{d}=={v}\n" if v else f"{d}\n" for d, v in facts.requirements.items()),
         "Dockerfile": dockerfile(opts, facts, _in_context(root.resolve(), context),
