@@ -87,7 +87,7 @@ def test_signal_during_serve_startup_leaves_no_server_stub_or_shm(tmp_path, sig)
         def stubs():
             found = [c for c in _children(server) if "triton_python_backend_stub" in " ".join(_cmdline(c))]
             found += [g for c in found for g in _children(c)]  # the stub may still be the bash -c launching it
-            return [c for c in found if _cmdline(c)[0].endswith("triton_python_backend_stub")]
+            return [c for c in found if (_cmdline(c) or [""])[0].endswith("triton_python_backend_stub")]
 
         stub = _wait(stubs, 60)
         assert stub, "no Python stub started"
@@ -176,6 +176,9 @@ def test_failed_start_reports_the_model_error_first_and_keeps_the_log(tmp_path):
     repo = Case("broken", set(), files={"m/1/model.py": "import no_such_module_xyz\n"}).build(tmp_path / "repo")
     with pytest.raises(TritonRepoError) as err:
         TritonServer(repo).start(timeout=60)
+    assert err.value.hint == "set TRITONREPO_KEEP_SERVER_DIR=1 to keep the server log"  # nothing left behind
+    with pytest.raises(TritonRepoError) as err:
+        TritonServer(repo).start(timeout=60, keep_log=True)  # what serve does: the log it names exists
     msg = err.value.message
     assert msg.startswith("tritonserver exited with status 1: failed to load 'm' version 1: Internal: "
                           "ModuleNotFoundError: No module named 'no_such_module_xyz'"), msg

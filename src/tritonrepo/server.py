@@ -266,13 +266,18 @@ class TritonServer:
                 raise TritonRepoError(f"port {port} ({label}) is already in use on 127.0.0.1",
                                       f"stop what listens there, or pass {flag} 0 to pick a free port")
 
-    def start(self, timeout: float = 120.0) -> TritonServer:
+    def start(self, timeout: float = 120.0, *, keep_log: bool = False) -> TritonServer:
         """Start the server and wait until it is ready (every model loaded).
+
+        Args:
+            timeout: seconds to wait for readiness.
+            keep_log: on failure, keep the server log (``kept_log``, in the temp dir) and name it in the hint; else
+                it is removed with the working directory and the hint says how to keep it.
 
         Raises:
             TritonRepoError: a requested port is taken (before anything starts); the server exited or was not
                 ready within ``timeout`` seconds: the message carries the server's own error lines, CUDA noise
-                filtered, and the hint the path of its log, kept for reading (exit code 1).
+                filtered (exit code 1).
         """
         self.check_ports()
         self.engine = self.engine or find_engine()
@@ -290,8 +295,10 @@ class TritonServer:
         try:
             self.wait_ready(timeout)
         except TritonRepoError as exc:
-            self.stop(keep_log=True)
-            raise TritonRepoError(exc.message, f"see the server log {self.kept_log}", exc.exit_code) from None
+            self.stop(keep_log=keep_log)
+            hint = (f"see the server log {self.kept_log}" if self.kept_log
+                    else "set TRITONREPO_KEEP_SERVER_DIR=1 to keep the server log")
+            raise TritonRepoError(exc.message, hint, exc.exit_code) from None
         except BaseException:
             self.stop()
             raise
@@ -310,7 +317,6 @@ class TritonServer:
             if self._proc.poll() is not None:
                 raise TritonRepoError(
                     f"tritonserver exited with status {self._proc.returncode}: {self.failure_summary()}",
-                    f"see the server log {self.log_path}",
                     exit_code=1,
                 )
             try:
@@ -322,7 +328,6 @@ class TritonServer:
             time.sleep(0.2)
         raise TritonRepoError(
             f"tritonserver not ready after {timeout:.0f}s: {self.failure_summary()}",
-            f"see the server log {self.log_path}",
             exit_code=1,
         )
 
@@ -366,7 +371,10 @@ class TritonServer:
         if getattr(self, "_logf", None) is not None:
             self._logf.close()
             self._logf = None
-        if keep_log and self._workdir is not None and self.log_path.is_file():
+        keep_dir = bool(os.environ.get("TRITONREPO_KEEP_SERVER_DIR"))
+        if keep_dir and self._workdir is not None:
+            self.kept_log = self.log_path
+        elif keep_log and self._workdir is not None and self.log_path.is_file():
             fd, kept = tempfile.mkstemp(prefix="tritonrepo-server-", suffix=".log")
             os.close(fd)
             shutil.move(self.log_path, kept)

@@ -90,7 +90,7 @@ def serve(
     srv = TritonServer(target, engine=engine, http_port=http_port, grpc_port=grpc_port, metrics_port=metrics_port)
     try:
         with console.status("starting tritonserver and loading models", spinner="dots"):
-            srv.start(timeout=timeout)
+            srv.start(timeout=timeout, keep_log=True)
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):  # once ready, a signal is the normal way to stop: exit 0
             signal.signal(sig, lambda *_: stop.set())
