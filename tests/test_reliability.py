@@ -166,3 +166,12 @@ def test_package_refuses_a_build_context_of_the_whole_disk(tmp_path):
     result = runner.invoke(app, ["package", str(repo), "--out", str(out)])
     assert result.exit_code == 2 and "docker would send the whole disk as build context" in result.output
     assert not out.exists()
+
+
+def test_pickle_files_beside_safetensors_are_not_copied(tmp_path, bert_dir):
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(bert_dir, ckpt)
+    (ckpt / "pytorch_model.bin").write_bytes(b"pickle")
+    (ckpt / "training_args.bin").write_bytes(b"pickle")
+    copied = copy_checkpoint(ckpt, tmp_path / "out")
+    assert "model.safetensors" in copied and not [c for c in copied if c.endswith(".bin")]

@@ -123,6 +123,7 @@ def _download(repo_id: str, revision: str | None, token: str | None) -> Checkpoi
     if not (p / "config.json").is_file():
         raise TritonRepoError(f"{repo_id}: the repository has no config.json", "is it a transformers model?")
     read_config_json(p)
+    check_weights(p)
     return Checkpoint(path=p, source=repo_id, kind="hub", revision=p.name)
 
 
@@ -227,7 +228,8 @@ def copy_checkpoint(src: Path, dst: Path, skip: Callable[[str], bool] | None = N
     ``…/models--org--name/snapshots/<sha>``, inside that cache entry: its files are links into ``…/blobs/``); the
     copy holds regular files only. A link pointing anywhere else (``/etc/passwd``, ``~/.aws/credentials``), a
     dangling link, and anything that is not a regular file or folder (FIFO, socket, device) is refused, so nothing
-    from outside the checkpoint ever lands in a model repository.
+    from outside the checkpoint ever lands in a model repository. Pickle files (:data:`PICKLE_WEIGHTS`) are left
+    out: the model loads its ``*.safetensors``, and a pickle in the repository would be code waiting to run.
 
     Args:
         src: the checkpoint folder.
@@ -270,6 +272,8 @@ def copy_checkpoint(src: Path, dst: Path, skip: Callable[[str], bool] | None = N
                     raise TritonRepoError(f"{entry}: symbolic link loop in the checkpoint", "remove the link")
                 walk(entry, out / entry.name, seen | {target})
             elif stat.S_ISREG(mode):
+                if entry.name.endswith(PICKLE_WEIGHTS):  # never shipped: safetensors are what gets loaded
+                    continue
                 shutil.copyfile(target, out / entry.name)
                 copied.append(rel)
             else:
