@@ -40,8 +40,11 @@ def served(tmp_path_factory, bert_dir, vit_dir):
     repo = tmp_path_factory.mktemp("fuzz") / "repo"
     add_pipeline(str(bert_dir), AddOptions(repo=repo, name="cls", backend="python"))
     add_pipeline(str(vit_dir), AddOptions(repo=repo, name="vit", backend="python"))
-    with TritonServer(repo) as server:
+    server = TritonServer(repo).start(timeout=300)  # five Python stubs import torch/transformers: slow on a busy box
+    try:
         yield repo, server
+    finally:
+        server.stop()
 
 
 def _raw(server, model, name, items, datatype="BYTES", shape=None):
