@@ -204,3 +204,13 @@ def test_add_hf_format_json_prints_only_json_when_the_exporter_fails(tmp_path, b
     assert data["exit_code"] == 2
     assert out.stderr.decode().rstrip().splitlines()[-1].startswith("error: optimum could not export")
     assert not list(tmp_path.glob(".tritonrepo-*"))
+
+
+@pytest.mark.server
+def test_not_ready_names_the_models_still_loading(tmp_path):
+    slow = MODEL_PY.replace("    def initialize(self, args):\n        pass",
+                            "    def initialize(self, args):\n        import time\n        time.sleep(60)")
+    repo = Case("slow", set(), files={"m/1/model.py": slow}).build(tmp_path / "repo")
+    with pytest.raises(TritonRepoError) as err:
+        TritonServer(repo).start(timeout=4)
+    assert err.value.message == "tritonserver not ready after 4s: still loading m"

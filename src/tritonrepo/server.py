@@ -326,10 +326,19 @@ class TritonServer:
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             time.sleep(0.2)
+        pending = self.loading_models()
         raise TritonRepoError(
-            f"tritonserver not ready after {timeout:.0f}s: {self.failure_summary()}",
+            f"tritonserver not ready after {timeout:.0f}s: "
+            + (f"still loading {', '.join(pending)}" if pending else self.failure_summary()),
             exit_code=1,
         )
+
+    def loading_models(self) -> list[str]:
+        """Models the log shows as ``loading: <name>:<version>`` and not yet loaded or failed."""
+        log = self.log()
+        started = re.findall(r'"loading: ([^:"]+):\d+"', log)
+        done = set(re.findall(r"successfully loaded '([^']+)'", log)) | set(re.findall(r"failed to load '([^']+)'", log))
+        return sorted(set(started) - done)
 
     def failure_summary(self) -> str:
         """The server's error lines (``E...`` log lines), ``failed to load`` first, without CUDA noise on a
