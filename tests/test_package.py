@@ -62,6 +62,20 @@ def _check_dockerfile(path: Path) -> list[dict]:
     return instructions
 
 
+def assert_build_context_works(out: Path) -> None:
+    """Every COPY source of the Dockerfile exists in the context of the build line docker-run.sh prints."""
+    import shlex
+
+    line = next(ln for ln in (out / "docker-run.sh").read_text().splitlines() if ln.startswith("# build: "))
+    words = shlex.split(line.removeprefix("# build: "))
+    assert words[:2] == ["docker", "build"] and words[words.index("-f") + 1] == str((out / "Dockerfile").resolve())
+    context = Path(words[-1])
+    for i in _check_dockerfile(out / "Dockerfile"):
+        if i["instruction"] == "COPY":
+            source = i["value"].split()[0]
+            assert (context / source).exists(), f"COPY {source}: not in the build context {context}"
+
+
 def test_artefacts_for_the_examples_baked_image(examples_repo, tmp_path):
     out = tmp_path / "deploy"
     written = package(examples_repo, out, PackageOptions(triton_version="24.10"))
@@ -77,7 +91,8 @@ def test_artefacts_for_the_examples_baked_image(examples_repo, tmp_path):
     assert instructions[0]["value"] == "nvcr.io/nvidia/tritonserver:24.10-py3"
     values = {i["instruction"]: i["value"] for i in instructions}
     assert values["RUN"] == "pip install --no-cache-dir -r /opt/tritonrepo/requirements.txt"
-    assert values["COPY"] == "model_repository /models" and values["EXPOSE"] == "8000 8001 8002"
+    assert values["COPY"].endswith("model_repository /models") and values["EXPOSE"] == "8000 8001 8002"
+    assert_build_context_works(out)
     deployment, service = _check_kubernetes(out / "kubernetes.yaml")
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"

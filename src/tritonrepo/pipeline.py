@@ -209,6 +209,7 @@ def _copy_module(vdir: Path, module: str) -> None:
     vdir.mkdir(parents=True, exist_ok=True)
     (vdir / "model.py").write_bytes((pkg / module).read_bytes())
     (vdir / "tritonrepo_runtime.py").write_bytes((pkg / "runtime.py").read_bytes())
+    (vdir / "tritonrepo_limits.py").write_bytes((pkg / "limits.py").read_bytes())
 
 
 def _decl(t, dims=None) -> TensorSpec:

@@ -65,6 +65,7 @@ def init_repository(path: str | os.PathLike[str] = "model_repository") -> Path:
     Raises:
         TritonRepoError: when ``path`` is a file, or a non-empty directory that is not a model repository.
     """
+    refuse_url(path)
     repo = Path(path)
     if repo.exists() and not repo.is_dir():
         raise TritonRepoError(f"{repo}: exists and is not a directory", "choose another path")
@@ -78,8 +79,20 @@ def init_repository(path: str | os.PathLike[str] = "model_repository") -> Path:
     return repo
 
 
+def refuse_url(path: str | os.PathLike[str]) -> None:
+    """Raise :class:`TritonRepoError` when ``path`` is a URL (``s3://b/p`` arrives as ``s3:/b/p`` via ``Path``)."""
+    text = os.fspath(path)
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:/", text):
+        url = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]+):/+", r"\1://", text)
+        raise TritonRepoError(
+            f"{url}: a URL, not a local model repository",
+            f"tritonrepo serve and pull read s3:// URLs; for the rest: tritonrepo pull {url} ./model_repository",
+        )
+
+
 def open_repository(path: str | os.PathLike[str]) -> Path:
     """Return an existing repository directory. Raises :class:`TritonRepoError` when it does not exist."""
+    refuse_url(path)
     repo = Path(path)
     if not repo.is_dir():
         raise TritonRepoError(f"{repo}: no such model repository", f"create it with: tritonrepo init {repo}")
@@ -123,11 +136,59 @@ def next_version(model_dir: Path) -> int:
     return versions[-1] + 1 if versions else 1
 
 
+#: Prefixes of the temporary folders tritonrepo creates beside a repository; the owner's pid follows the prefix.
+TEMP_PREFIXES = (".tritonrepo-staging-", ".tritonrepo-pull-")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def clean_stale_temp_dirs(parent: Path) -> list[Path]:
+    """Remove tritonrepo's temporary folders in ``parent`` whose owner process is gone; returns them.
+
+    Only names tritonrepo makes are touched: ``.tritonrepo-staging-<pid>-…`` and ``.tritonrepo-pull-<pid>-…``,
+    with ``<pid>`` no longer running (a run killed by SIGKILL or a power cut). Folders of live processes, and
+    anything else, are left alone.
+    """
+    removed = []
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return removed
+    for p in entries:
+        prefix = next((x for x in TEMP_PREFIXES if p.name.startswith(x)), None)
+        if prefix is None or not p.is_dir() or p.is_symlink():
+            continue
+        pid = p.name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+    return removed
+
+
+def temp_dir_beside(path: Path, kind: str, label: str = "") -> Path:
+    """A new folder ``.tritonrepo-<kind>-<pid>-<label>-XXXX`` beside ``path`` (same filesystem, so a rename is
+    atomic), after removing stale ones of dead processes (:func:`clean_stale_temp_dirs`)."""
+    parent = path.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_temp_dirs(parent)
+    return Path(tempfile.mkdtemp(prefix=f".tritonrepo-{kind}-{os.getpid()}-{label + '-' if label else ''}", dir=parent))
+
+
 @contextmanager
 def staging_dir(repo: Path, label: str) -> Iterator[Path]:
-    """A temporary directory beside ``repo`` (same filesystem, so a rename is atomic), removed on exit."""
-    parent = repo.resolve().parent
-    tmp = Path(tempfile.mkdtemp(prefix=f".tritonrepo-staging-{label}-", dir=parent))
+    """A temporary directory beside ``repo`` (same filesystem, so a rename is atomic), removed on exit.
+
+    Named ``.tritonrepo-staging-<pid>-<label>-XXXX``: a later run removes it if this process dies before it can.
+    """
+    tmp = temp_dir_beside(repo, "staging", label)
     try:
         yield tmp
     finally:

@@ -15,7 +15,9 @@ Two engines are supported:
 
 from __future__ import annotations
 
+import ctypes
 import os
+import re
 import shutil
 import signal
 import socket
@@ -90,6 +92,58 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """True when ``host:port`` cannot be bound (another process listens there)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+#: Log lines that say nothing about the repository on a CPU-only machine (the wheel's server always prints them).
+NOISE = re.compile(r"CudaDriverHelper|CUDA|cuda|pinned memory|libcuda|nvml|GPU metrics|Failed to (?:initialize|load) NVML")
+
+
+def _death_signal():
+    """Linux, main thread only: a ``preexec_fn`` giving the server SIGTERM when the process that started it dies
+    (even by SIGKILL; ``PR_SET_PDEATHSIG`` follows the forking *thread*, hence main thread only). ``prctl`` is
+    looked up here, before the fork: nothing is loaded in the child."""
+    import threading  # noqa: PLC0415
+
+    if sys.platform != "linux" or threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return lambda: prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
+def shm_regions_of(pgid: int) -> set[str]:
+    """Names of the ``/dev/shm`` regions the Python-backend stubs of process group ``pgid`` use.
+
+    The stub's second argument is its region name (``triton_python_backend_shm_region_<uuid>``, or
+    ``triton_onnxruntime_backend_…`` for tritonrepo's Python-based ONNX backend), see python_backend
+    ``src/stub_launcher.cc``. Read from ``/proc``, so only on Linux; an empty set elsewhere.
+    """
+    names: set[str] = set()
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if os.getpgid(int(proc.name)) != pgid:
+                continue
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+        except (OSError, ValueError):
+            continue
+        names |= set(_REGION.findall(cmdline))  # also while the stub is still the ``bash -c`` that launches it
+    return names
+
+
+_REGION = re.compile(r"\btriton_[a-z]+_backend_shm_region_[0-9a-f-]{36}")
+
+
 def _prepare_backends(engine: Engine, root: Path) -> Path:
     """Assemble a backend directory for the pytriton engine under ``root``; returns it.
 
@@ -143,6 +197,8 @@ class TritonServer:
     metrics_port: int = 0
     _proc: subprocess.Popen | None = None
     _workdir: Path | None = None
+    _shm: set[str] = field(default_factory=set)
+    kept_log: Path | None = None
 
     @property
     def http_url(self) -> str:
@@ -199,13 +255,31 @@ class TritonServer:
         repo = str(self.repository)
         return repo if "://" in repo else str(Path(repo).resolve())
 
-    def start(self, timeout: float = 120.0) -> TritonServer:
+    def check_ports(self) -> None:
+        """Raise :class:`TritonRepoError` at once when a requested (non-zero) port is taken on 127.0.0.1.
+
+        Triton itself reports a taken port only after every model has loaded (seconds to minutes).
+        """
+        for label, port in (("HTTP", self.http_port), ("gRPC", self.grpc_port), ("metrics", self.metrics_port)):
+            if port and port_in_use(port):
+                flag = {"HTTP": "--http-port", "gRPC": "--grpc-port", "metrics": "--metrics-port"}[label]
+                raise TritonRepoError(f"port {port} ({label}) is already in use on 127.0.0.1",
+                                      f"stop what listens there, or pass {flag} 0 to pick a free port")
+
+    def start(self, timeout: float = 120.0, *, keep_log: bool = False) -> TritonServer:
         """Start the server and wait until it is ready (every model loaded).
 
+        Args:
+            timeout: seconds to wait for readiness.
+            keep_log: on failure, keep the server log (``kept_log``, in the temp dir) and name it in the hint; else
+                it is removed with the working directory and the hint says how to keep it.
+
         Raises:
-            TritonRepoError: the server exited or was not ready within ``timeout`` seconds; the message
-                carries the server's own ``failed to load`` lines (exit code 1).
+            TritonRepoError: a requested port is taken (before anything starts); the server exited or was not
+                ready within ``timeout`` seconds: the message carries the server's own error lines, CUDA noise
+                filtered (exit code 1).
         """
+        self.check_ports()
         self.engine = self.engine or find_engine()
         self._workdir = Path(tempfile.mkdtemp(prefix="tritonrepo-server-"))
         if self.engine.kind == "pytriton":
@@ -216,9 +290,15 @@ class TritonServer:
         args, env = self.command()
         logf = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self._logf = logf
-        self._proc = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        self._proc = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                      preexec_fn=_death_signal())
         try:
             self.wait_ready(timeout)
+        except TritonRepoError as exc:
+            self.stop(keep_log=keep_log)
+            hint = (f"see the server log {self.kept_log}" if self.kept_log
+                    else "set TRITONREPO_KEEP_SERVER_DIR=1 to keep the server log")
+            raise TritonRepoError(exc.message, hint, exc.exit_code) from None
         except BaseException:
             self.stop()
             raise
@@ -233,10 +313,10 @@ class TritonServer:
         url = f"http://{self.http_url}/v2/health/ready"
         while time.monotonic() < deadline:
             assert self._proc is not None
+            self._shm |= shm_regions_of(self._proc.pid)
             if self._proc.poll() is not None:
                 raise TritonRepoError(
                     f"tritonserver exited with status {self._proc.returncode}: {self.failure_summary()}",
-                    f"see the server log {self.log_path}",
                     exit_code=1,
                 )
             try:
@@ -246,23 +326,45 @@ class TritonServer:
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             time.sleep(0.2)
+        pending = self.loading_models()
         raise TritonRepoError(
-            f"tritonserver not ready after {timeout:.0f}s: {self.failure_summary()}",
-            f"see the server log {self.log_path}",
+            f"tritonserver not ready after {timeout:.0f}s: "
+            + (f"still loading {', '.join(pending)}" if pending else self.failure_summary()),
             exit_code=1,
         )
 
+    def loading_models(self) -> list[str]:
+        """Models the log shows as ``loading: <name>:<version>`` and not yet loaded or failed."""
+        log = self.log()
+        started = re.findall(r'"loading: ([^:"]+):\d+"', log)
+        done = set(re.findall(r"successfully loaded '([^']+)'", log)) | set(re.findall(r"failed to load '([^']+)'", log))
+        return sorted(set(started) - done)
+
     def failure_summary(self) -> str:
-        """The server's error lines (``E...`` log lines), joined; or its last line."""
+        """The server's error lines (``E...`` log lines), ``failed to load`` first, without CUDA noise on a
+        CPU-only machine and without the Python frames after ``At:``, joined; else its last line."""
         lines = [ln for ln in self.log().splitlines() if ln.strip()]
-        errors = [ln.split("] ", 1)[-1] for ln in lines if ln.startswith("E")]
+        errors = []
+        for ln in lines:
+            if not ln.startswith("E") or (NOISE.search(ln) and "failed to load" not in ln):
+                continue
+            text = ln.split("] ", 1)[-1].strip()
+            if text.startswith('"') and text.endswith('"'):
+                text = text[1:-1].replace('\\"', '"')
+            text = text.split("\\n\\nAt:", 1)[0].replace("\\n", " ").strip()
+            if text not in errors:
+                errors.append(text)
+        errors.sort(key=lambda t: "failed to load" not in t)
         if errors:
             return " | ".join(errors[:5])
-        return lines[-1] if lines else "no output"
+        quiet = [ln for ln in lines if not NOISE.search(ln)]
+        return quiet[-1] if quiet else "no output"
 
-    def stop(self, timeout: float = 20.0) -> None:
-        """Stop the server (SIGINT, then SIGKILL after ``timeout``) and remove its working directory."""
+    def stop(self, timeout: float = 20.0, *, keep_log: bool = False) -> None:
+        """Stop the server (SIGINT, then SIGKILL after ``timeout``), remove the ``/dev/shm`` regions its stubs
+        leave behind and its working directory; ``keep_log`` moves the log to ``kept_log`` in the temp dir first."""
         if self._proc is not None and self._proc.poll() is None:
+            self._shm |= shm_regions_of(self._proc.pid)
             try:
                 os.killpg(self._proc.pid, signal.SIGINT)
                 self._proc.wait(timeout=timeout)
@@ -272,9 +374,20 @@ class TritonServer:
                 except ProcessLookupError:
                     pass
                 self._proc.wait()
+        for name in self._shm:  # regions of stubs killed before they could unlink them
+            Path("/dev/shm", name).unlink(missing_ok=True)
+        self._shm = set()
         if getattr(self, "_logf", None) is not None:
             self._logf.close()
             self._logf = None
+        keep_dir = bool(os.environ.get("TRITONREPO_KEEP_SERVER_DIR"))
+        if keep_dir and self._workdir is not None:
+            self.kept_log = self.log_path
+        elif keep_log and self._workdir is not None and self.log_path.is_file():
+            fd, kept = tempfile.mkstemp(prefix="tritonrepo-server-", suffix=".log")
+            os.close(fd)
+            shutil.move(self.log_path, kept)
+            self.kept_log = Path(kept)
         if self._workdir is not None and not os.environ.get("TRITONREPO_KEEP_SERVER_DIR"):
             shutil.rmtree(self._workdir, ignore_errors=True)
 

@@ -26,7 +26,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,7 +82,7 @@ def client(endpoint_url: str | None = None):
     )
 
 
-def _explain(exc: Exception, location: S3Location, endpoint: str | None) -> TritonRepoError:
+def explain(exc: Exception, location: S3Location, endpoint: str | None) -> TritonRepoError:
     """One line for a boto3/botocore failure."""
     from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError  # noqa: PLC0415
 
@@ -192,12 +191,17 @@ def push(
     except TritonRepoError:
         raise
     except Exception as exc:  # noqa: BLE001 - botocore raises many types; one line each
-        raise _explain(exc, location, endpoint_url) from None
+        raise explain(exc, location, endpoint_url) from None
 
     files = local_files(root)
     hashes = {rel: _sha256(p) for rel, p in files.items()}
     sizes = {rel: 0 if p.is_dir() else p.stat().st_size for rel, p in files.items()}
     changed = {rel for rel in files if index.get(rel) != hashes[rel] or remote_sizes.get(rel) != sizes[rel]}
+    try:  # an interrupted push wrote files but not the index: same bytes remotely => nothing to do (and no guard)
+        changed -= {rel for rel in changed if remote_sizes.get(rel) == sizes[rel] and index.get(rel) != hashes[rel]
+                    and _remote_sha256(s3, location, rel) == hashes[rel]}
+    except Exception as exc:  # noqa: BLE001
+        raise explain(exc, location, endpoint_url) from None
     result = PushResult(unchanged=len(files) - len(changed))
     result.stale = sorted(rel for rel in remote_sizes if rel not in files and rel != INDEX)
 
@@ -210,7 +214,7 @@ def push(
         try:
             served = _remote_served(s3, location, model, remote_sizes)
         except Exception as exc:  # noqa: BLE001
-            raise _explain(exc, location, endpoint_url) from None
+            raise explain(exc, location, endpoint_url) from None
         touched = {int(rel.split("/")[1]) for rel in mine if rel.count("/") >= 2 and rel.split("/")[1].isdigit()}
         clash = sorted(touched & set(served))
         if clash and not force:
@@ -229,7 +233,7 @@ def push(
     except TritonRepoError:
         raise
     except Exception as exc:  # noqa: BLE001
-        raise _explain(exc, location, endpoint_url) from None
+        raise explain(exc, location, endpoint_url) from None
     return result
 
 
@@ -274,6 +278,17 @@ def _upload(s3, location, root, rel, result, progress) -> None:
         progress(rel, size)
 
 
+def _remote_sha256(s3, location: S3Location, rel: str) -> str:
+    """SHA-256 of a remote object's bytes (streamed)."""
+    if rel.endswith("/"):
+        return hashlib.sha256(b"").hexdigest()
+    h = hashlib.sha256()
+    body = s3.get_object(Bucket=location.bucket, Key=location.key(rel))["Body"]
+    for chunk in iter(lambda: body.read(1 << 20), b""):
+        h.update(chunk)
+    return h.hexdigest()
+
+
 def _list(s3, location: S3Location) -> dict[str, int]:
     out = {}
     prefix = location.key("")
@@ -299,22 +314,24 @@ def pull(url: str, dest: str | Path, *, endpoint_url: str | None = None, force: 
         The number of objects downloaded (files and empty-folder markers).
 
     Raises:
-        TritonRepoError: ``dest`` exists and is not empty (without ``force``), or the storage cannot be read.
+        TritonRepoError: ``dest`` exists and is not empty (without ``force``), the prefix holds no objects, or the
+            storage cannot be read. ``dest`` is untouched then.
     """
-    from tritonrepo.repository import place  # noqa: PLC0415
+    from tritonrepo.repository import place, temp_dir_beside  # noqa: PLC0415
 
     location = parse_url(url)
     target = Path(dest)
     if target.exists() and any(target.iterdir()) and not force:
         raise TritonRepoError(f"{target}: exists and is not empty", "pass --force to replace it")
     s3 = client(endpoint_url)
-    parent = target.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tritonrepo-pull-", dir=parent))
+    tmp = temp_dir_beside(target, "pull")
     try:
         count = 0
         try:
             keys = _list(s3, location)
+            if not [rel for rel in keys if rel != INDEX]:
+                raise TritonRepoError(f"{location}" + (f" at {endpoint_url}" if endpoint_url else "")
+                                      + ": no objects under this prefix", "check the URL (tritonrepo push writes one)")
             for rel in keys:
                 if rel == INDEX:
                     continue
@@ -324,8 +341,10 @@ def pull(url: str, dest: str | Path, *, endpoint_url: str | None = None, force: 
                     continue
                 (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
                 s3.download_file(location.bucket, location.key(rel), str(tmp / rel))
+        except TritonRepoError:
+            raise
         except Exception as exc:  # noqa: BLE001
-            raise _explain(exc, location, endpoint_url) from None
+            raise explain(exc, location, endpoint_url) from None
         place(tmp, target, force=True)
         return count
     finally:

@@ -7,14 +7,16 @@ from typing import Annotated
 
 import typer
 
-from tritonrepo.cli._cli_utils import FormatOpt, ForceOpt, OutputFormat, console, emit, run_command
+from tritonrepo.cli._cli_utils import FormatOpt, OutputFormat, console, emit, run_command
+
+PackageForceOpt = Annotated[bool, typer.Option("--force", help="Replace the artefacts in --out if it is not empty.")]
 
 
 @run_command
 def package(
     repo: Annotated[Path, typer.Argument(help="Model repository.")] = Path("model_repository"),
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the artefacts.")] = Path("deploy"),
-    triton_version: Annotated[str, typer.Option("--triton-version", help="NGC release yy.mm.")] = "24.10",
+    triton_version: Annotated[str, typer.Option("--triton-version", help="Known NGC release yy.mm or server version 2.x[.y] (23.10 … 25.06).")] = "24.10",
     name: Annotated[str, typer.Option("--name", help="Service name.")] = "triton",
     image: Annotated[str | None, typer.Option("--image", help="Image tag (default NAME:latest).")] = None,
     model_repository_url: Annotated[str | None, typer.Option("--model-repository-url", help="Read the repository from s3://… instead of the image.")] = None,
@@ -22,7 +24,7 @@ def package(
     pvc: Annotated[str | None, typer.Option("--pvc", help="Read the repository from this PersistentVolumeClaim.")] = None,
     oss_url: Annotated[str | None, typer.Option("--oss-url", help="oss://bucket/prefix for PAI-EAS.")] = None,
     replicas: Annotated[int, typer.Option("--replicas")] = 1,
-    force: ForceOpt = False,
+    force: PackageForceOpt = False,
     fmt: FormatOpt = OutputFormat.text,
 ) -> None:
     """Write deploy artefacts generated from what the repository contains.

@@ -8,12 +8,16 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
-from tritonrepo.cli._cli_utils import FormatOpt, ForceOpt, OutputFormat, console, emit, run_command
+from tritonrepo.cli._cli_utils import FormatOpt, OutputFormat, console, emit, run_command
 
 EndpointOpt = Annotated[
     str | None,
     typer.Option("--endpoint-url", envvar="AWS_ENDPOINT_URL", help="S3 endpoint for MinIO, OSS, SeaweedFS, ..."),
 ]
+
+PushForceOpt = Annotated[bool, typer.Option(
+    "--force", help="Also replace files of versions that already exist remotely (they cannot change atomically).")]
+PullForceOpt = Annotated[bool, typer.Option("--force", help="Replace DEST if it exists and is not empty.")]
 
 
 @run_command
@@ -21,7 +25,7 @@ def push(
     repo: Annotated[Path, typer.Argument(help="Local model repository.")],
     url: Annotated[str, typer.Argument(help="s3://bucket/prefix")],
     endpoint_url: EndpointOpt = None,
-    force: ForceOpt = False,
+    force: PushForceOpt = False,
     validate: Annotated[bool, typer.Option("--validate/--no-validate", help="Refuse a repository with validation errors.")] = True,
     fmt: FormatOpt = OutputFormat.text,
 ) -> None:
@@ -61,7 +65,8 @@ def pull(
     url: Annotated[str, typer.Argument(help="s3://bucket/prefix")],
     dest: Annotated[Path, typer.Argument(help="Local directory to create.")],
     endpoint_url: EndpointOpt = None,
-    force: ForceOpt = False,
+    force: PullForceOpt = False,
+    fmt: FormatOpt = OutputFormat.text,
 ) -> None:
     """Download a repository from object storage (staged beside DEST, then renamed into place).
 
@@ -72,4 +77,5 @@ def pull(
     from tritonrepo.storage import pull as run_pull  # noqa: PLC0415
 
     count = run_pull(url, dest, endpoint_url=endpoint_url, force=force)
-    console.print(f"[bold green]pulled[/] {url} -> {dest}: {count} files")
+    data = {"url": url, "dest": str(dest.resolve()), "files": count}
+    emit(fmt, data, lambda: console.print(f"[bold green]pulled[/] {url} -> {dest}: {count} files"))

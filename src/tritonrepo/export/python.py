@@ -10,11 +10,10 @@ trial runs in PyTorch.
 
 from __future__ import annotations
 
-import shutil
 from importlib import resources
 from pathlib import Path
 
-from tritonrepo.checkpoint import Checkpoint
+from tritonrepo.checkpoint import Checkpoint, copy_checkpoint
 from tritonrepo.errors import TritonRepoError
 from tritonrepo.export.common import (
     ExportResult,
@@ -74,9 +73,5 @@ def package_python(checkpoint: Checkpoint, spec, version_dir: Path, *, batching:
 
 
 def _copy_checkpoint(src: Path, dst: Path) -> None:
-    """Copy the checkpoint (following hub-cache symlinks), without VCS folders and other frameworks' weights."""
-
-    def ignore(_dir: str, names: list[str]) -> set[str]:
-        return {n for n in names if n in _SKIP or n.endswith(_WEIGHTS_SKIP)}
-
-    shutil.copytree(src, dst, symlinks=False, ignore=ignore)
+    """Copy the checkpoint (links only inside it, see copy_checkpoint), without VCS folders and other frameworks' weights."""
+    copy_checkpoint(src, dst, skip=lambda n: n in _SKIP or n.endswith(_WEIGHTS_SKIP))

@@ -21,29 +21,17 @@ Text inputs are ``TYPE_STRING`` ``[batch, 1]`` (one UTF-8 string per batch item)
 inputs), cast to the configured dtype: ``input_ids``/``attention_mask``[/``token_type_ids``] ``[batch, seq]``
 padded to the longest text of the request, or ``pixel_values`` ``[batch, C, H, W]``. Each request is processed
 on its own (its padding never depends on other requests); a malformed one (undecodable image, text that is not
-UTF-8) gets an error response and the model keeps serving.
+UTF-8, larger than the limits of ``tritonrepo_limits``) gets an error response (HTTP 400) and the model keeps serving.
 """
 
-import io
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
+from tritonrepo_limits import Limits  # noqa: E402
 from tritonrepo_runtime import ModelIO, RequestError, execute_batched  # noqa: E402
-
-
-def _texts(array):
-    out = []
-    for item in array.reshape(-1):
-        if isinstance(item, bytes):
-            try:
-                item = item.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise RequestError(f"text is not valid UTF-8: {exc}") from None
-        out.append(str(item))
-    return out
 
 
 def load_tokenizers(folder, parameter):
@@ -101,17 +89,11 @@ class TritonPythonModel:
 
             self.processor = AutoTokenizer.from_pretrained(folder)
             self.max_length = int(self.io.parameter("max_length", "512"))
+        self.limits = Limits(self.io.config.get("parameters"), getattr(self, "max_length", None))
 
     def _run(self, arrays):
         if self.kind == "image":
-            from PIL import Image, UnidentifiedImageError
-
-            images = []
-            for i, blob in enumerate(arrays[self.io.inputs[0]].reshape(-1)):
-                try:
-                    images.append(Image.open(io.BytesIO(bytes(blob))).convert("RGB"))
-                except (UnidentifiedImageError, OSError, ValueError) as exc:
-                    raise RequestError(f"image {i} cannot be decoded: {exc}") from None
+            images = [self.limits.image(blob, i) for i, blob in enumerate(arrays[self.io.inputs[0]].reshape(-1))]
             enc = self.processor(images=images, return_tensors="np")
         else:
             first, second, strategy, rows = self._text_items(arrays)
@@ -130,21 +112,21 @@ class TritonPythonModel:
     def _text_items(self, arrays):
         """``(first texts, second texts or None, truncation strategy, (batch, choices) or None)`` for the kind."""
         if self.kind == "text-pair":
-            first, second = (_texts(arrays[n]) for n in self.io.inputs[:2])
+            first, second = (self.limits.texts(arrays[n]) for n in self.io.inputs[:2])
             return first, second, "only_second", None
         if self.kind == "zero-shot":
-            texts, labels = (_texts(arrays[n]) for n in self.io.inputs[:2])
+            texts, labels = (self.limits.texts(arrays[n]) for n in self.io.inputs[:2])
             if not labels:
                 raise RequestError("candidate_labels is empty")
             template = self.io.parameter("hypothesis_template", "This example is {}.")
             return ([t for t in texts for _ in labels], [template.format(x) for _ in texts for x in labels],
                     "only_first", None)
         if self.kind == "multiple-choice":
-            prompts = _texts(arrays[self.io.inputs[0]])
+            prompts = self.limits.texts(arrays[self.io.inputs[0]])
             choices = np.asarray(arrays[self.io.inputs[1]], dtype=object).reshape(len(prompts), -1)
             n = choices.shape[1]
-            return [p for p in prompts for _ in range(n)], _texts(choices), "longest_first", (len(prompts), n)
-        return _texts(arrays[self.io.inputs[0]]), None, "longest_first", None
+            return [p for p in prompts for _ in range(n)], self.limits.texts(choices), "longest_first", (len(prompts), n)
+        return self.limits.texts(arrays[self.io.inputs[0]]), None, "longest_first", None
 
     def execute(self, requests):
         """One response per request; each request is tokenized/processed on its own."""

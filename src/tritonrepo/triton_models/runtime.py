@@ -94,8 +94,9 @@ class ModelIO:
         return pb_utils.InferenceResponse(output_tensors=tensors)
 
 
-def _error(message: str):
-    return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message))
+def _error(message: str, exc: Exception | None = None):
+    code = pb_utils.TritonError.INVALID_ARG if isinstance(exc, RequestError) else pb_utils.TritonError.INTERNAL
+    return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message, code))
 
 
 def _sequence_dims(tensor: dict) -> bool:
@@ -196,7 +197,7 @@ def execute_batched(
         try:
             read.append((i, io.read(request)))
         except RequestError as exc:
-            responses[i] = _error(str(exc))
+            responses[i] = _error(str(exc), exc)
     groups = batch_groups(read, padded, stack and io.max_batch_size > 0)
 
     for key, members in groups.items():
@@ -226,5 +227,5 @@ def execute_batched(
             try:
                 responses[i] = io.respond(run(arrays))
             except Exception as exc:  # noqa: BLE001 - any failure is this request's error, the model keeps serving
-                responses[i] = _error(f"{type(exc).__name__}: {exc}")
+                responses[i] = _error(str(exc) if isinstance(exc, RequestError) else f"{type(exc).__name__}: {exc}", exc)
     return responses
