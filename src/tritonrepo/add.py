@@ -140,6 +140,10 @@ def stage_hf_model(checkpoint: Checkpoint, task: str, name: str, options: AddOpt
     Raises:
         TritonRepoError: the version exists (without ``force``), the export fails, or the config would change.
     """
+    from tritonrepo.generation import add_generation, is_generation_task  # noqa: PLC0415
+
+    if is_generation_task(task):  # text out, token by token: a decoupled generate model (docs/generation.md)
+        return add_generation(checkpoint, task, name, options, tmp)
     model_dir = Path(options.repo) / name
     ver = free_version(model_dir, options.version, force=options.force)
     stage = tmp / name
