@@ -62,15 +62,15 @@ def _sharpen(model, factor: float = 3.0) -> None:
             emb.weight.mul_(factor)
 
 
-def make_gpt2(path: Path, seed: int = 0) -> Path:
-    """GPT-2 (``GPT2LMHeadModel``): hidden 32, 2 layers, 2 heads, 128 positions."""
+def make_gpt2(path: Path, seed: int = 0, positions: int = 128) -> Path:
+    """GPT-2 (``GPT2LMHeadModel``): hidden 32, 2 layers, 2 heads, ``positions`` positions."""
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(seed)
     tok = make_bpe_tokenizer(path)
     cfg = GPT2Config(
-        vocab_size=len(tok), n_positions=128, n_embd=32, n_layer=2, n_head=2, bos_token_id=0, eos_token_id=0,
+        vocab_size=len(tok), n_positions=positions, n_embd=32, n_layer=2, n_head=2, bos_token_id=0, eos_token_id=0,
         initializer_range=0.2,
     )
     model = GPT2LMHeadModel(cfg)

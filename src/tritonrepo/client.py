@@ -258,6 +258,8 @@ def generate_grpc_stream(url: str, model: str, body: dict, *, stream: bool = Tru
             arr, wire = np.array([value], dtype=bool), "BOOL"
         elif isinstance(value, int):
             arr, wire = np.array([value], dtype=np.int32), "INT32"
+        elif isinstance(value, bytes):
+            arr, wire = np.array([value], dtype=object), "BYTES"
         else:
             arr, wire = np.array([str(value).encode()], dtype=object), "BYTES"
         inp = grpcclient.InferInput(name, [1], wire)

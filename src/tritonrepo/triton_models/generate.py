@@ -154,6 +154,10 @@ class TritonPythonModel:
         out_dtype = self.out_dtype
 
         def emit(delta, finished, error):
+            if finished and seq.finish_reason == "cancelled":
+                pb_utils.Logger.log_info(f"generation cancelled by the client after {len(seq.tokens)} tokens")
+                sender.send(flags=FINAL)
+                return
             if error:
                 sender.send(pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(error)),
                             flags=FINAL)
