@@ -192,7 +192,8 @@ def _http_error(model: str, exc) -> TritonRepoError:
     import json  # noqa: PLC0415
 
     try:
-        message = json.loads(exc.read().decode()).get("error", str(exc))
+        raw = exc.read().decode().strip()
+        message = json.loads(raw[5:] if raw.startswith("data:") else raw).get("error", str(exc))
     except (ValueError, AttributeError):
         message = str(exc)
     return TritonRepoError(f"{model}: the server refused the request: {message}", exit_code=1)

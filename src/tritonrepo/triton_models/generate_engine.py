@@ -325,8 +325,8 @@ class Engine:
     def _admit(self) -> None:
         block = not self.active
         while len(self.active) < self.max_batch:
-            try:
-                seq = self.queue.get(block=block, timeout=None if block else 0)
+            try:  # an idle loop wakes up twice a second (a thread blocked forever can stall the stub's unload)
+                seq = self.queue.get(block=block, timeout=0.5 if block else 0)
             except queue.Empty:
                 return
             block = False
