@@ -66,19 +66,24 @@ def timed(fn, repeat: int = 2) -> float:
     return best
 
 
-def in_process(ckpt: Path, tokens: int, backend: str) -> dict[str, float]:
-    """tokens/s and TTFT of in-process greedy generation (PyTorch ``generate`` or optimum's ORT model)."""
+def in_process(ckpt: Path, tokens: int, backend: str, threads: int, onnx_dir: str = "") -> dict[str, float]:
+    """tokens/s and TTFT of in-process greedy generation (PyTorch ``generate`` or optimum's ORT model loaded from
+    the same exported ``model.onnx`` the server uses), with ``threads`` intra-op threads."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    torch.set_num_threads(threads)
     tok = AutoTokenizer.from_pretrained(ckpt)
     ids = tok(PROMPT, return_tensors="pt").input_ids
     if backend == "python":
         model = AutoModelForCausalLM.from_pretrained(ckpt).eval()
     else:
+        import onnxruntime as ort
         from optimum.onnxruntime import ORTModelForCausalLM
 
-        model = ORTModelForCausalLM.from_pretrained(ckpt, export=True, use_cache=True)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        model = ORTModelForCausalLM.from_pretrained(onnx_dir, use_cache=True, session_options=so)
 
     def run(n):
         with torch.inference_mode():
@@ -92,14 +97,14 @@ def in_process(ckpt: Path, tokens: int, backend: str) -> dict[str, float]:
     return {"tok_s": tokens / total, "ttft": ttft}
 
 
-def in_fresh_process(ckpt: Path, tokens: int, backend: str) -> dict[str, float]:
+def in_fresh_process(ckpt: Path, tokens: int, backend: str, threads: int, onnx_dir: str = "") -> dict[str, float]:
     """:func:`in_process` in a new interpreter (no thread pools left over from the export in this one)."""
     import json
     import subprocess
 
     code = (f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import generation; "
             f"print('RESULT', json.dumps(generation.in_process(__import__('pathlib').Path({str(ckpt)!r}), "
-            f"{tokens}, {backend!r})))")
+            f"{tokens}, {backend!r}, {threads}, {onnx_dir!r})))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     return json.loads(next(ln for ln in out.splitlines() if ln.startswith("RESULT"))[7:])
 
@@ -144,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tokens", type=int, default=32)
     ap.add_argument("--size", choices=("small", "tiny"), default="small")
     ap.add_argument("--backends", default="python,onnx")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="intra-op threads for PyTorch/onnxruntime, in-process and served alike (default 1: on a "
+                         "busy shared machine 2 OpenMP threads are up to 10x slower than 1)")
     args = ap.parse_args(argv)
     backends = [b for b in args.backends.split(",") if b]
 
@@ -156,10 +164,18 @@ def main(argv: list[str] | None = None) -> int:
         repo = Path(tmp) / "repo"
         for b in backends:
             t = time.perf_counter()
-            add_hf(str(ckpt), AddOptions(repo=repo, name=f"gpt2_{b}", backend=b,
-                                         settings=ModelSettings(max_batch_size=8)))
+            add_hf(str(ckpt), AddOptions(repo=repo, name=f"gpt2_{b}", backend=b, settings=ModelSettings(
+                max_batch_size=8, parameters={"torch_threads": str(args.threads)})))
             print(f"add-hf --backend {b}: {time.perf_counter() - t:.1f}s")
-        refs = {b: in_fresh_process(ckpt, args.tokens, b) for b in backends}
+        onnx_dir = ""
+        if "onnx" in backends:  # optimum's ORT model on the very graph the server runs (no second export)
+            import shutil
+
+            onnx_dir = str(Path(tmp) / "ort")
+            shutil.copytree(repo / "gpt2_onnx" / "1" / "onnx", onnx_dir)
+            for f in (repo / "gpt2_onnx" / "1" / "hf_model").glob("*.json"):
+                shutil.copy2(f, onnx_dir)
+        refs = {b: in_fresh_process(ckpt, args.tokens, b, args.threads, onnx_dir) for b in backends}
         rows = []
         with TritonServer(repo) as server:
             for b in backends:
@@ -167,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
                 c8 = served(server.http_url, f"gpt2_{b}", args.tokens, 8)
                 rows.append((b, refs[b], c1, c8))
     ref_name = {"python": "model.generate (PyTorch)", "onnx": "ORTModelForCausalLM.generate"}
-    print(f"\n{args.tokens} new tokens per request, prompt of {len(PROMPT.split())} words")
+    print(f"\n{args.tokens} new tokens per request, prompt of {len(PROMPT.split())} words, {args.threads} thread(s)")
     print(f"{'backend':8} {'in-process reference':30} {'ref tok/s':>9} {'c1 tok/s':>9} {'c1/ref':>7} "
           f"{'c8 tok/s':>9} {'c8/c1':>6} {'ref TTFT':>9} {'TTFT':>8}")
     ok = True

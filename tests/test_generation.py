@@ -37,13 +37,17 @@ from tritonrepo.triton_models.generate_engine import (
 
 PROMPTS = ("hello world", "the good movie and the bad movie, a model generates text")
 MAX = 12
+SEQ2SEQ = ("bart", "t5", "marian")
 FAMILIES = {"gpt2": lambda p: tg.make_gpt2(p, positions=2048), "llama": tg.make_llama, "qwen2": tg.make_qwen2_chat}
 
 
 @pytest.fixture(scope="module")
 def ckpts(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("gen-ckpt")
-    return {name: make(root / name) for name, make in FAMILIES.items()}
+    out = {name: make(root / name) for name, make in FAMILIES.items()}
+    out.update({fam: tg.make_seq2seq(root / fam, fam) for fam in SEQ2SEQ})
+    out["wav2vec2"] = tg.make_wav2vec2_ctc(root / "wav2vec2")
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +62,9 @@ def repo(ckpts, tmp_path_factory) -> Path:
         for backend in ("python", "onnx"):
             add_hf(str(ckpts[fam]), AddOptions(repo=repo, name=f"{fam}_{backend}", backend=backend,
                                                settings=ModelSettings(max_batch_size=8)))
+    for fam in SEQ2SEQ:  # BartForConditionalGeneration alone would be detected as fill-mask
+        add_hf(str(ckpts[fam]), AddOptions(repo=repo, name=fam, backend="python", task="text2text-generation"))
+    add_hf(str(ckpts["wav2vec2"]), AddOptions(repo=repo, name="wav2vec2", backend="python"))
     return repo
 
 
@@ -292,3 +299,60 @@ def test_cli_infer_replays_golden_and_streams(server, repo):
     data = json.loads(run.stdout)
     want = tg.greedy_text(Path(repo) / "gpt2_python" / "1" / "hf_model", PROMPTS[0], MAX)
     assert data["results"][0]["text_output"] == want
+
+
+@pytest.mark.server
+@pytest.mark.slow
+@pytest.mark.parametrize("model", SEQ2SEQ)
+def test_seq2seq_equals_transformers_greedy(server, ckpts, model):
+    """Encoder-decoder (text2text-generation): transformers' own generate() in the module, streamed."""
+    for prompt in PROMPTS:
+        want = tg.seq2seq_greedy_text(ckpts[model], prompt, MAX)
+        body = generate_request(prompt, max_tokens=MAX)
+        assert generate(server.http_url, model, body) == want
+        assert "".join(generate_stream(server.http_url, model, body)) == want
+        assert "".join(generate_grpc_stream(server.grpc_url, model, body)) == want
+    seeded = generate_request(PROMPTS[0], max_tokens=MAX, sampling={"temperature": 1.0, "seed": 5})
+    assert generate(server.http_url, model, seeded) == generate(server.http_url, model, seeded)
+    with pytest.raises(TritonRepoError, match="max_tokens must be > 0, got 0"):
+        generate(server.http_url, model, generate_request("hi", max_tokens=0))
+
+
+def test_seq2seq_onnx_is_refused_in_one_line(ckpts, tmp_path):
+    with pytest.raises(TritonRepoError) as err:
+        add_hf(str(ckpts["t5"]), AddOptions(repo=tmp_path / "r", backend="onnx", task="text2text-generation"))
+    assert str(err.value).startswith(
+        "task 'text2text-generation' (encoder-decoder) is served with --backend python only for now"
+    )
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_ctc_speech_recognition(server, ckpts, repo, tmp_path):
+    """wav2vec2 CTC: ``audio`` bytes (WAV and FLAC) -> ``text_output`` equal to transformers' pipeline on the
+    decoded samples; golden replay and ``--audio`` through the CLI; undecodable bytes get an error."""
+    import soundfile as sf
+    from transformers import pipeline
+
+    from tritonrepo.generation import pipeline_text
+    from tritonrepo.triton_models.audio import encode_wav
+
+    pipe = pipeline("automatic-speech-recognition", model=str(ckpts["wav2vec2"]), device="cpu")
+    t = np.arange(24000) / 16000
+    wav = encode_wav((0.4 * np.sin(2 * np.pi * 330 * t) * np.exp(-t)).astype(np.float32), 16000)
+    want = pipeline_text(pipe, "automatic-speech-recognition", wav)
+    assert want
+    assert "".join(generate_grpc_stream(server.grpc_url, "wav2vec2", {"audio": wav}, stream=False)) == want
+    flac = tmp_path / "a.flac"
+    sf.write(flac, (0.4 * np.sin(2 * np.pi * 330 * t)).astype(np.float32), 16000, format="FLAC")
+    want_flac = pipeline_text(pipe, "automatic-speech-recognition", flac.read_bytes())
+    base = [sys.executable, "-m", "tritonrepo", "infer", "wav2vec2", "--repo", str(repo), "--url", server.grpc_url,
+            "--protocol", "grpc"]
+    run = subprocess.run(base, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "matches" in run.stdout
+    run = subprocess.run([*base, "--audio", str(flac), "--format", "json"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["results"][0]["text_output"] == want_flac
+    with pytest.raises(TritonRepoError, match="audio: "):
+        list(generate_grpc_stream(server.grpc_url, "wav2vec2", {"audio": b"not audio"}, stream=False))

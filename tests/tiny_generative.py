@@ -131,3 +131,79 @@ def greedy_text(path: Path, prompt: str, max_new_tokens: int, *, chat: bool = Fa
         out = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False,
                              max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id)
     return tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+
+
+def make_seq2seq(path: Path, family: str, seed: int = 0) -> Path:
+    """Tiny encoder-decoder ``family`` (``"bart"``, ``"t5"`` or ``"marian"``) with the byte-level BPE tokenizer
+    (id 0 = pad/eos/decoder start): hidden 32, 2+2 layers."""
+    import torch
+    import transformers as tf
+
+    torch.manual_seed(seed)
+    tok = make_bpe_tokenizer(path)
+    n = len(tok)
+    common = {"vocab_size": n, "pad_token_id": 0, "eos_token_id": 0, "decoder_start_token_id": 0}
+    if family == "bart":
+        cfg = tf.BartConfig(d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
+                            decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
+                            max_position_embeddings=128, bos_token_id=0, forced_eos_token_id=None, init_std=0.3,
+                            **common)
+        model = tf.BartForConditionalGeneration(cfg)
+    elif family == "t5":
+        cfg = tf.T5Config(d_model=32, d_kv=16, d_ff=64, num_layers=2, num_decoder_layers=2, num_heads=2,
+                          initializer_factor=3.0, **common)
+        model = tf.T5ForConditionalGeneration(cfg)
+    else:
+        cfg = tf.MarianConfig(d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
+                              decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
+                              max_position_embeddings=128, init_std=0.3, **common)
+        model = tf.MarianMTModel(cfg)
+    model.save_pretrained(path)
+    return path
+
+
+def seq2seq_greedy_text(path: Path, prompt: str, max_new_tokens: int) -> str:
+    """transformers' greedy text of an encoder-decoder (``skip_special_tokens=True``)."""
+    import torch
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForSeq2SeqLM.from_pretrained(path).eval()
+    ids = tok(prompt, return_tensors="pt").input_ids
+    with torch.no_grad():
+        out = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, num_beams=1,
+                             max_new_tokens=max_new_tokens)
+    return tok.decode(out[0], skip_special_tokens=True)
+
+
+def make_wav2vec2_ctc(path: Path, seed: int = 0) -> Path:
+    """wav2vec2 CTC (``Wav2Vec2ForCTC``): letters vocabulary, hidden 32, 2 layers, 16 kHz feature extractor."""
+    import json
+
+    import torch
+    from transformers import (
+        Wav2Vec2Config,
+        Wav2Vec2CTCTokenizer,
+        Wav2Vec2FeatureExtractor,
+        Wav2Vec2ForCTC,
+        Wav2Vec2Processor,
+    )
+
+    torch.manual_seed(seed)
+    path.mkdir(parents=True, exist_ok=True)
+    vocab = {"<pad>": 0, "<unk>": 1, "|": 2, **{chr(c): 3 + i for i, c in enumerate(range(ord("a"), ord("z") + 1))}}
+    (path / "vocab.json").write_text(json.dumps(vocab))
+    tok = Wav2Vec2CTCTokenizer(str(path / "vocab.json"), pad_token="<pad>", unk_token="<unk>", word_delimiter_token="|")
+    fe = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
+                                  return_attention_mask=False)
+    cfg = Wav2Vec2Config(
+        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
+        conv_dim=(16, 16, 16), conv_stride=(5, 4, 4), conv_kernel=(10, 4, 4), num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2, pad_token_id=0, ctc_loss_reduction="mean", do_stable_layer_norm=False,
+    )
+    model = Wav2Vec2ForCTC(cfg)
+    with torch.no_grad():
+        model.lm_head.weight.mul_(20.0)
+    model.save_pretrained(path)
+    Wav2Vec2Processor(feature_extractor=fe, tokenizer=tok).save_pretrained(path)
+    return path

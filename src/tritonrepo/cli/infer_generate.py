@@ -28,7 +28,8 @@ def _golden(model_dir: Path) -> list[tuple[dict, str]]:
     out = []
     for sample in manifest.versions[-1].samples:
         ins = {t.name: tensor_to_array(t).reshape(-1)[0] for t in sample.inputs}
-        body = {k: (v.decode() if isinstance(v, bytes) else v.item() if hasattr(v, "item") else v) for k, v in ins.items()}
+        body = {k: (v if k in ("audio", "image") else v.decode() if isinstance(v, bytes)
+                    else v.item() if hasattr(v, "item") else v) for k, v in ins.items()}
         want = tensor_to_array(sample.outputs[0]).reshape(-1)[0].decode()
         out.append((body, want))
     return out
@@ -66,11 +67,13 @@ def infer_generation(model: str, model_dir: Path, url: str, protocol: str, *, te
                 body["max_tokens"] = max_tokens
             jobs.append((str(f), body, None))
     if not jobs:
-        jobs = [(body["text_input"], body, want) for body, want in _golden(model_dir)]
+        jobs = [(body.get("text_input", "golden sample"), body, want) for body, want in _golden(model_dir)]
     results = []
     live = stream and fmt == OutputFormat.text
     for label, body, want in jobs:
         binary = any(isinstance(v, bytes) for v in body.values())
+        if binary and protocol != "grpc":  # raw bytes do not fit the generate extension's JSON
+            raise TritonRepoError(f"{label}: audio/image bytes are sent over gRPC", "pass --protocol grpc")
         if live:
             console.print(f"[bold]{label}[/] ->", end=" ")
         if stream or binary or protocol == "grpc":

@@ -24,6 +24,10 @@ from tritonrepo.errors import ParityError, TritonRepoError
 
 #: optimum tasks served as generation (decoder-only).
 DECODER_TASKS = ("text-generation", "text-generation-with-past")
+#: encoder-decoder text generation (``--backend python`` for now); summarization/translation map here.
+SEQ2SEQ_TASKS = ("text2text-generation", "text2text-generation-with-past", "summarization", "translation")
+#: served through transformers' pipeline in the module: ``audio`` / ``image`` bytes in, ``text_output`` out.
+PIPELINE_TASKS = ("automatic-speech-recognition", "image-to-text")
 #: prompts of the golden samples (two lengths).
 GOLDEN_PROMPTS = ("hello world", "a model generates text one token at a time, and the server")
 GOLDEN_MAX_TOKENS = 16
@@ -43,7 +47,7 @@ INPUTS = (
 
 def is_generation_task(task: str) -> bool:
     """True for the tasks :func:`add_generation` builds."""
-    return task in DECODER_TASKS
+    return task in DECODER_TASKS or task in SEQ2SEQ_TASKS or task in PIPELINE_TASKS or task.startswith("translation")
 
 
 @dataclass
@@ -61,7 +65,14 @@ class GenerationExport:
     default_model_filename: str = ""
 
 
-def generation_config(name: str, settings: ModelSettings, parameters: dict[str, str]) -> mc.ModelConfig:
+def pipeline_inputs(task: str) -> tuple:
+    """Inputs of a speech/image-to-text model: the file's bytes (``audio`` or ``image``), ``max_tokens``, ``stream``."""
+    key = "image" if task == "image-to-text" else "audio"
+    return ((key, mc.TYPE_STRING, False), ("max_tokens", mc.TYPE_INT32, True), ("stream", mc.TYPE_BOOL, True))
+
+
+def generation_config(name: str, settings: ModelSettings, parameters: dict[str, str],
+                      inputs: tuple = INPUTS) -> mc.ModelConfig:
     """The decoupled model config: ``max_batch_size: 0``, inputs of :data:`INPUTS` (``dims: [1]``, optional where
     vLLM's are), ``text_output`` (``TYPE_STRING``, ``dims: [-1]``), ``model_transaction_policy { decoupled: true }``.
 
@@ -72,12 +83,12 @@ def generation_config(name: str, settings: ModelSettings, parameters: dict[str, 
     cfg = build_config(
         name,
         backend="python",
-        inputs=[TensorSpec(n, t, (1,)) for n, t, _ in INPUTS],
+        inputs=[TensorSpec(n, t, (1,)) for n, t, _ in inputs],
         outputs=[TensorSpec("text_output", mc.TYPE_STRING, (-1,))],
         settings=ModelSettings(max_batch_size=0, dynamic_batching=False, instance_count=settings.instance_count,
                                device=settings.device, parameters=params),
     )
-    for inp, (_, _, optional) in zip(cfg.input, INPUTS):
+    for inp, (_, _, optional) in zip(cfg.input, inputs):
         inp.optional = optional
     cfg.model_transaction_policy.decoupled = True
     return cfg
@@ -85,17 +96,18 @@ def generation_config(name: str, settings: ModelSettings, parameters: dict[str, 
 
 def reference_texts(model, tokenizer, prompts, max_new_tokens: int) -> list[str]:
     """transformers' greedy text for each prompt: ``model.generate(do_sample=False)``, new tokens decoded with
-    ``skip_special_tokens=True``."""
+    ``skip_special_tokens=True`` (for an encoder-decoder, the whole decoder output)."""
     import torch  # noqa: PLC0415
 
     out = []
     for prompt in prompts:
         ids = tokenizer(prompt, return_tensors="pt").input_ids
         with torch.no_grad():
-            gen = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False,
+            gen = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, num_beams=1,
                                  max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id
                                  if tokenizer.pad_token_id is not None else model.config.eos_token_id)
-        out.append(tokenizer.decode(gen[0, ids.shape[1]:], skip_special_tokens=True))
+        start = 0 if model.config.is_encoder_decoder else ids.shape[1]
+        out.append(tokenizer.decode(gen[0, start:], skip_special_tokens=True))
     return out
 
 
@@ -166,6 +178,77 @@ def _export_decoder(model, version_dir: Path, opset: int | None) -> int:
     return max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
 
 
+def _sample_media(task: str, pipe) -> bytes:
+    """A deterministic sample file for the golden sample: 2 s of tones as WAV, or a 64x64 gradient PNG."""
+    if task == "image-to-text":
+        import io  # noqa: PLC0415
+
+        from PIL import Image  # noqa: PLC0415
+
+        grid = np.linspace(0, 255, 64, dtype=np.uint8)
+        img = np.stack([np.tile(grid, (64, 1)), np.tile(grid[:, None], (1, 64)), np.full((64, 64), 128, np.uint8)], -1)
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, format="PNG")
+        return buf.getvalue()
+    from tritonrepo.triton_models.audio import encode_wav  # noqa: PLC0415
+
+    rate = pipe.feature_extractor.sampling_rate
+    t = np.arange(2 * rate) / rate
+    return encode_wav((0.3 * np.sin(2 * np.pi * 220 * t) + 0.2 * np.sin(2 * np.pi * 587 * t)).astype(np.float32), rate)
+
+
+def pipeline_text(pipe, task: str, data: bytes, max_tokens: int | None = None, chunk_length_s: float = 0) -> str:
+    """transformers' pipeline on the decoded file, as the module calls it (the golden reference)."""
+    kwargs: dict = {}
+    if task == "image-to-text":
+        import io  # noqa: PLC0415
+
+        from PIL import Image  # noqa: PLC0415
+
+        value = Image.open(io.BytesIO(data)).convert("RGB")
+    else:
+        from tritonrepo.triton_models.audio import decode_audio  # noqa: PLC0415
+
+        rate = pipe.feature_extractor.sampling_rate
+        value = {"raw": decode_audio(data, rate), "sampling_rate": rate}
+        if chunk_length_s:
+            kwargs["chunk_length_s"] = chunk_length_s
+    if max_tokens is not None and getattr(pipe.model.config, "is_encoder_decoder", False):
+        kwargs["generate_kwargs"] = {"max_new_tokens": max_tokens}
+    out = pipe(value, **kwargs)
+    return out[0]["generated_text"] if isinstance(out, list) else out["text"]
+
+
+def stage_pipeline_task(checkpoint, task: str, version_dir: Path, *, backend: str) -> GenerationExport:
+    """Speech recognition / image-to-text through transformers' pipeline inside the module (``--backend python``).
+
+    Raises:
+        TritonRepoError: ``--backend onnx``, or the checkpoint does not load as a ``task`` pipeline.
+    """
+    from transformers import pipeline  # noqa: PLC0415
+
+    if backend == "onnx":
+        raise TritonRepoError(f"task {task!r} is served with --backend python only for now",
+                              "use --backend python (docs/generation.md)")
+    try:
+        pipe = pipeline(task, model=str(checkpoint.path), device="cpu")
+    except (OSError, ValueError, KeyError) as exc:
+        raise TritonRepoError(f"{checkpoint.path}: cannot build a {task} pipeline: {exc}") from None
+    data = _sample_media(task, pipe)
+    ref = pipeline_text(pipe, task, data)
+    version_dir.mkdir(parents=True, exist_ok=True)
+    _copy_tree(checkpoint.path, version_dir / SUBFOLDER, weights=True)
+    pkg = resources.files("tritonrepo") / "triton_models"
+    (version_dir / "model.py").write_bytes((pkg / "generate.py").read_bytes())
+    (version_dir / "tritonrepo_generate_engine.py").write_bytes((pkg / "generate_engine.py").read_bytes())
+    (version_dir / "tritonrepo_audio.py").write_bytes((pkg / "audio.py").read_bytes())
+    key = "image" if task == "image-to-text" else "audio"
+    sample = ({key: np.array([data], dtype=object)}, {"text_output": np.array([ref.encode()], dtype=object)})
+    return GenerationExport(inputs=[], outputs=[], batching=False, samples=[sample],
+                            exporter="none (transformers pipeline in the Python backend)",
+                            parameters={"task": task, "model_subfolder": SUBFOLDER, "runtime": "pipeline"})
+
+
 def stage_generation(checkpoint, task: str, version_dir: Path, *, backend: str, opset: int | None = None,
                      threads: int = 0) -> GenerationExport:
     """Fill ``version_dir`` with ``model.py`` (the generate module), its engine, ``hf_model/`` and, for ONNX,
@@ -175,16 +258,23 @@ def stage_generation(checkpoint, task: str, version_dir: Path, *, backend: str, 
         TritonRepoError: the checkpoint does not load as a causal LM, or the export fails.
         ParityError: the ONNX decoder's greedy text differs from transformers'.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: PLC0415
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer  # noqa: PLC0415
 
+    seq2seq = task not in DECODER_TASKS
+    if seq2seq and backend == "onnx":
+        raise TritonRepoError(
+            f"task {task!r} (encoder-decoder) is served with --backend python only for now",
+            "use --backend python (docs/generation.md)",
+        )
+    auto = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
     try:
-        model = AutoModelForCausalLM.from_pretrained(checkpoint.path).eval()
+        model = auto.from_pretrained(checkpoint.path).eval()
         tokenizer = AutoTokenizer.from_pretrained(checkpoint.path)
     except (OSError, ValueError, KeyError) as exc:
-        raise TritonRepoError(f"{checkpoint.path}: cannot load a causal LM and its tokenizer: {exc}") from None
+        raise TritonRepoError(f"{checkpoint.path}: cannot load {auto.__name__} and its tokenizer: {exc}") from None
     refs = reference_texts(model, tokenizer, GOLDEN_PROMPTS, GOLDEN_MAX_TOKENS)
     version_dir.mkdir(parents=True, exist_ok=True)
-    parameters = {"task": "text-generation", "model_subfolder": SUBFOLDER, "runtime": "torch",
+    parameters = {"task": task, "model_subfolder": SUBFOLDER, "runtime": "seq2seq" if seq2seq else "torch",
                   "default_max_tokens": "16"}
     if threads:
         parameters["torch_threads"] = str(threads)
@@ -247,16 +337,20 @@ def add_generation(checkpoint, task: str, name: str, options, tmp: Path):
 
     if not is_generation_task(task):
         raise TritonRepoError(f"task {task!r} is not a generation task tritonrepo serves",
-                              f"use one of: {', '.join(DECODER_TASKS)}")
+                              f"use one of: {', '.join(DECODER_TASKS + SEQ2SEQ_TASKS)}")
     model_dir = Path(options.repo) / name
     ver = free_version(model_dir, options.version, force=options.force)
     stage = tmp / name
     vdir = stage / str(ver)
-    result = stage_generation(checkpoint, task, vdir, backend=options.backend, opset=options.opset)
-    cfg = generation_config(name, options.settings, result.parameters or {})
+    if task in PIPELINE_TASKS:
+        result = stage_pipeline_task(checkpoint, task, vdir, backend=options.backend)
+        cfg = generation_config(name, options.settings, result.parameters or {}, inputs=pipeline_inputs(task))
+    else:
+        result = stage_generation(checkpoint, task, vdir, backend=options.backend, opset=options.opset)
+        cfg = generation_config(name, options.settings, result.parameters or {})
     first = (result.samples[0][0], result.samples[0][1])
     export_like = GenerationExport(**{**result.__dict__, "samples": first})
-    record = _record(checkpoint, "text-generation", options, "python", ver, export_like,
+    record = _record(checkpoint, task, options, "python", ver, export_like,
                      hash_files(vdir, relative_to=stage))
     record.samples[0].atol = 0.0
     for i, (ins, outs) in enumerate(result.samples[1:], start=1):
@@ -265,5 +359,5 @@ def add_generation(checkpoint, task: str, name: str, options, tmp: Path):
             outputs=[array_to_tensor(k, v) for k, v in outs.items()], atol=0.0,
         ))
     write_staged_model(stage, model_dir, cfg, record)
-    return AddResult(model_dir, ver, cfg, export_like, checkpoint, "text-generation",
+    return AddResult(model_dir, ver, cfg, export_like, checkpoint, task,
                      ["generation model (decoupled): query it with /v2/models/NAME/generate or tritonrepo infer --text"])

@@ -46,6 +46,7 @@ from tritonrepo_generate_engine import (  # noqa: E402
     OrtRunner,
     RequestError,
     Sequence,
+    SerialEngine,
     TorchRunner,
     parse_sampling,
 )
@@ -90,9 +91,22 @@ class TritonPythonModel:
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
         hf_config = AutoConfig.from_pretrained(folder)
         runtime = _param(self.config, "runtime", "torch")
+        self.seq2seq = runtime == "seq2seq"
+        self.pipeline = None
+        if runtime == "pipeline":  # speech / image to text: transformers' pipeline, one answer per request
+            from transformers import pipeline  # noqa: PLC0415
+
+            self.task = _param(self.config, "task", "automatic-speech-recognition")
+            self.pipeline = pipeline(self.task, model=folder, device="cpu")
+            self.chunk_length_s = float(_param(self.config, "chunk_length_s", "0"))
+            return
         if runtime == "onnx":
             runner = OrtRunner(os.path.join(version_dir, _param(self.config, "onnx_file", "model.onnx")),
                                threads=int(threads or 0))
+        elif self.seq2seq:
+            from transformers import AutoModelForSeq2SeqLM  # noqa: PLC0415
+
+            model = AutoModelForSeq2SeqLM.from_pretrained(folder).eval()
         else:
             from transformers import AutoModelForCausalLM  # noqa: PLC0415
 
@@ -108,7 +122,10 @@ class TritonPythonModel:
             getattr(hf_config, "max_position_embeddings", None) or getattr(hf_config, "n_positions", 0) or 1 << 30
         )
         self.default_max_tokens = int(_param(self.config, "default_max_tokens", "16"))
-        self.engine = Engine(runner, self.tokenizer, eos, max_batch=int(_param(self.config, "max_batch", "8")))
+        if self.seq2seq:
+            self.engine = SerialEngine(model, self.tokenizer, eos)
+        else:
+            self.engine = Engine(runner, self.tokenizer, eos, max_batch=int(_param(self.config, "max_batch", "8")))
 
     def _prompt(self, request):
         text = _scalar(request, "text_input")
@@ -141,7 +158,7 @@ class TritonPythonModel:
                 raise RequestError("when streaming, exclude_input_in_output = false is not allowed")
             if not ids:
                 raise RequestError("text_input is empty")
-            if len(ids) + sampling.max_tokens > self.context:
+            if len(ids) + (0 if self.seq2seq else sampling.max_tokens) > self.context:
                 raise RequestError(
                     f"the prompt has {len(ids)} tokens and max_tokens is {sampling.max_tokens}: more than the "
                     f"model's context of {self.context} tokens"
@@ -170,13 +187,57 @@ class TritonPythonModel:
             sender.send(pb_utils.InferenceResponse(output_tensors=[tensor]), flags=FINAL if finished else 0)
 
         seq = Sequence(ids, sampling, emit, cancelled=sender.is_cancelled, stream=stream)
+        if self.seq2seq:  # the prompt is the encoder's input; the decoder's length is max_tokens
+            import torch  # noqa: PLC0415
+
+            seq.inputs = {"input_ids": torch.tensor([ids]), "attention_mask": torch.ones((1, len(ids)), dtype=torch.long)}
         self.engine.submit(seq)
+
+    def _transcribe(self, request, sender):
+        """``audio`` (WAV/FLAC/OGG bytes) or ``image`` (encoded bytes) -> ``text_output``, one final response."""
+        key = "image" if self.task == "image-to-text" else "audio"
+        tensor = pb_utils.get_input_tensor_by_name(request, key)
+        if tensor is None:
+            raise RequestError(f"missing input '{key}'")
+        data = tensor.as_numpy().reshape(-1)[0]
+        max_tokens = _scalar(request, "max_tokens")
+        if max_tokens is not None and max_tokens <= 0:
+            raise RequestError(f"max_tokens must be > 0, got {max_tokens}")
+        kwargs = {}
+        if key == "audio":
+            from tritonrepo_audio import AudioError, decode_audio  # noqa: PLC0415
+
+            rate = self.pipeline.feature_extractor.sampling_rate
+            try:
+                value = {"raw": decode_audio(bytes(data), rate), "sampling_rate": rate}
+            except AudioError as exc:
+                raise RequestError(f"audio: {exc}") from None
+            if self.chunk_length_s:
+                kwargs["chunk_length_s"] = self.chunk_length_s
+        else:
+            import io  # noqa: PLC0415
+
+            from PIL import Image  # noqa: PLC0415
+
+            try:
+                value = Image.open(io.BytesIO(bytes(data))).convert("RGB")
+            except Exception as exc:  # noqa: BLE001 - PIL raises several types
+                raise RequestError(f"image: cannot decode the bytes: {exc}") from None
+        if max_tokens is not None and getattr(self.pipeline.model.config, "is_encoder_decoder", False):
+            kwargs["generate_kwargs"] = {"max_new_tokens": int(max_tokens)}
+        text = self.pipeline(value, **kwargs)
+        text = text[0]["generated_text"] if isinstance(text, list) else text["text"]
+        tensor = pb_utils.Tensor("text_output", np.array([text.encode("utf-8")], dtype=self.out_dtype))
+        sender.send(pb_utils.InferenceResponse(output_tensors=[tensor]), flags=FINAL)
 
     def execute(self, requests):
         """Queue every request; responses come from the engine thread. Returns ``None`` (decoupled)."""
         for request in requests:
             sender = request.get_response_sender()
             try:
+                if self.pipeline is not None:
+                    self._transcribe(request, sender)
+                    continue
                 self._start(request, sender)
             except Exception as exc:  # noqa: BLE001 - this request's error only
                 try:
@@ -190,4 +251,5 @@ class TritonPythonModel:
 
     def finalize(self):
         """Stop the engine thread."""
-        self.engine.shutdown()
+        if self.pipeline is None:
+            self.engine.shutdown()

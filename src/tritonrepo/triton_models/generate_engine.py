@@ -166,6 +166,7 @@ class Sequence:
     finish_reason: str = ""
     generator: object = None
     first_token_at: float = 0.0
+    inputs: dict | None = None
 
     @property
     def length(self) -> int:
@@ -432,3 +433,76 @@ class Engine:
         except Exception:  # noqa: BLE001, S110 - the client is gone; nothing else to do
             pass
         seq.sent = len(seq.text)
+
+
+class SerialEngine(Engine):
+    """Encoder-decoder generation (T5, BART, Marian, ...): one request at a time through transformers' own
+    ``model.generate`` (so greedy text is transformers' by construction), streamed token by token.
+
+    ``Sequence.inputs`` holds the model's keyword inputs (``input_ids``, ``attention_mask``, or
+    ``input_features`` ...) as tensors. A streamer feeds each new token to the same text logic as
+    :class:`Engine`; a stopping criterion ends ``generate`` on a stop string, ``max_tokens`` or cancellation.
+    Seeded sampling seeds torch's global generator right before ``generate`` (requests run one at a time).
+    """
+
+    def __init__(self, model, tokenizer, eos_token_ids: list[int]) -> None:
+        self.model = model
+        super().__init__(None, tokenizer, eos_token_ids, max_batch=1)
+
+    def _loop(self) -> None:
+        while not self._stop:
+            try:
+                seq = self.queue.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if seq is None:
+                break
+            try:
+                self._run(seq)
+            except Exception as exc:  # noqa: BLE001 - this request's error only
+                if not seq.finish_reason:
+                    self._finish(seq, error=f"{type(exc).__name__}: {exc}")
+
+    def _run(self, seq: Sequence) -> None:
+        import torch  # noqa: PLC0415
+        from transformers import StoppingCriteria, StoppingCriteriaList  # noqa: PLC0415
+
+        engine = self
+
+        class Streamer:
+            first = True
+
+            def put(self, value):
+                if self.first:  # the decoder's start tokens
+                    self.first = False
+                    return
+                if not seq.finish_reason:
+                    if not seq.tokens:
+                        seq.first_token_at = time.perf_counter()
+                    engine._accept(seq, int(value.reshape(-1)[-1]))
+
+            def end(self):
+                pass
+
+        class Stop(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                if not seq.finish_reason and seq.cancelled():
+                    engine._finish(seq, reason="cancelled")
+                return torch.full((input_ids.shape[0],), bool(seq.finish_reason), dtype=torch.bool)
+
+        s = seq.sampling
+        kwargs = {"max_new_tokens": s.max_tokens, "do_sample": not s.greedy, "num_beams": 1}
+        if not s.greedy:
+            kwargs.update(temperature=s.temperature, top_p=s.top_p, top_k=s.top_k if s.top_k > 0 else None)
+            if s.seed is not None:
+                torch.manual_seed(s.seed)
+        if s.repetition_penalty != 1.0:
+            kwargs["repetition_penalty"] = s.repetition_penalty
+        if seq.cancelled():
+            self._finish(seq, reason="cancelled")
+            return
+        with torch.inference_mode():
+            self.model.generate(**seq.inputs, **kwargs, streamer=Streamer(),
+                                stopping_criteria=StoppingCriteriaList([Stop()]))
+        if not seq.finish_reason:
+            self._finish(seq, reason="length")
