@@ -59,9 +59,11 @@ def main(checkpoint: str, repo: Path = Path("generate_repository"), backend: str
 
 
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if not a.startswith("--backend")]
-    chosen = "onnx" if "--backend=onnx" in sys.argv or ("--backend" in sys.argv and "onnx" in sys.argv) else "python"
-    args = [a for a in args if a not in ("python", "onnx")]
-    if not args:
-        sys.exit(__doc__)
-    sys.exit(main(args[0], Path(args[1]) if len(args) > 1 else Path("generate_repository"), chosen))
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("checkpoint")
+    ap.add_argument("repo", nargs="?", type=Path, default=Path("generate_repository"))
+    ap.add_argument("--backend", choices=("python", "onnx"), default="python")
+    a = ap.parse_args()
+    sys.exit(main(a.checkpoint, a.repo, a.backend))
