@@ -161,3 +161,152 @@ def _json_diff(got: bytes, want: bytes) -> float:
         return 0.0 if a == b else float("inf")
 
     return diff(g, w)
+
+
+# -- generation (Triton's generate extension and decoupled gRPC streaming) -----------------------------------------
+
+
+def generate_request(
+    text: str,
+    *,
+    max_tokens: int | None = None,
+    sampling: dict | None = None,
+    exclude_input_in_output: bool | None = True,
+    chat: bool = False,
+    extra: dict | None = None,
+) -> dict:
+    """The JSON body of a generate request for a tritonrepo generation model (vLLM backend's input names).
+
+    Args:
+        text: the prompt (``text_input``).
+        max_tokens: new tokens at most (``max_tokens``; the model's default when ``None``).
+        sampling: ``sampling_parameters`` (``temperature``, ``top_p``, ``top_k``, ``seed``, ``stop``,
+            ``repetition_penalty``), sent as a JSON string.
+        exclude_input_in_output: ``False`` to get the prompt in front of a non-streamed answer.
+        chat: set ``apply_chat_template``.
+        extra: more top-level fields (raw inputs), e.g. to send a bad value on purpose.
+    """
+    import json  # noqa: PLC0415
+
+    body: dict = {"text_input": text}
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
+    if sampling:
+        body["sampling_parameters"] = json.dumps(sampling)
+    if exclude_input_in_output is not None:
+        body["exclude_input_in_output"] = exclude_input_in_output
+    if chat:
+        body["apply_chat_template"] = True
+    body.update(extra or {})
+    return body
+
+
+def _post(url: str, path: str, body: dict, timeout: float):
+    import json  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
+    req = urllib.request.Request(
+        f"http://{url}{path}", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    return urllib.request.urlopen(req, timeout=timeout)  # noqa: S310 - the user's Triton URL
+
+
+def _http_error(model: str, exc) -> TritonRepoError:
+    import json  # noqa: PLC0415
+
+    try:
+        raw = exc.read().decode().strip()
+        message = json.loads(raw[5:] if raw.startswith("data:") else raw).get("error", str(exc))
+    except (ValueError, AttributeError):
+        message = str(exc)
+    return TritonRepoError(f"{model}: the server refused the request: {message}", exit_code=1)
+
+
+def generate(url: str, model: str, body: dict, *, timeout: float = 300.0) -> str:
+    """``POST /v2/models/MODEL/generate`` (Triton's generate extension): the whole ``text_output``.
+
+    Raises:
+        TritonRepoError: the server answered with an error (its message) or could not be reached.
+    """
+    import json  # noqa: PLC0415
+    import urllib.error  # noqa: PLC0415
+
+    try:
+        with _post(url, f"/v2/models/{model}/generate", {**body, "stream": False}, timeout) as resp:
+            return json.loads(resp.read().decode())["text_output"]
+    except urllib.error.HTTPError as exc:
+        raise _http_error(model, exc) from None
+    except (urllib.error.URLError, ConnectionError, OSError) as exc:
+        raise TritonRepoError(f"cannot reach Triton at {url} (http): {exc}", "is the server running?") from None
+
+
+def generate_stream(url: str, model: str, body: dict, *, timeout: float = 300.0):
+    """``POST /v2/models/MODEL/generate_stream`` (server-sent events): yields each ``text_output`` piece.
+
+    Raises:
+        TritonRepoError: the server refused the request, an event carries an error, or no connection.
+    """
+    import json  # noqa: PLC0415
+    import urllib.error  # noqa: PLC0415
+
+    try:
+        with _post(url, f"/v2/models/{model}/generate_stream", {**body, "stream": True}, timeout) as resp:
+            for raw in resp:
+                line = raw.decode("utf-8").strip()
+                if not line.startswith("data:"):
+                    continue
+                event = json.loads(line[5:].strip())
+                if "error" in event:
+                    raise TritonRepoError(f"{model}: the server refused the request: {event['error']}", exit_code=1)
+                yield event.get("text_output", "")
+    except urllib.error.HTTPError as exc:
+        raise _http_error(model, exc) from None
+    except (urllib.error.URLError, ConnectionError, OSError) as exc:
+        raise TritonRepoError(f"cannot reach Triton at {url} (http): {exc}", "is the server running?") from None
+
+
+def generate_grpc_stream(url: str, model: str, body: dict, *, stream: bool = True, timeout: float = 300.0):
+    """The same request over gRPC's bidirectional stream (``ModelStreamInfer``): yields each ``text_output`` piece
+    until the response flagged final.
+
+    Raises:
+        TritonRepoError: the server answered with an error or timed out.
+    """
+    import queue as _queue  # noqa: PLC0415
+
+    import tritonclient.grpc as grpcclient  # noqa: PLC0415
+
+    inputs = []
+    for name, value in {**body, "stream": stream}.items():
+        if isinstance(value, bool):
+            arr, wire = np.array([value], dtype=bool), "BOOL"
+        elif isinstance(value, int):
+            arr, wire = np.array([value], dtype=np.int32), "INT32"
+        elif isinstance(value, bytes):
+            arr, wire = np.array([value], dtype=object), "BYTES"
+        else:
+            arr, wire = np.array([str(value).encode()], dtype=object), "BYTES"
+        inp = grpcclient.InferInput(name, [1], wire)
+        inp.set_data_from_numpy(arr)
+        inputs.append(inp)
+    results: _queue.Queue = _queue.Queue()
+    client = grpcclient.InferenceServerClient(url)
+    client.start_stream(callback=lambda result, error: results.put((result, error)))
+    try:
+        client.async_stream_infer(model, inputs, enable_empty_final_response=True)
+        while True:
+            try:
+                result, error = results.get(timeout=timeout)
+            except _queue.Empty:
+                raise TritonRepoError(f"{model}: no response within {timeout:.0f}s", exit_code=1) from None
+            if error is not None:
+                raise TritonRepoError(f"{model}: the server refused the request: {error.message()}", exit_code=1)
+            response = result.get_response()
+            if any(o.name == "text_output" for o in response.outputs):
+                yield "".join(x.decode("utf-8") for x in result.as_numpy("text_output").reshape(-1))
+            final = response.parameters.get("triton_final_response")
+            if final is not None and final.bool_param:
+                return
+    finally:
+        client.stop_stream(cancel_requests=True)
+        client.close()

@@ -11,6 +11,7 @@ import typer
 
 from tritonrepo.cli._cli_utils import FormatOpt, OutputFormat, RepoOpt, console, emit, run_command, table
 from tritonrepo.client import golden_sample, infer as send, max_abs_diff, random_inputs
+from tritonrepo.cli.infer_generate import infer_generation, is_generation_model
 from tritonrepo.config import read_config
 from tritonrepo.errors import TritonRepoError
 
@@ -61,6 +62,11 @@ def infer(
     random: Annotated[bool, typer.Option("--random", help="Random inputs shaped by the config.")] = False,
     text: Annotated[list[str] | None, typer.Option("--text", "-t", help="Raw text for a pipeline (repeatable).")] = None,
     image: Annotated[list[Path] | None, typer.Option("--image", help="Image file for a pipeline (repeatable).")] = None,
+    audio: Annotated[list[Path] | None, typer.Option("--audio", help="Audio file (WAV/FLAC/OGG) for a speech model.")] = None,
+    stream: Annotated[bool, typer.Option("--stream", help="Generation models: print the text as it is generated.")] = False,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Generation models: new tokens at most.")] = None,
+    sampling: Annotated[str | None, typer.Option("--sampling", help='Generation models: sampling_parameters JSON, e.g. \'{"temperature": 0.7, "seed": 1}\'.')] = None,
+    chat: Annotated[bool, typer.Option("--chat", help="Generation models: apply the tokenizer's chat template.")] = False,
     fmt: FormatOpt = OutputFormat.text,
 ) -> None:
     """Send one request: the manifest's golden sample (default), raw --text/--image, --input files, or --random.
@@ -76,9 +82,22 @@ def infer(
 
         tritonrepo infer vit --image cat.jpg
 
+        tritonrepo infer gpt2 --text "Once upon a time" --max-tokens 32 --stream
+
         tritonrepo infer bert --protocol grpc --input input_ids=ids.npy --input attention_mask=mask.npy
     """
     url = url or ("127.0.0.1:8001" if protocol == Protocol.grpc else "127.0.0.1:8000")
+    cfg_path = Path(repo) / model
+    if not inputs and not random and is_generation_model(cfg_path):
+        ok = infer_generation(
+            model, cfg_path, url, protocol.value, texts=text or [], images=image or [], audios=audio or [],
+            stream=stream, max_tokens=max_tokens, sampling=sampling, chat=chat, fmt=fmt,
+        )
+        if not ok:
+            raise typer.Exit(1)
+        return
+    if audio or stream:
+        raise TritonRepoError("--audio and --stream are for generation models", f"'{model}' is not one")
     golden = None
     if text or image:
         arrays = raw_inputs(read_config(Path(repo) / model), text or [], image or [])

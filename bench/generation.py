@@ -1,0 +1,200 @@
+"""Benchmark for served generation: tokens/s at concurrency 1 and 8, time to first token, as ratios against
+in-process generation in the same run. Prints a table.
+
+    python bench/generation.py [--tokens 32] [--size small|tiny] [--backends python,onnx]
+
+The model is a randomly initialised GPT-2-small-sized model (124M parameters: 12 layers, hidden 768, 12 heads,
+vocab 50257, built from a config, no download). EOS is disabled so every request generates exactly
+``--tokens`` tokens. References, measured here:
+
+* ``python`` backend vs ``model.generate(do_sample=False)`` in PyTorch, in this process;
+* ``onnx`` backend vs optimum's ``ORTModelForCausalLM.generate`` (onnxruntime), in this process.
+
+Served figures: c1 = one request at a time (tokens/s = tokens / request time, via ``/generate``), TTFT =
+time to the first SSE event of ``/generate_stream``; c8 = 8 concurrent requests, total tokens / wall time.
+Goal: served c1 >= 0.8 x in-process, served c8 > served c1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+PROMPT = "The quick brown fox jumps over the lazy dog and the server streams the answer back"
+
+
+def build_checkpoint(path: Path, size: str) -> Path:
+    """GPT-2 small (124M) or a tiny one, random weights; a byte-level BPE tokenizer padded to the vocab size."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    torch.manual_seed(0)
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator([PROMPT] * 8, trainer=trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
+    if size == "small":
+        cfg = GPT2Config(n_positions=1024, n_embd=768, n_layer=12, n_head=12)
+    else:
+        cfg = GPT2Config(n_positions=256, n_embd=64, n_layer=2, n_head=2)
+    fast.add_tokens([f"<t{i}>" for i in range(cfg.vocab_size - len(fast))])
+    cfg.bos_token_id = cfg.eos_token_id = None  # no early stop: every request makes exactly --tokens tokens
+    model = GPT2LMHeadModel(cfg).eval()
+    model.generation_config.eos_token_id = None
+    model.generation_config.pad_token_id = 0
+    model.save_pretrained(path)
+    fast.save_pretrained(path)
+    print(f"model: GPT-2 {size}, {sum(p.numel() for p in model.parameters()) / 1e6:.0f}M parameters")
+    return path
+
+
+def timed(fn, repeat: int = 2) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def in_process(ckpt: Path, tokens: int, backend: str, threads: int, onnx_dir: str = "") -> dict[str, float]:
+    """tokens/s and TTFT of in-process greedy generation (PyTorch ``generate`` or optimum's ORT model loaded from
+    the same exported ``model.onnx`` the server uses), with ``threads`` intra-op threads."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.set_num_threads(threads)
+    tok = AutoTokenizer.from_pretrained(ckpt)
+    ids = tok(PROMPT, return_tensors="pt").input_ids
+    if backend == "python":
+        model = AutoModelForCausalLM.from_pretrained(ckpt).eval()
+    else:
+        import onnxruntime as ort
+        from optimum.onnxruntime import ORTModelForCausalLM
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        model = ORTModelForCausalLM.from_pretrained(onnx_dir, use_cache=True, session_options=so)
+
+    def run(n):
+        with torch.inference_mode():
+            out = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=n,
+                                 min_new_tokens=n, pad_token_id=0)
+        assert out.shape[1] - ids.shape[1] == n
+
+    run(2)  # warm up
+    total = timed(lambda: run(tokens))
+    ttft = timed(lambda: run(1))
+    return {"tok_s": tokens / total, "ttft": ttft}
+
+
+def in_fresh_process(ckpt: Path, tokens: int, backend: str, threads: int, onnx_dir: str = "") -> dict[str, float]:
+    """:func:`in_process` in a new interpreter (no thread pools left over from the export in this one)."""
+    import json
+    import subprocess
+
+    code = (f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import generation; "
+            f"print('RESULT', json.dumps(generation.in_process(__import__('pathlib').Path({str(ckpt)!r}), "
+            f"{tokens}, {backend!r}, {threads}, {onnx_dir!r})))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return json.loads(next(ln for ln in out.splitlines() if ln.startswith("RESULT"))[7:])
+
+
+def served(url: str, model: str, tokens: int, concurrency: int) -> dict[str, float]:
+    from tritonrepo.client import generate, generate_request, generate_stream
+
+    body = generate_request(PROMPT, max_tokens=tokens)
+    generate(url, model, body)  # warm up
+    if concurrency == 1:
+        total = timed(lambda: generate(url, model, body))
+
+        def first():
+            for _ in generate_stream(url, model, body | {"max_tokens": 1}):
+                break
+
+        ttft = timed(first)
+        return {"tok_s": tokens / total, "ttft": ttft}
+    errors: list[Exception] = []
+
+    def worker():
+        try:
+            generate(url, model, body)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    def burst():
+        threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    wall = timed(burst)
+    if errors:
+        raise errors[0]
+    return {"tok_s": concurrency * tokens / wall, "ttft": float("nan")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--tokens", type=int, default=32)
+    ap.add_argument("--size", choices=("small", "tiny"), default="small")
+    ap.add_argument("--backends", default="python,onnx")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="intra-op threads for PyTorch/onnxruntime, in-process and served alike (default 1: on a "
+                         "busy shared machine 2 OpenMP threads are up to 10x slower than 1)")
+    args = ap.parse_args(argv)
+    backends = [b for b in args.backends.split(",") if b]
+
+    from tritonrepo.add import AddOptions, add_hf
+    from tritonrepo.config import ModelSettings
+    from tritonrepo.server import TritonServer
+
+    with tempfile.TemporaryDirectory(prefix="gen-bench-") as tmp:
+        ckpt = build_checkpoint(Path(tmp) / "gpt2", args.size)
+        repo = Path(tmp) / "repo"
+        for b in backends:
+            t = time.perf_counter()
+            add_hf(str(ckpt), AddOptions(repo=repo, name=f"gpt2_{b}", backend=b, settings=ModelSettings(
+                max_batch_size=8, parameters={"torch_threads": str(args.threads)})))
+            print(f"add-hf --backend {b}: {time.perf_counter() - t:.1f}s")
+        onnx_dir = ""
+        if "onnx" in backends:  # optimum's ORT model on the very graph the server runs (no second export)
+            import shutil
+
+            onnx_dir = str(Path(tmp) / "ort")
+            shutil.copytree(repo / "gpt2_onnx" / "1" / "onnx", onnx_dir)
+            for f in (repo / "gpt2_onnx" / "1" / "hf_model").glob("*.json"):
+                shutil.copy2(f, onnx_dir)
+        refs = {b: in_fresh_process(ckpt, args.tokens, b, args.threads, onnx_dir) for b in backends}
+        rows = []
+        with TritonServer(repo) as server:
+            for b in backends:
+                c1 = served(server.http_url, f"gpt2_{b}", args.tokens, 1)
+                c8 = served(server.http_url, f"gpt2_{b}", args.tokens, 8)
+                rows.append((b, refs[b], c1, c8))
+    ref_name = {"python": "model.generate (PyTorch)", "onnx": "ORTModelForCausalLM.generate"}
+    print(f"\n{args.tokens} new tokens per request, prompt of {len(PROMPT.split())} words, {args.threads} thread(s)")
+    print(f"{'backend':8} {'in-process reference':30} {'ref tok/s':>9} {'c1 tok/s':>9} {'c1/ref':>7} "
+          f"{'c8 tok/s':>9} {'c8/c1':>6} {'ref TTFT':>9} {'TTFT':>8}")
+    ok = True
+    for b, ref, c1, c8 in rows:
+        ratio, scale = c1["tok_s"] / ref["tok_s"], c8["tok_s"] / c1["tok_s"]
+        ok = ok and ratio >= 0.8 and scale > 1.0
+        print(f"{b:8} {ref_name[b]:30} {ref['tok_s']:9.1f} {c1['tok_s']:9.1f} {ratio:7.2f} {c8['tok_s']:9.1f} "
+              f"{scale:6.2f} {ref['ttft'] * 1000:7.1f}ms {c1['ttft'] * 1000:6.1f}ms")
+    print("goal (c1 >= 0.8 x in-process, c8 > c1):", "met" if ok else "NOT met")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

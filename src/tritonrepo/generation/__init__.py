@@ -1,0 +1,372 @@
+"""Generative checkpoints as Triton models that answer text, token by token (Triton's generate convention).
+
+Entry point: :func:`add_generation` (``add-hf`` dispatches ``text-generation`` here). The model is one
+decoupled Python-backend model running tritonrepo's fixed module
+:mod:`tritonrepo.triton_models.generate` with its engine
+:mod:`tritonrepo.triton_models.generate_engine`; the tensor contract is the vLLM backend's
+(``text_input`` / ``max_tokens`` / ``stream`` / ``sampling_parameters`` / ``exclude_input_in_output`` ->
+``text_output``). See docs/generation.md.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from tritonclient.grpc import model_config_pb2 as mc
+
+from tritonrepo.config import ModelSettings, TensorSpec, build_config
+from tritonrepo.errors import ParityError, TritonRepoError
+
+#: optimum tasks served as generation (decoder-only).
+DECODER_TASKS = ("text-generation", "text-generation-with-past")
+#: encoder-decoder text generation (``--backend python`` for now); summarization/translation map here.
+SEQ2SEQ_TASKS = ("text2text-generation", "text2text-generation-with-past", "summarization", "translation")
+#: served through transformers' pipeline in the module: ``audio`` / ``image`` bytes in, ``text_output`` out.
+PIPELINE_TASKS = ("automatic-speech-recognition", "image-to-text")
+#: prompts of the golden samples (two lengths).
+GOLDEN_PROMPTS = ("hello world", "a model generates text one token at a time, and the server")
+GOLDEN_MAX_TOKENS = 16
+SUBFOLDER = "hf_model"
+ONNX_FILE = "onnx/model.onnx"
+
+#: (name, data type, optional) of the inputs, as Triton's vLLM backend declares them (dims [1]).
+INPUTS = (
+    ("text_input", mc.TYPE_STRING, False),
+    ("max_tokens", mc.TYPE_INT32, True),
+    ("stream", mc.TYPE_BOOL, True),
+    ("sampling_parameters", mc.TYPE_STRING, True),
+    ("exclude_input_in_output", mc.TYPE_BOOL, True),
+    ("apply_chat_template", mc.TYPE_BOOL, True),
+)
+
+
+def is_generation_task(task: str) -> bool:
+    """True for the tasks :func:`add_generation` builds."""
+    return task in DECODER_TASKS or task in SEQ2SEQ_TASKS or task in PIPELINE_TASKS or task.startswith("translation")
+
+
+@dataclass
+class GenerationExport:
+    """What was staged: the ``ExportResult``-like fields :mod:`tritonrepo.add` records in the manifest."""
+
+    inputs: list
+    outputs: list
+    batching: bool
+    samples: tuple
+    parity_max_abs_diff: float = 0.0
+    opset: int = 0
+    exporter: str = ""
+    parameters: dict | None = None
+    default_model_filename: str = ""
+
+
+def pipeline_inputs(task: str) -> tuple:
+    """Inputs of a speech/image-to-text model: the file's bytes (``audio`` or ``image``), ``max_tokens``, ``stream``."""
+    key = "image" if task == "image-to-text" else "audio"
+    return ((key, mc.TYPE_STRING, False), ("max_tokens", mc.TYPE_INT32, True), ("stream", mc.TYPE_BOOL, True))
+
+
+def generation_config(name: str, settings: ModelSettings, parameters: dict[str, str],
+                      inputs: tuple = INPUTS) -> mc.ModelConfig:
+    """The decoupled model config: ``max_batch_size: 0``, inputs of :data:`INPUTS` (``dims: [1]``, optional where
+    vLLM's are), ``text_output`` (``TYPE_STRING``, ``dims: [-1]``), ``model_transaction_policy { decoupled: true }``.
+
+    ``settings.max_batch_size`` becomes the engine's in-flight batch (parameter ``max_batch``), not Triton's
+    batching: the module batches sequences itself, as the vLLM backend does.
+    """
+    params = {"max_batch": str(max(1, settings.max_batch_size or 1)), **parameters, **settings.parameters}
+    cfg = build_config(
+        name,
+        backend="python",
+        inputs=[TensorSpec(n, t, (1,)) for n, t, _ in inputs],
+        outputs=[TensorSpec("text_output", mc.TYPE_STRING, (-1,))],
+        settings=ModelSettings(max_batch_size=0, dynamic_batching=False, instance_count=settings.instance_count,
+                               device=settings.device, parameters=params),
+    )
+    for inp, (_, _, optional) in zip(cfg.input, inputs):
+        inp.optional = optional
+    cfg.model_transaction_policy.decoupled = True
+    return cfg
+
+
+def reference_texts(model, tokenizer, prompts, max_new_tokens: int) -> list[str]:
+    """transformers' greedy text for each prompt: ``model.generate(do_sample=False)``, new tokens decoded with
+    ``skip_special_tokens=True`` (for an encoder-decoder, the whole decoder output)."""
+    import torch  # noqa: PLC0415
+
+    out = []
+    for prompt in prompts:
+        ids = tokenizer(prompt, return_tensors="pt").input_ids
+        with torch.no_grad():
+            gen = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, num_beams=1,
+                                 max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id
+                                 if tokenizer.pad_token_id is not None else model.config.eos_token_id)
+        start = 0 if model.config.is_encoder_decoder else ids.shape[1]
+        out.append(tokenizer.decode(gen[0, start:], skip_special_tokens=True))
+    return out
+
+
+def engine_texts(runner, tokenizer, eos: list[int], prompts, max_new_tokens: int) -> list[str]:
+    """Greedy text of tritonrepo's engine (all prompts decoded together) for each prompt."""
+    import threading  # noqa: PLC0415
+
+    from tritonrepo.triton_models.generate_engine import Engine, Sampling, Sequence  # noqa: PLC0415
+
+    engine = Engine(runner, tokenizer, eos)
+    done = [threading.Event() for _ in prompts]
+    seqs = []
+    errors: list[str] = []
+    for i, prompt in enumerate(prompts):
+        def emit(_delta, finished, error, i=i):
+            if error:
+                errors.append(error)
+            if finished:
+                done[i].set()
+        seqs.append(Sequence(tokenizer(prompt).input_ids, Sampling(max_tokens=max_new_tokens), emit))
+        engine.submit(seqs[-1])
+    for event in done:
+        event.wait(600)
+    engine.shutdown()
+    if errors:
+        raise TritonRepoError(f"the generation engine failed: {errors[0]}")
+    return [s.text for s in seqs]
+
+
+def _eos_ids(model) -> list[int]:
+    eos = model.generation_config.eos_token_id
+    eos = model.config.eos_token_id if eos is None else eos
+    return [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
+
+
+def _copy_tree(src: Path, dst: Path, *, weights: bool) -> None:
+    skip = {".git", ".cache", ".gitattributes", "onnx", "openvino"}
+    suffixes = (".h5", ".msgpack", ".ot", ".onnx", ".tflite")
+    if not weights:
+        suffixes += (".safetensors", ".bin", ".pt", ".pth")
+
+    def ignore(_dir: str, names: list[str]) -> set[str]:
+        return {n for n in names if n in skip or n.endswith(suffixes)}
+
+    shutil.copytree(src, dst, symlinks=False, ignore=ignore)
+
+
+def _export_decoder(model, version_dir: Path, opset: int | None) -> int:
+    """optimum's ONNX export for ``text-generation-with-past`` into ``version_dir/onnx/``; returns the opset."""
+    import onnx  # noqa: PLC0415
+    from optimum.exporters.onnx import onnx_export_from_model  # noqa: PLC0415
+
+    out_dir = version_dir.parent / (version_dir.name + ".optimum")
+    try:
+        onnx_export_from_model(model, out_dir, opset=opset, task="text-generation-with-past", do_validation=False,
+                               library_name="transformers")
+    except Exception as exc:  # noqa: BLE001 - optimum raises many types; report one line
+        raise TritonRepoError(f"optimum could not export the decoder with past key/values: {exc}") from None
+    dst = version_dir / "onnx"
+    dst.mkdir(parents=True, exist_ok=True)
+    for p in out_dir.iterdir():
+        if p.suffix in (".onnx", ".onnx_data") or p.name.endswith(".onnx_data"):
+            os.replace(p, dst / p.name)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    if not (dst / "model.onnx").is_file():
+        raise TritonRepoError(f"optimum wrote no model.onnx (got {sorted(p.name for p in dst.iterdir())})")
+    proto = onnx.load(str(dst / "model.onnx"), load_external_data=False)
+    return max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
+
+
+def _sample_media(task: str, pipe) -> bytes:
+    """A deterministic sample file for the golden sample: 2 s of tones as WAV, or a 64x64 gradient PNG."""
+    if task == "image-to-text":
+        import io  # noqa: PLC0415
+
+        from PIL import Image  # noqa: PLC0415
+
+        grid = np.linspace(0, 255, 64, dtype=np.uint8)
+        img = np.stack([np.tile(grid, (64, 1)), np.tile(grid[:, None], (1, 64)), np.full((64, 64), 128, np.uint8)], -1)
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, format="PNG")
+        return buf.getvalue()
+    from tritonrepo.triton_models.audio import encode_wav  # noqa: PLC0415
+
+    rate = pipe.feature_extractor.sampling_rate
+    t = np.arange(2 * rate) / rate
+    return encode_wav((0.3 * np.sin(2 * np.pi * 220 * t) + 0.2 * np.sin(2 * np.pi * 587 * t)).astype(np.float32), rate)
+
+
+def pipeline_text(pipe, task: str, data: bytes, max_tokens: int | None = None, chunk_length_s: float = 0) -> str:
+    """transformers' pipeline on the decoded file, as the module calls it (the golden reference)."""
+    kwargs: dict = {}
+    if task == "image-to-text":
+        import io  # noqa: PLC0415
+
+        from PIL import Image  # noqa: PLC0415
+
+        value = Image.open(io.BytesIO(data)).convert("RGB")
+    else:
+        from tritonrepo.triton_models.audio import decode_audio  # noqa: PLC0415
+
+        rate = pipe.feature_extractor.sampling_rate
+        value = {"raw": decode_audio(data, rate), "sampling_rate": rate}
+        if chunk_length_s:
+            kwargs["chunk_length_s"] = chunk_length_s
+    if max_tokens is not None and getattr(pipe.model.config, "is_encoder_decoder", False):
+        kwargs["generate_kwargs"] = {"max_new_tokens": max_tokens}
+    out = pipe(value, **kwargs)
+    return out[0]["generated_text"] if isinstance(out, list) else out["text"]
+
+
+def stage_pipeline_task(checkpoint, task: str, version_dir: Path, *, backend: str) -> GenerationExport:
+    """Speech recognition / image-to-text through transformers' pipeline inside the module (``--backend python``).
+
+    Raises:
+        TritonRepoError: ``--backend onnx``, or the checkpoint does not load as a ``task`` pipeline.
+    """
+    from transformers import pipeline  # noqa: PLC0415
+
+    if backend == "onnx":
+        raise TritonRepoError(f"task {task!r} is served with --backend python only for now",
+                              "use --backend python (docs/generation.md)")
+    try:
+        pipe = pipeline(task, model=str(checkpoint.path), device="cpu")
+    except (OSError, ValueError, KeyError) as exc:
+        raise TritonRepoError(f"{checkpoint.path}: cannot build a {task} pipeline: {exc}") from None
+    data = _sample_media(task, pipe)
+    ref = pipeline_text(pipe, task, data)
+    version_dir.mkdir(parents=True, exist_ok=True)
+    _copy_tree(checkpoint.path, version_dir / SUBFOLDER, weights=True)
+    pkg = resources.files("tritonrepo") / "triton_models"
+    (version_dir / "model.py").write_bytes((pkg / "generate.py").read_bytes())
+    (version_dir / "tritonrepo_generate_engine.py").write_bytes((pkg / "generate_engine.py").read_bytes())
+    (version_dir / "tritonrepo_audio.py").write_bytes((pkg / "audio.py").read_bytes())
+    key = "image" if task == "image-to-text" else "audio"
+    sample = ({key: np.array([data], dtype=object)}, {"text_output": np.array([ref.encode()], dtype=object)})
+    return GenerationExport(inputs=[], outputs=[], batching=False, samples=[sample],
+                            exporter="none (transformers pipeline in the Python backend)",
+                            parameters={"task": task, "model_subfolder": SUBFOLDER, "runtime": "pipeline"})
+
+
+def stage_generation(checkpoint, task: str, version_dir: Path, *, backend: str, opset: int | None = None,
+                     threads: int = 0) -> GenerationExport:
+    """Fill ``version_dir`` with ``model.py`` (the generate module), its engine, ``hf_model/`` and, for ONNX,
+    ``onnx/model.onnx``; compute the golden samples (transformers' greedy text).
+
+    Raises:
+        TritonRepoError: the checkpoint does not load as a causal LM, or the export fails.
+        ParityError: the ONNX decoder's greedy text differs from transformers'.
+    """
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer  # noqa: PLC0415
+
+    seq2seq = task not in DECODER_TASKS
+    if seq2seq and backend == "onnx":
+        raise TritonRepoError(
+            f"task {task!r} (encoder-decoder) is served with --backend python only for now",
+            "use --backend python (docs/generation.md)",
+        )
+    auto = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
+    try:
+        model = auto.from_pretrained(checkpoint.path).eval()
+        tokenizer = AutoTokenizer.from_pretrained(checkpoint.path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise TritonRepoError(f"{checkpoint.path}: cannot load {auto.__name__} and its tokenizer: {exc}") from None
+    refs = reference_texts(model, tokenizer, GOLDEN_PROMPTS, GOLDEN_MAX_TOKENS)
+    version_dir.mkdir(parents=True, exist_ok=True)
+    parameters = {"task": task, "model_subfolder": SUBFOLDER, "runtime": "seq2seq" if seq2seq else "torch",
+                  "default_max_tokens": "16"}
+    if threads:
+        parameters["torch_threads"] = str(threads)
+    opset_used, exporter = 0, "none (PyTorch in the Python backend)"
+    if backend == "onnx":
+        from tritonrepo.triton_models.generate_engine import OrtRunner  # noqa: PLC0415
+
+        opset_used = _export_decoder(model, version_dir, opset)
+        runner = OrtRunner(str(version_dir / ONNX_FILE))
+        got = engine_texts(runner, tokenizer, _eos_ids(model), GOLDEN_PROMPTS, GOLDEN_MAX_TOKENS)
+        bad = [(p, g, r) for p, g, r in zip(GOLDEN_PROMPTS, got, refs) if g != r]
+        if bad:
+            p, g, r = bad[0]
+            raise ParityError(
+                f"the ONNX decoder's greedy text differs from transformers' for {p!r}: {g!r} != {r!r}",
+                "use --backend python",
+            )
+        parameters.update(runtime="onnx", onnx_file=ONNX_FILE)
+        exporter = "optimum-onnx (text-generation-with-past) + onnxruntime in the generate module"
+    _copy_tree(checkpoint.path, version_dir / SUBFOLDER, weights=backend != "onnx")
+    pkg = resources.files("tritonrepo") / "triton_models"
+    (version_dir / "model.py").write_bytes((pkg / "generate.py").read_bytes())
+    (version_dir / "tritonrepo_generate_engine.py").write_bytes((pkg / "generate_engine.py").read_bytes())
+    samples = []
+    for prompt, ref in zip(GOLDEN_PROMPTS, refs):
+        samples.append((
+            {"text_input": np.array([prompt.encode()], dtype=object),
+             "max_tokens": np.array([GOLDEN_MAX_TOKENS], dtype=np.int32),
+             "exclude_input_in_output": np.array([True])},
+            {"text_output": np.array([ref.encode()], dtype=object)},
+        ))
+    return GenerationExport(
+        inputs=[], outputs=[], batching=False, samples=samples, opset=opset_used, exporter=exporter,
+        parameters=parameters,
+    )
+
+
+def add_generation(checkpoint, task: str, name: str, options, tmp: Path):
+    """Stage generative model ``name`` into ``tmp/name`` (files, config, manifest) for ``add-hf``.
+
+    Args:
+        checkpoint: a resolved :class:`tritonrepo.checkpoint.Checkpoint`.
+        task: a task of :data:`DECODER_TASKS`.
+        name: the model name.
+        options: :class:`tritonrepo.add.AddOptions` (``repo``, ``backend``, ``version``, ``settings``,
+            ``opset``, ``force``).
+        tmp: the staging folder; :func:`tritonrepo.repository.commit_model` moves ``tmp/name`` into place.
+
+    Returns:
+        :class:`tritonrepo.add.AddResult`; the manifest's golden samples hold ``text_input`` /
+        ``max_tokens`` / ``exclude_input_in_output`` and the greedy PyTorch ``text_output``.
+
+    Raises:
+        TritonRepoError: unsupported task, the version exists without ``force``, the checkpoint or export fails.
+        ParityError: ONNX greedy text differs from PyTorch's.
+    """
+    from tritonrepo.add import AddResult, _record, write_staged_model  # noqa: PLC0415
+    from tritonrepo.manifest import GoldenSample, array_to_tensor, hash_files  # noqa: PLC0415
+    from tritonrepo.repository import free_version  # noqa: PLC0415
+
+    if not is_generation_task(task):
+        raise TritonRepoError(f"task {task!r} is not a generation task tritonrepo serves",
+                              f"use one of: {', '.join(DECODER_TASKS + SEQ2SEQ_TASKS)}")
+    model_dir = Path(options.repo) / name
+    ver = free_version(model_dir, options.version, force=options.force)
+    stage = tmp / name
+    vdir = stage / str(ver)
+    if task in PIPELINE_TASKS:
+        result = stage_pipeline_task(checkpoint, task, vdir, backend=options.backend)
+        cfg = generation_config(name, options.settings, result.parameters or {}, inputs=pipeline_inputs(task))
+    else:
+        result = stage_generation(checkpoint, task, vdir, backend=options.backend, opset=options.opset)
+        cfg = generation_config(name, options.settings, result.parameters or {})
+    first = (result.samples[0][0], result.samples[0][1])
+    export_like = GenerationExport(**{**result.__dict__, "samples": first})
+    record = _record(checkpoint, task, options, "python", ver, export_like,
+                     hash_files(vdir, relative_to=stage))
+    record.samples[0].atol = 0.0
+    for i, (ins, outs) in enumerate(result.samples[1:], start=1):
+        record.samples.append(GoldenSample(
+            name=f"trial-{i}", inputs=[array_to_tensor(k, v) for k, v in ins.items()],
+            outputs=[array_to_tensor(k, v) for k, v in outs.items()], atol=0.0,
+        ))
+    write_staged_model(stage, model_dir, cfg, record)
+    return AddResult(model_dir, ver, cfg, export_like, checkpoint, task,
+                     ["generation model (decoupled): query it with /v2/models/NAME/generate or tritonrepo infer --text"])
+
+
+def build_from_spec(checkpoint, spec, name: str, options, tmp: Path):
+    """The task registry's builder for ``generate`` entries (:mod:`tritonrepo.tasks.generation`).
+
+    Same contract as :func:`tritonrepo.add.stage_hf_model`: stages model ``name`` into ``tmp/name`` and returns
+    its :class:`tritonrepo.add.AddResult`; see :func:`add_generation` for what is built and the errors raised.
+    """
+    return add_generation(checkpoint, spec.task, name, options, tmp)

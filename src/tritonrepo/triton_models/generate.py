@@ -1,0 +1,255 @@
+"""Text generation in Triton's Python backend, Triton's generate convention (copied as ``<version>/model.py``).
+
+A fixed, decoupled module (``model_transaction_policy { decoupled: true }``): every request is answered
+through its ``request.get_response_sender()`` from the generation engine's thread
+(``tritonrepo_generate_engine.py``, in-flight batching), so ``execute`` returns at once and requests that
+arrive while others generate join the running batch.
+
+The tensor contract is the one Triton's vLLM backend declares (``vllm_backend/src/model.py``
+``_auto_complete_inputs_and_outputs``), so ``/v2/models/NAME/generate``, ``/generate_stream`` and
+genai-perf work unchanged (``max_batch_size: 0``, every input ``dims: [1]``):
+
+* ``text_input`` (TYPE_STRING): the prompt;
+* ``max_tokens`` (TYPE_INT32, optional; default: parameter ``default_max_tokens``);
+* ``stream`` (TYPE_BOOL, optional): one response per new piece of text, the last one flagged final;
+  otherwise one response with the whole text;
+* ``sampling_parameters`` (TYPE_STRING JSON, optional): ``temperature`` (0 = greedy, the default), ``top_p``,
+  ``top_k``, ``seed``, ``stop``, ``repetition_penalty``, ``max_tokens``;
+* ``exclude_input_in_output`` (TYPE_BOOL, optional): as vLLM's backend, a non-streamed answer starts with the
+  prompt unless this is true; streamed answers never include the prompt (``false`` with ``stream`` is an
+  error, as in vLLM's backend);
+* ``apply_chat_template`` (TYPE_BOOL, optional, tritonrepo's addition): format ``text_input`` with the
+  tokenizer's chat template (``add_generation_prompt=True``); ``text_input`` is the user message, or a JSON
+  list of ``{"role", "content"}`` messages;
+* output ``text_output`` (TYPE_STRING, ``dims: [-1]``).
+
+Config ``parameters``: ``runtime`` (``torch`` or ``onnx``), ``model_subfolder`` (checkpoint + tokenizer,
+default ``hf_model``), ``onnx_file`` (ONNX runtime: the decoder graph, relative to the version folder),
+``max_batch`` (sequences decoded together, default 8), ``default_max_tokens`` (16), ``context_length``
+(default: the checkpoint's), ``torch_threads``.
+
+A bad request (bad JSON, ``max_tokens <= 0``, a prompt that with ``max_tokens`` exceeds the context) gets an
+error response of its own; the model keeps serving. A cancelled request (client gone:
+``response_sender.is_cancelled()``) stops generating at the next step.
+"""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import numpy as np  # noqa: E402
+import triton_python_backend_utils as pb_utils  # noqa: E402
+from tritonrepo_generate_engine import (  # noqa: E402
+    Engine,
+    OrtRunner,
+    RequestError,
+    Sequence,
+    SerialEngine,
+    TorchRunner,
+    parse_sampling,
+)
+
+FINAL = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
+
+
+def _param(config: dict, key: str, default: str) -> str:
+    value = config.get("parameters", {}).get(key, {}).get("string_value", "")
+    return value or default
+
+
+def _scalar(request, name):
+    tensor = pb_utils.get_input_tensor_by_name(request, name)
+    if tensor is None:
+        return None
+    arr = tensor.as_numpy().reshape(-1)
+    if arr.size != 1:
+        raise RequestError(f"input '{name}' must hold one element, got {arr.size}")
+    value = arr[0]
+    return value.decode("utf-8") if isinstance(value, bytes) else value.item() if hasattr(value, "item") else value
+
+
+class TritonPythonModel:
+    """Serves a causal LM with token streaming and in-flight batching on the CPU."""
+
+    def initialize(self, args):
+        """Load tokenizer and model (PyTorch or the ONNX decoder) and start the generation engine."""
+        import torch  # noqa: PLC0415
+        from transformers import AutoConfig, AutoTokenizer, GenerationConfig  # noqa: PLC0415
+
+        self.config = json.loads(args["model_config"])
+        if not pb_utils.using_decoupled_model_transaction_policy(self.config):
+            raise pb_utils.TritonModelException("this model needs model_transaction_policy { decoupled: true }")
+        out_cfg = pb_utils.get_output_config_by_name(self.config, "text_output")
+        self.out_dtype = pb_utils.triton_string_to_numpy(out_cfg["data_type"])
+        version_dir = os.path.join(args["model_repository"], args["model_version"])
+        folder = os.path.join(version_dir, _param(self.config, "model_subfolder", "hf_model"))
+        threads = _param(self.config, "torch_threads", "")
+        if threads:
+            torch.set_num_threads(int(threads))
+        self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        hf_config = AutoConfig.from_pretrained(folder)
+        runtime = _param(self.config, "runtime", "torch")
+        self.seq2seq = runtime == "seq2seq"
+        self.pipeline = None
+        if runtime == "pipeline":  # speech / image to text: transformers' pipeline, one answer per request
+            from transformers import pipeline  # noqa: PLC0415
+
+            self.task = _param(self.config, "task", "automatic-speech-recognition")
+            self.pipeline = pipeline(self.task, model=folder, device="cpu")
+            self.chunk_length_s = float(_param(self.config, "chunk_length_s", "0"))
+            return
+        if runtime == "onnx":
+            runner = OrtRunner(os.path.join(version_dir, _param(self.config, "onnx_file", "model.onnx")),
+                               threads=int(threads or 0))
+        elif self.seq2seq:
+            from transformers import AutoModelForSeq2SeqLM  # noqa: PLC0415
+
+            model = AutoModelForSeq2SeqLM.from_pretrained(folder).eval()
+        else:
+            from transformers import AutoModelForCausalLM  # noqa: PLC0415
+
+            runner = TorchRunner(AutoModelForCausalLM.from_pretrained(folder).eval())
+        try:
+            gen_cfg = GenerationConfig.from_pretrained(folder)
+            eos = gen_cfg.eos_token_id
+        except OSError:
+            eos = None
+        eos = eos if eos is not None else hf_config.eos_token_id
+        eos = [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
+        self.context = int(_param(self.config, "context_length", "0")) or int(
+            getattr(hf_config, "max_position_embeddings", None) or getattr(hf_config, "n_positions", 0) or 1 << 30
+        )
+        self.default_max_tokens = int(_param(self.config, "default_max_tokens", "16"))
+        if self.seq2seq:
+            self.engine = SerialEngine(model, self.tokenizer, eos)
+        else:
+            self.engine = Engine(runner, self.tokenizer, eos, max_batch=int(_param(self.config, "max_batch", "8")))
+
+    def _prompt(self, request):
+        text = _scalar(request, "text_input")
+        if text is None:
+            raise RequestError("missing input 'text_input'")
+        if _scalar(request, "apply_chat_template"):
+            if not getattr(self.tokenizer, "chat_template", None):
+                raise RequestError("apply_chat_template: this tokenizer has no chat template")
+            try:
+                messages = json.loads(text)
+            except json.JSONDecodeError:
+                messages = None
+            if not isinstance(messages, list):
+                messages = [{"role": "user", "content": text}]
+            ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+            if hasattr(ids, "keys"):
+                ids = ids["input_ids"]
+            return text, list(ids)
+        return text, self.tokenizer(text).input_ids
+
+    def _start(self, request, sender):
+        try:
+            text, ids = self._prompt(request)
+            max_tokens = _scalar(request, "max_tokens")
+            sampling = parse_sampling(_scalar(request, "sampling_parameters"), max_tokens, self.default_max_tokens)
+            stream = bool(_scalar(request, "stream") or False)
+            exclude = _scalar(request, "exclude_input_in_output")
+            prepend = (not exclude) if exclude is not None else not stream
+            if prepend and stream:
+                raise RequestError("when streaming, exclude_input_in_output = false is not allowed")
+            if not ids:
+                raise RequestError("text_input is empty")
+            if len(ids) + (0 if self.seq2seq else sampling.max_tokens) > self.context:
+                raise RequestError(
+                    f"the prompt has {len(ids)} tokens and max_tokens is {sampling.max_tokens}: more than the "
+                    f"model's context of {self.context} tokens"
+                )
+        except RequestError as exc:
+            sender.send(pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(str(exc))),
+                        flags=FINAL)
+            return
+        prefix = text if prepend else ""
+        out_dtype = self.out_dtype
+
+        def emit(delta, finished, error):
+            if finished and seq.finish_reason == "cancelled":
+                pb_utils.Logger.log_info(f"generation cancelled by the client after {len(seq.tokens)} tokens")
+                sender.send(flags=FINAL)
+                return
+            if error:
+                sender.send(pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(error)),
+                            flags=FINAL)
+                return
+            if not stream:
+                if not finished:
+                    return
+                delta = prefix + seq.text
+            tensor = pb_utils.Tensor("text_output", np.array([delta.encode("utf-8")], dtype=out_dtype))
+            sender.send(pb_utils.InferenceResponse(output_tensors=[tensor]), flags=FINAL if finished else 0)
+
+        seq = Sequence(ids, sampling, emit, cancelled=sender.is_cancelled, stream=stream)
+        if self.seq2seq:  # the prompt is the encoder's input; the decoder's length is max_tokens
+            import torch  # noqa: PLC0415
+
+            seq.inputs = {"input_ids": torch.tensor([ids]), "attention_mask": torch.ones((1, len(ids)), dtype=torch.long)}
+        self.engine.submit(seq)
+
+    def _transcribe(self, request, sender):
+        """``audio`` (WAV/FLAC/OGG bytes) or ``image`` (encoded bytes) -> ``text_output``, one final response."""
+        key = "image" if self.task == "image-to-text" else "audio"
+        tensor = pb_utils.get_input_tensor_by_name(request, key)
+        if tensor is None:
+            raise RequestError(f"missing input '{key}'")
+        data = tensor.as_numpy().reshape(-1)[0]
+        max_tokens = _scalar(request, "max_tokens")
+        if max_tokens is not None and max_tokens <= 0:
+            raise RequestError(f"max_tokens must be > 0, got {max_tokens}")
+        kwargs = {}
+        if key == "audio":
+            from tritonrepo_audio import AudioError, decode_audio  # noqa: PLC0415
+
+            rate = self.pipeline.feature_extractor.sampling_rate
+            try:
+                value = {"raw": decode_audio(bytes(data), rate), "sampling_rate": rate}
+            except AudioError as exc:
+                raise RequestError(f"audio: {exc}") from None
+            if self.chunk_length_s:
+                kwargs["chunk_length_s"] = self.chunk_length_s
+        else:
+            import io  # noqa: PLC0415
+
+            from PIL import Image  # noqa: PLC0415
+
+            try:
+                value = Image.open(io.BytesIO(bytes(data))).convert("RGB")
+            except Exception as exc:  # noqa: BLE001 - PIL raises several types
+                raise RequestError(f"image: cannot decode the bytes: {exc}") from None
+        if max_tokens is not None and getattr(self.pipeline.model.config, "is_encoder_decoder", False):
+            kwargs["generate_kwargs"] = {"max_new_tokens": int(max_tokens)}
+        text = self.pipeline(value, **kwargs)
+        text = text[0]["generated_text"] if isinstance(text, list) else text["text"]
+        tensor = pb_utils.Tensor("text_output", np.array([text.encode("utf-8")], dtype=self.out_dtype))
+        sender.send(pb_utils.InferenceResponse(output_tensors=[tensor]), flags=FINAL)
+
+    def execute(self, requests):
+        """Queue every request; responses come from the engine thread. Returns ``None`` (decoupled)."""
+        for request in requests:
+            sender = request.get_response_sender()
+            try:
+                if self.pipeline is not None:
+                    self._transcribe(request, sender)
+                    continue
+                self._start(request, sender)
+            except Exception as exc:  # noqa: BLE001 - this request's error only
+                try:
+                    sender.send(
+                        pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(str(exc))),
+                        flags=FINAL,
+                    )
+                except Exception:  # noqa: BLE001, S110 - sender already used
+                    pass
+        return None
+
+    def finalize(self):
+        """Stop the engine thread."""
+        if self.pipeline is None:
+            self.engine.shutdown()

@@ -1,0 +1,209 @@
+"""Tiny random generative checkpoints built offline (the hub cannot be reached from CI).
+
+Decoder-only models (GPT-2, Llama, Qwen2) share a byte-level BPE tokenizer trained here with the
+``tokenizers`` library on a small corpus, so prompts tokenize into real multi-character tokens and decoding
+round-trips any text. Weights are random but a little "sharpened" so that greedy decoding is not dominated
+by near ties.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+CORPUS = [
+    "hello world, triton serves models",
+    "the good movie and the bad movie",
+    "a model generates text one token at a time",
+    "streaming responses arrive as server sent events",
+    "The quick brown fox jumps over the lazy dog.",
+    "0123456789 !?.,;:-'\"()[]{}",
+]
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def make_bpe_tokenizer(path: Path, vocab_size: int = 300, chat: bool = False):
+    """A byte-level BPE ``PreTrainedTokenizerFast`` trained on :data:`CORPUS`, saved to ``path``.
+
+    Special tokens: ``<|endoftext|>`` (id 0: bos, eos and pad), and with ``chat`` ``<|im_start|>`` /
+    ``<|im_end|>`` plus a ChatML template.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<|endoftext|>"] + (["<|im_start|>", "<|im_end|>"] if chat else [])
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tok.train_from_iterator(CORPUS * 4, trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>", pad_token="<|endoftext|>",
+        model_max_length=128,
+    )
+    if chat:
+        fast.chat_template = CHAT_TEMPLATE
+    path.mkdir(parents=True, exist_ok=True)
+    fast.save_pretrained(path)
+    return fast
+
+
+def _sharpen(model, factor: float = 3.0) -> None:
+    import torch
+
+    with torch.no_grad():
+        emb = model.get_output_embeddings()
+        if emb is not None:
+            emb.weight.mul_(factor)
+
+
+def make_gpt2(path: Path, seed: int = 0, positions: int = 128) -> Path:
+    """GPT-2 (``GPT2LMHeadModel``): hidden 32, 2 layers, 2 heads, ``positions`` positions."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(seed)
+    tok = make_bpe_tokenizer(path)
+    cfg = GPT2Config(
+        vocab_size=len(tok), n_positions=positions, n_embd=32, n_layer=2, n_head=2, bos_token_id=0, eos_token_id=0,
+        initializer_range=0.2,
+    )
+    model = GPT2LMHeadModel(cfg)
+    model.save_pretrained(path)
+    return path
+
+
+def make_llama(path: Path, seed: int = 0) -> Path:
+    """Llama (``LlamaForCausalLM``): hidden 32, 2 layers, 4 heads / 2 KV heads (GQA), 128 positions."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    tok = make_bpe_tokenizer(path)
+    cfg = LlamaConfig(
+        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=128, bos_token_id=0, eos_token_id=0, pad_token_id=0,
+        tie_word_embeddings=False,
+    )
+    model = LlamaForCausalLM(cfg)
+    _sharpen(model)
+    model.save_pretrained(path)
+    return path
+
+
+def make_qwen2_chat(path: Path, seed: int = 0) -> Path:
+    """Qwen2 (``Qwen2ForCausalLM``) with a ChatML chat template: hidden 32, 2 layers, 128 positions."""
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(seed)
+    tok = make_bpe_tokenizer(path, chat=True)
+    cfg = Qwen2Config(
+        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=128, bos_token_id=0, eos_token_id=0,
+        tie_word_embeddings=False,
+    )
+    model = Qwen2ForCausalLM(cfg)
+    _sharpen(model)
+    model.save_pretrained(path)
+    return path
+
+
+def greedy_text(path: Path, prompt: str, max_new_tokens: int, *, chat: bool = False) -> str:
+    """transformers' reference: ``model.generate(do_sample=False)`` decoded with ``skip_special_tokens=True``
+    (new tokens only)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path).eval()
+    if chat:
+        ids = tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                      return_tensors="pt")
+    else:
+        ids = tok(prompt, return_tensors="pt").input_ids
+    with torch.no_grad():
+        out = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False,
+                             max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id)
+    return tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+
+
+def make_seq2seq(path: Path, family: str, seed: int = 0) -> Path:
+    """Tiny encoder-decoder ``family`` (``"bart"``, ``"t5"`` or ``"marian"``) with the byte-level BPE tokenizer
+    (id 0 = pad/eos/decoder start): hidden 32, 2+2 layers."""
+    import torch
+    import transformers as tf
+
+    torch.manual_seed(seed)
+    tok = make_bpe_tokenizer(path)
+    n = len(tok)
+    common = {"vocab_size": n, "pad_token_id": 0, "eos_token_id": 0, "decoder_start_token_id": 0}
+    if family == "bart":
+        cfg = tf.BartConfig(d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
+                            decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
+                            max_position_embeddings=128, bos_token_id=0, forced_eos_token_id=None, init_std=0.3,
+                            **common)
+        model = tf.BartForConditionalGeneration(cfg)
+    elif family == "t5":
+        cfg = tf.T5Config(d_model=32, d_kv=16, d_ff=64, num_layers=2, num_decoder_layers=2, num_heads=2,
+                          initializer_factor=3.0, **common)
+        model = tf.T5ForConditionalGeneration(cfg)
+    else:
+        cfg = tf.MarianConfig(d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
+                              decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
+                              max_position_embeddings=128, init_std=0.3, **common)
+        model = tf.MarianMTModel(cfg)
+    model.save_pretrained(path)
+    return path
+
+
+def seq2seq_greedy_text(path: Path, prompt: str, max_new_tokens: int) -> str:
+    """transformers' greedy text of an encoder-decoder (``skip_special_tokens=True``)."""
+    import torch
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForSeq2SeqLM.from_pretrained(path).eval()
+    ids = tok(prompt, return_tensors="pt").input_ids
+    with torch.no_grad():
+        out = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, num_beams=1,
+                             max_new_tokens=max_new_tokens)
+    return tok.decode(out[0], skip_special_tokens=True)
+
+
+def make_wav2vec2_ctc(path: Path, seed: int = 0) -> Path:
+    """wav2vec2 CTC (``Wav2Vec2ForCTC``): letters vocabulary, hidden 32, 2 layers, 16 kHz feature extractor."""
+    import json
+
+    import torch
+    from transformers import (
+        Wav2Vec2Config,
+        Wav2Vec2CTCTokenizer,
+        Wav2Vec2FeatureExtractor,
+        Wav2Vec2ForCTC,
+        Wav2Vec2Processor,
+    )
+
+    torch.manual_seed(seed)
+    path.mkdir(parents=True, exist_ok=True)
+    vocab = {"<pad>": 0, "<unk>": 1, "|": 2, **{chr(c): 3 + i for i, c in enumerate(range(ord("a"), ord("z") + 1))}}
+    (path / "vocab.json").write_text(json.dumps(vocab))
+    tok = Wav2Vec2CTCTokenizer(str(path / "vocab.json"), pad_token="<pad>", unk_token="<unk>", word_delimiter_token="|")
+    fe = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
+                                  return_attention_mask=False)
+    cfg = Wav2Vec2Config(
+        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
+        conv_dim=(16, 16, 16), conv_stride=(5, 4, 4), conv_kernel=(10, 4, 4), num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2, pad_token_id=0, ctc_loss_reduction="mean", do_stable_layer_norm=False,
+    )
+    model = Wav2Vec2ForCTC(cfg)
+    with torch.no_grad():
+        model.lm_head.weight.mul_(20.0)
+    model.save_pretrained(path)
+    Wav2Vec2Processor(feature_extractor=fe, tokenizer=tok).save_pretrained(path)
+    return path
