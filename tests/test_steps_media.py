@@ -135,3 +135,128 @@ def test_image_embedding_is_the_pipelines_cls_token(media, name):
         np.testing.assert_allclose(emb, ref, atol=1e-5)
     if name == "dinov2":
         np.testing.assert_allclose(got["embedding"], out.pooler_output.numpy(), atol=1e-6)
+
+
+def wav(seconds, rate=16000, seed=0) -> bytes:
+    from tritonrepo.triton_models.audio import encode_wav
+
+    t = np.arange(int(seconds * rate)) / rate
+    rng = np.random.default_rng(seed)
+    samples = 0.3 * np.sin(2 * np.pi * (220 + 200 * seed) * t) + 0.05 * rng.standard_normal(t.size)
+    return encode_wav(samples.astype(np.float32), rate)
+
+
+#: two lengths (the second at 8 kHz, so it is resampled)
+CLIPS = [wav(0.6, seed=1), wav(1.3, rate=8000, seed=2)]
+
+
+@pytest.mark.parametrize("name", ["wav2vec2", "ast"])
+@pytest.mark.parametrize("clip", CLIPS, ids=["short-16k", "long-8k"])
+def test_audio_classification_equals_the_pipeline(media, name, clip):
+    from transformers import AutoModelForAudioClassification, pipeline
+
+    from tritonrepo.triton_models.audio import decode_audio
+    from tritonrepo.triton_models.audio_steps import AudioSteps
+
+    ckpt = media[name]
+    model = AutoModelForAudioClassification.from_pretrained(ckpt).eval()
+    pre = AudioSteps("audio-preprocess", str(ckpt.parent), {"processor_subfolder": ckpt.name}, ["input_values"])
+    enc = pre.run({"audio": np.array([[clip]], dtype=object)})
+    logits = _forward(model, enc).logits.numpy()
+    post = AudioSteps("audio-classification", str(ckpt.parent), {"labels_file": f"{ckpt.name}/config.json"}, [])
+    got = post.run({"logits": logits})
+    pipe = pipeline("audio-classification", model=model, feature_extractor=str(ckpt))
+    ref = pipe({"raw": decode_audio(clip, 16000), "sampling_rate": 16000})
+    assert [x.decode() for x in got["labels"][0]] == [r["label"] for r in ref]
+    np.testing.assert_allclose(got["scores"][0], [r["score"] for r in ref], atol=1e-5)
+
+
+def test_undecodable_audio_is_a_request_error(media):
+    from tritonrepo.triton_models.audio_steps import AudioSteps
+    from tritonrepo.triton_models.runtime import RequestError
+
+    ckpt = media["wav2vec2"]
+    pre = AudioSteps("audio-preprocess", str(ckpt.parent), {"processor_subfolder": ckpt.name}, ["input_values"])
+    with pytest.raises(RequestError, match="audio 0: cannot decode audio"):
+        pre.run({"audio": np.array([[b"RIFF but not really"]], dtype=object)})
+
+
+@pytest.mark.parametrize("blob", IMAGES, ids=["portrait", "landscape"])
+def test_clip_zero_shot_equals_the_pipeline(media, blob):
+    from transformers import AutoModelForZeroShotImageClassification, pipeline
+
+    from tritonrepo.triton_models.multimodal_steps import MultimodalSteps
+
+    ckpt = media["clip"]
+    model = AutoModelForZeroShotImageClassification.from_pretrained(ckpt).eval()
+    labels = ["cat", "a dog", "a small bird", "car"]
+    pre = MultimodalSteps("image-text-preprocess", str(ckpt.parent),
+                          {"processor_subfolder": ckpt.name, "hypothesis_template": "This is a photo of {}."},
+                          ["input_ids", "pixel_values", "attention_mask"])
+    enc = pre.run({"image": np.array([blob], dtype=object),
+                   "candidate_labels": np.array([x.encode() for x in labels], dtype=object)})
+    out = _forward(model, enc)
+    post = MultimodalSteps("zero-shot-image-classification", str(ckpt.parent), {}, [])
+    got = post.run({"logits_per_image": out.logits_per_image.numpy(),
+                    "candidate_labels": np.array([x.encode() for x in labels], dtype=object)})
+    ref = pipeline("zero-shot-image-classification", model=str(ckpt))(_pil(blob), candidate_labels=labels)
+    assert [x.decode() for x in got["labels"][0]] == [r["label"] for r in ref]
+    np.testing.assert_allclose(got["scores"][0], [r["score"] for r in ref], atol=1e-5)
+
+
+def test_clip_image_and_text_embeddings_share_one_space(media):
+    import torch
+    from transformers import CLIPModel
+
+    from tritonrepo.triton_models.multimodal_steps import MultimodalSteps
+
+    ckpt = media["clip"]
+    model = CLIPModel.from_pretrained(ckpt).eval()
+    texts = ["a photo of a cat", "dog"]
+    pre = MultimodalSteps("image-text-preprocess", str(ckpt.parent), {"processor_subfolder": ckpt.name},
+                          ["input_ids", "pixel_values", "attention_mask"])
+    enc = pre.run({"image": np.array(IMAGES, dtype=object), "text": np.array([t.encode() for t in texts], dtype=object)})
+    out = _forward(model, enc)
+    with torch.no_grad():
+        img = model.get_image_features(pixel_values=torch.from_numpy(enc["pixel_values"])).numpy()
+        txt = model.get_text_features(input_ids=torch.from_numpy(enc["input_ids"]),
+                                      attention_mask=torch.from_numpy(enc["attention_mask"])).numpy()
+    for got, ref in ((out.image_embeds.numpy(), img), (out.text_embeds.numpy(), txt)):
+        cos = (got * ref).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(ref, axis=1)
+        assert cos.min() >= 0.9999
+    # the CLIP logits are the scaled cosine of these two embeddings
+    sims = out.image_embeds.numpy() @ out.text_embeds.numpy().T * model.logit_scale.exp().item()
+    np.testing.assert_allclose(sims, out.logits_per_image.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_layoutlm_words_and_boxes(media):
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    from tritonrepo.triton_models.multimodal_steps import MultimodalSteps
+
+    ckpt = media["layoutlm"]
+    model = AutoModelForTokenClassification.from_pretrained(ckpt).eval()
+    docs = [(["hello", "world", "triton"], [[10, 10, 60, 30], [70, 10, 140, 30], [10, 50, 90, 70]]),
+            (["good", "models"], [[5, 5, 50, 20], [60, 5, 200, 20]])]
+    words = np.array([[w.encode() for w in ws] + [b""] * (3 - len(ws)) for ws, _ in docs], dtype=object)
+    boxes = np.array([bs + [[0, 0, 0, 0]] * (3 - len(bs)) for _, bs in docs], dtype=np.int64)
+    names = ["input_ids", "bbox", "attention_mask", "token_type_ids", "word_ids"]
+    pre = MultimodalSteps("layout-preprocess", str(ckpt.parent), {"processor_subfolder": ckpt.name, "max_length": "64"},
+                          names)
+    enc = pre.run({"words": words, "boxes": boxes})
+    logits = _forward(model, {k: v for k, v in enc.items() if k != "word_ids"}).logits.numpy()
+    post = MultimodalSteps("layout-token-classification", str(ckpt.parent), {"labels_file": f"{ckpt.name}/config.json"}, [])
+    got = post.run({"logits": logits, "word_ids": enc["word_ids"]})
+    tok = AutoTokenizer.from_pretrained(ckpt)
+    for b, (ws, bs) in enumerate(docs):  # reference: one document alone, boxes per token as LayoutLM's docs do
+        e = tok(ws, is_split_into_words=True, return_tensors="pt")
+        ids = e.word_ids(0)
+        bbox = [[0] * 4 if w is None else bs[w] for w in ids]
+        bbox[-1] = [1000] * 4
+        with torch.no_grad():
+            probs = model(**e, bbox=torch.tensor([bbox])).logits.softmax(-1)[0]
+        first = [ids.index(w) for w in range(len(ws))]
+        assert [x.decode() for x in got["labels"][b][: len(ws)]] == [model.config.id2label[int(probs[t].argmax())] for t in first]
+        np.testing.assert_allclose(got["scores"][b][: len(ws)], [float(probs[t].max()) for t in first], atol=1e-5)
+        assert all(x == b"" for x in got["labels"][b][len(ws):])
