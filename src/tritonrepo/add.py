@@ -1,13 +1,21 @@
 """``add-hf``: a Hugging Face checkpoint becomes one model (one version) in a model repository.
 
 Everything is built in a staging folder beside the repository and renamed into place, model files before
-the config: an interrupted run leaves the repository as it was. An existing version folder, or a config that
-would change, is only replaced with ``force``.
+the config: an interrupted or failed run leaves the repository exactly as it was, and a repository (or parent
+folders) that ``add-hf`` would create exists only once something is committed into it. An existing version
+folder, or a config that would change, is only replaced with ``force``.
+
+What to build for the checkpoint comes from its task registry entry (:mod:`tritonrepo.tasks`), resolved from
+``config.json`` before any heavy import: an unsupported architecture/task is refused in well under 2 s.
+Entries of kind ``generate`` are built by their own stage function (``TaskSpec.builder``).
 """
 
 from __future__ import annotations
 
 import re
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -31,13 +39,15 @@ from tritonrepo.manifest import (
     write_manifest,
 )
 from tritonrepo.repository import (
+    check_version_free,
     commit_model,
     free_version,
     init_repository,
+    is_repository,
     staging_dir,
     validate_model_name,
 )
-from tritonrepo.tasks import detect_task
+from tritonrepo.tasks import TaskSpec, detect_spec
 
 BACKENDS = ("onnx", "python")
 _PACKAGES = ("torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime", "huggingface-hub")
@@ -86,6 +96,9 @@ class AddResult:
         checkpoint: where the weights came from.
         task: the task used.
         notes: things the user should know (e.g. batching turned off because the graph does not batch).
+        spec: the task registry entry used.
+        staged: other models the stage function put beside ``model_dir`` in the staging folder, as
+            ``(name, version)`` in commit order (e.g. a generation builder's helper models); committed first.
     """
 
     model_dir: Path
@@ -95,6 +108,8 @@ class AddResult:
     checkpoint: Checkpoint
     task: str
     notes: list[str] = field(default_factory=list)
+    spec: TaskSpec | None = None
+    staged: list[tuple[str, int]] = field(default_factory=list)
 
 
 def default_model_name(checkpoint: Checkpoint) -> str:
@@ -111,35 +126,114 @@ def add_hf(model: str, options: AddOptions) -> AddResult:
         TritonRepoError: bad input, a clash with existing files without ``force``, an export failure.
         ParityError: the ONNX export differs from PyTorch by more than ``options.atol``.
     """
-    repo, checkpoint, task = prepare(model, options)
+    repo, checkpoint, spec = prepare(model, options)
     name = validate_model_name(options.name or default_model_name(checkpoint))
-    with staging_dir(repo, name) as tmp:
-        result = stage_hf_model(checkpoint, task, name, options, tmp)
-        commit_model(tmp / name, result.model_dir, result.version, force=options.force)
+    with repository_transaction(repo), staging_dir(repo, name) as tmp:
+        result = stage_hf_model(checkpoint, spec, name, options, tmp)
+        staged = [*result.staged, (name, result.version)]
+        precheck_commits(tmp, repo, staged, force=options.force)
+        for step, ver in staged:
+            commit_model(tmp / step, repo / step, ver, force=options.force)
     return result
 
 
-def prepare(model: str, options: AddOptions) -> tuple[Path, Checkpoint, str]:
-    """Check the options, open (or create) the repository, resolve the checkpoint and its task."""
+def prepare(model: str, options: AddOptions) -> tuple[Path, Checkpoint, TaskSpec]:
+    """Check the options and the repository path, resolve the checkpoint and its task registry entry.
+
+    Nothing is written: the repository is created by :func:`repository_transaction` only when a model is
+    committed into it. Only ``config.json`` is read (no torch/transformers/optimum import).
+
+    Raises:
+        TritonRepoError: a bad option, a repository path that is a file or a non-empty folder that is not a model
+            repository, an unresolvable checkpoint, or an unsupported architecture/task.
+    """
     if options.backend not in BACKENDS:
         raise TritonRepoError(f"unknown backend {options.backend!r}", "use onnx or python")
     if options.name is not None:
         validate_model_name(options.name)
     if options.version is not None and options.version < 0:
         raise TritonRepoError(f"version must be >= 0, got {options.version}")
-    repo = init_repository(options.repo) if not Path(options.repo).exists() else Path(options.repo)
-    if not repo.is_dir():
-        raise TritonRepoError(f"{repo}: not a directory")
+    repo = Path(options.repo)
+    if repo.exists():
+        if not repo.is_dir():
+            raise TritonRepoError(f"{repo}: not a directory")
+        if any(repo.iterdir()) and not is_repository(repo):
+            raise TritonRepoError(
+                f"{repo}: directory is not empty and is not a model repository", "choose an empty or new directory"
+            )
     checkpoint = resolve_checkpoint(model, options.revision, options.token)
-    return repo, checkpoint, detect_task(checkpoint, options.task)
+    return repo, checkpoint, detect_spec(checkpoint, options.task)
 
 
-def stage_hf_model(checkpoint: Checkpoint, task: str, name: str, options: AddOptions, tmp: Path) -> AddResult:
+@contextmanager
+def repository_transaction(repo: Path) -> Iterator[Path]:
+    """Make ``repo``'s parent folders exist for staging; on failure remove every folder this run created.
+
+    A missing repository is created (``init``) by the first :func:`commit_model` into it: call
+    :func:`ensure_repository` right before committing. If the body raises (including ``KeyboardInterrupt``), the
+    outermost folder that did not exist on entry is removed, so the file system is as it was.
+    """
+    repo = Path(repo)
+    missing = []
+    p = repo.absolute()
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    try:
+        repo.absolute().parent.mkdir(parents=True, exist_ok=True)
+        yield repo
+    except BaseException:
+        if missing:
+            shutil.rmtree(missing[-1], ignore_errors=True)
+        raise
+
+
+def ensure_repository(repo: Path) -> None:
+    """Create the repository (``tritonrepo init``) if it does not exist yet; an existing folder is left untouched."""
+    if not Path(repo).exists():
+        init_repository(repo)
+
+
+def precheck_commits(tmp: Path, repo: Path, staged: list[tuple[str, int]], *, force: bool) -> None:
+    """Check that every staged model can be committed (as :func:`commit_model` will) before committing any.
+
+    Then creates the repository if needed. So a clash on the third model of a pipeline leaves the first two
+    uncommitted: all or nothing.
+
+    Raises:
+        TritonRepoError: a version exists, or a config would change, and ``force`` is false (same messages as
+            :func:`tritonrepo.repository.commit_model`).
+    """
+    from tritonrepo.config import read_config  # noqa: PLC0415
+
+    for step, ver in staged:
+        model_dir = repo / step
+        if not model_dir.exists():
+            continue
+        check_version_free(model_dir, ver, force=force)
+        existing = model_dir / CONFIG_FILENAME
+        if existing.is_file() and not force and read_config(existing) != read_config(tmp / step):
+            raise TritonRepoError(
+                f"{existing}: the new version needs a different model configuration",
+                "pass --force to replace it, or use another --name",
+            )
+    ensure_repository(repo)
+
+
+def stage_hf_model(checkpoint: Checkpoint, spec, name: str, options: AddOptions, tmp: Path) -> AddResult:
     """Build model ``name`` into ``tmp/name`` (files, config, manifest); :func:`commit_model` moves it into place.
+
+    ``spec`` is the task registry entry (a task name is resolved against the checkpoint). Entries of kind
+    ``generate`` are built by their ``builder`` (same signature and contract as this function).
 
     Raises:
         TritonRepoError: the version exists (without ``force``), the export fails, or the config would change.
     """
+    if isinstance(spec, str):
+        spec = detect_spec(checkpoint, spec)
+    if spec.kind == "generate":
+        return spec.load("builder")(checkpoint, spec, name, options, tmp)
+    task = spec.task
     model_dir = Path(options.repo) / name
     ver = free_version(model_dir, options.version, force=options.force)
     stage = tmp / name
@@ -148,12 +242,12 @@ def stage_hf_model(checkpoint: Checkpoint, task: str, name: str, options: AddOpt
     if options.backend == "onnx":
         from tritonrepo.export.onnx import export_onnx  # noqa: PLC0415
 
-        result = export_onnx(checkpoint, task, vdir, opset=options.opset, atol=options.atol, batching=batching)
+        result = export_onnx(checkpoint, spec, vdir, opset=options.opset, atol=options.atol, batching=batching)
         backend, platform = "onnxruntime", "onnxruntime_onnx"
     else:
         from tritonrepo.export.python import package_python  # noqa: PLC0415
 
-        result = package_python(checkpoint, task, vdir, batching=batching)
+        result = package_python(checkpoint, spec, vdir, batching=batching)
         backend, platform = "python", ""
     notes = []
     settings = replace(options.settings, parameters={**result.parameters, **options.settings.parameters})
@@ -165,7 +259,7 @@ def stage_hf_model(checkpoint: Checkpoint, task: str, name: str, options: AddOpt
     )
     record = _record(checkpoint, task, options, backend, ver, result, hash_files(vdir, relative_to=stage))
     write_staged_model(stage, model_dir, cfg, record)
-    return AddResult(model_dir, ver, cfg, result, checkpoint, task, notes)
+    return AddResult(model_dir, ver, cfg, result, checkpoint, task, notes, spec)
 
 
 def write_staged_model(stage: Path, model_dir: Path, cfg: mc.ModelConfig, record: VersionRecord) -> None:

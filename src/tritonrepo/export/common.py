@@ -1,4 +1,8 @@
-"""Shared by both exporters: the PyTorch reference model, its outputs and tensor specs from trial runs."""
+"""Shared by both exporters: the PyTorch reference model, its outputs and tensor specs from trial runs.
+
+The model class and the pinned dims come from the task registry entry (:class:`tritonrepo.tasks.TaskSpec`):
+the auto class ``transformers.pipeline`` uses for the task, and dims fixed by config values only.
+"""
 
 from __future__ import annotations
 
@@ -37,20 +41,35 @@ class ExportResult:
     default_model_filename: str = ""
 
 
-def load_torch_model(checkpoint: Checkpoint, task: str):
-    """The PyTorch model optimum would export for ``task`` (eval mode, CPU, float32).
+def resolve(checkpoint: Checkpoint, spec):
+    """``spec`` as a :class:`~tritonrepo.tasks.TaskSpec` (a task name is resolved against the checkpoint)."""
+    if isinstance(spec, str):
+        from tritonrepo.tasks import detect_spec  # noqa: PLC0415
+
+        return detect_spec(checkpoint, spec)
+    return spec
+
+
+def load_torch_model(checkpoint: Checkpoint, spec):
+    """The registry entry's auto class loaded from the checkpoint (eval mode, CPU, float32).
+
+    Args:
+        checkpoint: the resolved checkpoint.
+        spec: the :class:`~tritonrepo.tasks.TaskSpec` (or a task name).
 
     Raises:
-        TritonRepoError: transformers cannot load the checkpoint for this task.
+        TritonRepoError: transformers cannot load the checkpoint with that class.
     """
-    from optimum.exporters.tasks import TasksManager  # noqa: PLC0415
+    import transformers  # noqa: PLC0415
 
+    spec = resolve(checkpoint, spec)
+    auto_class = getattr(transformers, spec.auto_class)
     try:
-        model = TasksManager.get_model_from_task(
-            task, str(checkpoint.path), library_name="transformers", framework="pt", device="cpu"
-        )
+        model = auto_class.from_pretrained(str(checkpoint.path))
     except (OSError, ValueError, KeyError) as exc:
-        raise TritonRepoError(f"{checkpoint.path}: cannot load the model for task {task!r}: {exc}") from None
+        raise TritonRepoError(
+            f"{checkpoint.path}: cannot load {spec.auto_class} for task {spec.task!r}: {str(exc).splitlines()[0]}"
+        ) from None
     model.eval()
     return model
 
@@ -67,20 +86,42 @@ def torch_outputs(model, inputs: dict[str, np.ndarray], names: list[str]) -> dic
     return {n: out[n].detach().cpu().numpy() for n in names}
 
 
-def specs_from_trials(names: list[str], trials: list[dict[str, np.ndarray]], *, batching: bool) -> list[TensorSpec]:
-    """Tensor specs whose dims are fixed where every trial agrees and ``-1`` where they differ.
+def specs_from_trials(
+    names: list[str], trials: list[dict[str, np.ndarray]], *, batching: bool, spec=None, config=None
+) -> list[TensorSpec]:
+    """Tensor specs (name, dtype from the trials) whose fixed dims come from the registry entry.
 
     Args:
         names: tensor names, in order.
-        trials: one ``{name: array}`` per trial run (the trials differ in batch size and sequence length).
+        trials: one ``{name: array}`` per trial run (the trials differ in batch size and input size).
         batching: drop dim 0 (the batch) from ``dims``; otherwise keep it as ``-1``.
+        spec: the :class:`~tritonrepo.tasks.TaskSpec`; its ``fixed_dims`` (evaluated on ``config``) are the only
+            dims pinned, every other dim is ``-1``. Without ``spec``: dims every trial agrees on are fixed
+            (legacy behaviour, for callers without an entry).
+        config: the transformers config object of the model (for ``fixed_dims`` rules).
+
+    Raises:
+        TritonRepoError: a tensor changes rank between trials, has no dims besides the batch, or contradicts a
+            pinned dim of the entry (the registry would be wrong, or the trials change a fixed dim).
     """
     specs = []
     for name in names:
         shapes = [t[name].shape for t in trials]
         if len({len(s) for s in shapes}) != 1:
             raise TritonRepoError(f"tensor '{name}' changes rank between runs: {shapes}")
-        dims = tuple(s0 if all(s[i] == s0 for s in shapes) else -1 for i, s0 in enumerate(shapes[0]))
+        if spec is None:
+            dims = tuple(s0 if all(s[i] == s0 for s in shapes) else -1 for i, s0 in enumerate(shapes[0]))
+        else:
+            pinned = spec.dims_for(name, config, len(shapes[0]) - 1)
+            dims = (-1, *(pinned or (-1,) * (len(shapes[0]) - 1)))
+            for i, want in enumerate(dims[1:], start=1):
+                got = {s[i] for s in shapes}
+                if want != -1 and got != {want}:
+                    raise TritonRepoError(
+                        f"tensor '{name}' dim {i}: task registry entry {spec.task}/{spec.family} pins it to {want} "
+                        f"from the model config, but the model produced {sorted(got)}",
+                        "fix fixed_dims in the registry entry (pinned dims must come from config values)",
+                    )
         if batching:
             dims = dims[1:]
         if not dims:

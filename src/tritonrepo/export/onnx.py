@@ -2,12 +2,13 @@
 
 Steps (all into a staging folder; the caller moves the result into the repository):
 
-1. export the model optimum loads for the task (``onnx_export_from_model``, dynamic batch and sequence axes);
+1. export the registry entry's auto class (the model ``transformers.pipeline`` loads for the task) with
+   optimum's ``onnx_export_from_model`` for the entry's ``export_task`` (dynamic batch and sequence axes);
 2. read the graph's inputs/outputs (names, element types) with ``onnx`` without loading weights;
-3. run the graph in onnxruntime on two trials (batch 2 and 3, different lengths): dims that change are
-   variable (``-1``), dims optimum named symbolically but that never change (hidden size, ``num_labels``, the
-   image token count, image channels/size) are fixed, and the graph's declared shapes are pinned to match,
-   because the native ONNX Runtime backend compares output dims exactly (onnxruntime_backend
+3. run the graph in onnxruntime on two trials (batch 2 and 3, different lengths/sizes); the dims the task
+   registry entry fixes from config values (hidden size, ``num_labels``, the image token count, image
+   channels/size) are fixed, every other dim is variable (``-1``; never pinned from a trial's input size),
+   and the graph's declared shapes are pinned to match, because the native ONNX Runtime backend compares output dims exactly (onnxruntime_backend
    ``CompareDimsSupported``, rule ORT-12);
 4. compare with PyTorch on the same inputs and fail when the max abs difference exceeds ``atol``
    (optimum's own validation only warns). Outputs with a sequence axis are compared at real tokens
@@ -28,7 +29,14 @@ from tritonrepo.checkpoint import Checkpoint
 from tritonrepo.client import max_abs_diff
 from tritonrepo.config import TensorSpec
 from tritonrepo.errors import ParityError, TritonRepoError
-from tritonrepo.export.common import ExportResult, batch_dim_varies, load_torch_model, specs_from_trials, torch_outputs
+from tritonrepo.export.common import (
+    ExportResult,
+    batch_dim_varies,
+    load_torch_model,
+    resolve,
+    specs_from_trials,
+    torch_outputs,
+)
 from tritonrepo.samples import sample_inputs
 
 MODEL_FILENAME = "model.onnx"
@@ -36,7 +44,7 @@ MODEL_FILENAME = "model.onnx"
 
 def export_onnx(
     checkpoint: Checkpoint,
-    task: str,
+    spec,
     version_dir: Path,
     *,
     opset: int | None = None,
@@ -47,7 +55,7 @@ def export_onnx(
 
     Args:
         checkpoint: the resolved checkpoint.
-        task: an optimum task name.
+        spec: the task registry entry (:class:`~tritonrepo.tasks.TaskSpec`; a task name is resolved).
         version_dir: an empty staging folder that becomes the version folder.
         opset: ONNX opset (default: optimum's default for the architecture).
         atol: the largest max-abs difference accepted between onnxruntime and PyTorch outputs.
@@ -64,12 +72,16 @@ def export_onnx(
     import onnxruntime as ort  # noqa: PLC0415
     from optimum.exporters.onnx import onnx_export_from_model  # noqa: PLC0415
 
-    model = load_torch_model(checkpoint, task)
+    spec = resolve(checkpoint, spec)
+    model = load_torch_model(checkpoint, spec)
     out_dir = version_dir.parent / (version_dir.name + ".optimum")
     try:
-        onnx_export_from_model(model, out_dir, opset=opset, task=task, do_validation=False, library_name="transformers")
+        onnx_export_from_model(
+            model, out_dir, opset=opset, task=spec.export_task, do_validation=False, library_name="transformers"
+        )
     except Exception as exc:  # noqa: BLE001 - optimum raises many types; report one line
-        raise TritonRepoError(f"optimum could not export {checkpoint.source} for task {task!r}: {exc}") from None
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise TritonRepoError(f"optimum could not export {checkpoint.source} for task {spec.task!r}: {msg}") from None
     version_dir.mkdir(parents=True, exist_ok=True)
     for p in out_dir.iterdir():  # the graph and its external data; tokenizer/config copies stay behind
         if p.name == MODEL_FILENAME or p.name.startswith(MODEL_FILENAME + "_") or p.suffix == ".onnx_data":
@@ -84,7 +96,7 @@ def export_onnx(
     out_names = [o.name for o in graph.output]
     opset_used = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
 
-    trials_in = [sample_inputs(checkpoint, task, in_names, trial) for trial in (0, 1)]
+    trials_in = [sample_inputs(checkpoint, spec, in_names, trial) for trial in (0, 1)]
     session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
     trials_ort = [dict(zip(out_names, session.run(out_names, t))) for t in trials_in]
     trials_pt = [torch_outputs(model, t, out_names) for t in trials_in]
@@ -98,8 +110,8 @@ def export_onnx(
 
     merged = [{**i, **o} for i, o in zip(trials_in, trials_ort)]
     batching = batching and batch_dim_varies(in_names + out_names, merged)
-    inputs = specs_from_trials(in_names, merged, batching=batching)
-    outputs = specs_from_trials(out_names, merged, batching=batching)
+    inputs = specs_from_trials(in_names, merged, batching=batching, spec=spec, config=model.config)
+    outputs = specs_from_trials(out_names, merged, batching=batching, spec=spec, config=model.config)
     _check_types(graph, inputs + outputs)
     _pin_dims(proto, inputs + outputs, batching)
     onnx.save(proto, str(model_path))

@@ -2,7 +2,9 @@
 
 This is a fixed module: what it serves is set by the model config's ``parameters``:
 
-* ``auto_class`` — the transformers class to load, e.g. ``AutoModelForSequenceClassification``;
+* ``auto_class`` — the transformers class to load, e.g. ``AutoModelForSequenceClassification``: the task
+  registry entry's ``auto_class``, i.e. the class ``transformers.pipeline`` loads for the task (not optimum's
+  first loader, which for some tasks is another head than the one the task needs);
 * ``model_subfolder`` — the checkpoint folder inside the version folder (default ``hf_model``);
 * ``task`` — the optimum task name (informational);
 * ``torch_threads`` — optional ``torch.set_num_threads`` value.
