@@ -260,3 +260,17 @@ def test_layoutlm_words_and_boxes(media):
         assert [x.decode() for x in got["labels"][b][: len(ws)]] == [model.config.id2label[int(probs[t].argmax())] for t in first]
         np.testing.assert_allclose(got["scores"][b][: len(ws)], [float(probs[t].max()) for t in first], atol=1e-5)
         assert all(x == b"" for x in got["labels"][b][len(ws):])
+
+
+def test_ast_fbank_without_torch_equals_transformers(media):
+    from transformers import AutoFeatureExtractor
+
+    from tritonrepo.triton_models.audio_steps import ast_fbank
+
+    fe = AutoFeatureExtractor.from_pretrained(media["ast"])
+    for seconds in (0.4, 1.5):  # padded, then truncated to max_length frames
+        wave = np.random.default_rng(0).standard_normal(int(16000 * seconds)).astype(np.float32) * 0.1
+        ref = fe._extract_fbank_features(wave, fe.max_length)
+        got = ast_fbank(fe, wave, fe.max_length)
+        assert got.shape == ref.shape == (100, 16) and got.dtype == ref.dtype
+        np.testing.assert_array_equal(got, ref)

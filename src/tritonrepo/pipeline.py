@@ -197,6 +197,7 @@ def _stage_pre(checkpoint, spec: TaskSpec, core_cfg, name, options, tmp, repo) -
     params.update(spec.pipeline_load("pre_setup")(checkpoint, spec, vdir / PROCESSOR_DIR))
     inputs = [_decl(t) for t in pipe.raw_inputs]
     outputs = [TensorSpec(t.name, t.data_type, tuple(t.dims)) for t in core_cfg.input]
+    outputs += [_decl(t) for t in pipe.pre_outputs]  # e.g. image_size for the post step
     cfg = build_config(name, backend="python", inputs=inputs, outputs=outputs, settings=_settings(core_cfg, options, params))
     _write_step(tmp / name, repo / name, cfg, checkpoint, spec.task, ver)
     return cfg, ver
@@ -208,7 +209,8 @@ def post_step_inputs(spec: TaskSpec, core_cfg, pre_cfg) -> list[TensorSpec]:
     Raises:
         TritonRepoError: a required reference names a tensor the producer does not have.
     """
-    producers = {"core": {t.name: t for t in core_cfg.output}, "pre": {t.name: t for t in pre_cfg.output}}
+    producers = {"core": {t.name: t for t in core_cfg.output}, "pre": {t.name: t for t in pre_cfg.output},
+                 "raw": {t.name: t for t in pre_cfg.input}}  # raw inputs reach the post step by name
     out = []
     for ref in spec.pipeline.post_inputs:
         optional = ref.endswith("?")
@@ -282,13 +284,36 @@ def ensemble_outputs(spec: TaskSpec, core: str, post: str, core_cfg) -> list[str
     return out
 
 
+def golden_array(decl, values) -> np.ndarray:
+    """A raw golden input as the array a client sends: one item per row for ``dims (1,)`` (``[[v], ...]``), else
+    the values' own nesting (a list for ``(-1,)`` of a non-batching model, a list of lists/boxes for batched
+    ``(-1,)`` / ``(-1, 4)``); strings UTF-8 encoded, numbers in the declared dtype."""
+    if isinstance(values, np.ndarray):
+        return values
+
+    def enc(v):
+        if isinstance(v, str):
+            return v.encode()
+        if isinstance(v, (list, tuple)):
+            return [enc(x) for x in v]
+        return v
+
+    if decl.dtype == "TYPE_STRING":
+        if tuple(decl.dims) == (1,):
+            return np.array([[enc(v)] for v in values], dtype=object)
+        return np.array(enc(list(values)), dtype=object)
+    from tritonrepo import dtypes  # noqa: PLC0415
+
+    return np.array(values, dtype=dtypes.numpy_dtype(mc.DataType.Value(decl.dtype)))
+
+
 def _golden(checkpoint: Checkpoint, spec: TaskSpec, pre_cfg, atol) -> GoldenSample:
     """Golden raw inputs (the entry's ``golden_inputs``) and the reference outputs (its ``reference``)."""
     raw = spec.pipeline_load("golden_inputs")(checkpoint, spec)
     max_len = int(pre_cfg.parameters["max_length"].string_value) if "max_length" in pre_cfg.parameters else None
     ref, valid = spec.pipeline_load("reference")(checkpoint, spec, raw, max_len)
-    inputs = [array_to_tensor(k, np.array([[v.encode() if isinstance(v, str) else v] for v in vals], dtype=object))
-              for k, vals in raw.items()]
+    decls = {t.name: t for t in spec.pipeline.raw_inputs}
+    inputs = [array_to_tensor(k, golden_array(decls[k], vals)) for k, vals in raw.items()]
     sample = GoldenSample(name="raw", inputs=inputs, outputs=[array_to_tensor(k, v) for k, v in ref.items()], atol=atol)
     if valid is not None:
         sample.valid.CopyFrom(array_to_tensor("attention_mask", valid))

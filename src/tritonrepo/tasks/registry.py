@@ -74,6 +74,9 @@ Fields of :class:`TaskSpec`
   model ``name`` into ``tmp/name``); imported lazily.
 * ``pipeline`` — a :class:`PipelineSpec` or ``None`` (no ``--pipeline`` for the task).
 * ``notes`` — one line shown by ``add-hf --list-tasks`` and in the docs.
+* ``batching`` — ``False`` for models whose dim 0 is not one batch shared by every tensor (CLIP: a list of
+  images and a list of texts of independent lengths); ``add-hf`` then writes ``max_batch_size: 0`` and the
+  pipeline steps follow.
 
 Fields of :class:`PipelineSpec` (``NAME_preprocess -> NAME_model -> NAME_postprocess``)
 --------------------------------------------------------------------------------------
@@ -81,6 +84,8 @@ Fields of :class:`PipelineSpec` (``NAME_preprocess -> NAME_model -> NAME_postpro
   ``text-pair``, ``image``) or of another fixed module (``pre_module``); the pre step's outputs are the core
   model's config inputs.
 * ``pre_module`` — file in ``triton_models/`` used as the pre step's ``model.py`` (default ``preprocess.py``).
+* ``pre_outputs`` — extra outputs of the pre step besides the core model's inputs, :class:`TensorDecl` each
+  (e.g. ``image_size``, the original image size the detection post step scales boxes to).
 * ``pre_setup`` — dotted path of ``fn(checkpoint, spec, dst) -> {param: value}`` that saves the
   tokenizer/processor into ``dst`` (the step's ``processor`` folder) and returns the step's parameters
   (default ``tritonrepo.tasks.processors:save_tokenizer``; images: ``...:save_image_processor``). Also used
@@ -88,7 +93,7 @@ Fields of :class:`PipelineSpec` (``NAME_preprocess -> NAME_model -> NAME_postpro
 * ``raw_inputs`` — the ensemble's inputs (= the pre step's inputs), :class:`TensorDecl` each.
 * ``post_kind`` / ``post_module`` — the ``kind`` parameter of the postprocessing module (default
   ``postprocess.py``); ``None``: no post step, the core outputs are the answer.
-* ``post_inputs`` — ``"core.<output>"`` / ``"pre.<output>"`` references, in order; a trailing ``?`` makes one
+* ``post_inputs`` — ``"core.<output>"`` / ``"pre.<output>"`` / ``"raw.<raw input>"`` references, in order; a trailing ``?`` makes one
   optional (used when the producer has it).
 * ``post_outputs`` — :class:`TensorDecl` each; a dim may be ``"<post input>[<i>]"`` (copy dim ``i`` of that
   input's config dims, e.g. ``"last_hidden_state[-1]"``).
@@ -159,6 +164,7 @@ class PipelineSpec:
     post_parameters: Mapping[str, str] = field(default_factory=dict)
     post_setup: str | None = None
     pre_module: str = "preprocess.py"
+    pre_outputs: tuple[TensorDecl, ...] = ()
     post_module: str = "postprocess.py"
     pre_setup: str = "tritonrepo.tasks.processors:save_tokenizer"
 
@@ -183,6 +189,7 @@ class TaskSpec:
     builder: str | None = None
     pipeline: PipelineSpec | None = None
     notes: str = ""
+    batching: bool = True
 
     def __post_init__(self) -> None:
         if not self.export_task:

@@ -66,6 +66,23 @@ def top_labels(logits, id2label, top_k=None, function="softmax"):
     return labels, scores
 
 
+def ast_fbank(extractor, waveform, max_length):
+    """``ASTFeatureExtractor._extract_fbank_features`` without torch (transformers pads with ``torch.nn`` even on
+    its numpy path): the same ``audio_utils.spectrogram`` call (Kaldi-compatible log-mel filterbank), then zero
+    padding / truncation to ``max_length`` frames (transformers
+    ``models/audio_spectrogram_transformer/feature_extraction_audio_spectrogram_transformer.py``)."""
+    from transformers.audio_utils import spectrogram
+
+    fbank = spectrogram(
+        np.squeeze(waveform), extractor.window, frame_length=400, hop_length=160, fft_length=512, power=2.0,
+        center=False, preemphasis=0.97, mel_filters=extractor.mel_filters, log_mel="log",
+        mel_floor=1.192092955078125e-07, remove_dc_offset=True,
+    ).T
+    if fbank.shape[0] < max_length:
+        return np.pad(fbank, ((0, max_length - fbank.shape[0]), (0, 0)))
+    return fbank[:max_length]
+
+
 def decode_clips(array, sampling_rate):
     """``TYPE_STRING`` array of encoded audio files -> list of mono ``float32`` clips. Raises :class:`RequestError`."""
     clips = []
@@ -104,6 +121,8 @@ class AudioSteps:
             folder = os.path.join(version_dir, params.get("processor_subfolder", "processor"))
             self.extractor = AutoFeatureExtractor.from_pretrained(folder)
             self.sampling_rate = int(self.extractor.sampling_rate)
+            if type(self.extractor).__name__ == "ASTFeatureExtractor" and "torch" not in sys.modules:
+                self.extractor._extract_fbank_features = lambda w, n: ast_fbank(self.extractor, w, n)
 
     def run(self, a):
         """``{input name: array}`` -> ``{output name: array}``."""
@@ -123,6 +142,8 @@ class TritonPythonModel:
     """An audio pre/postprocessing step (see the module docstring)."""
 
     def initialize(self, args):
+        # transformers' processors have a numpy path; without this they import torch (300 MB and seconds per stub)
+        os.environ.setdefault("USE_TORCH", "0")
         self.io = ModelIO(args["model_config"])
         version_dir = os.path.join(args["model_repository"], args["model_version"])
         params = {k: v["string_value"] for k, v in self.io.config.get("parameters", {}).items()}

@@ -193,6 +193,8 @@ class TritonPythonModel:
     """A multimodal pre/postprocessing step (see the module docstring)."""
 
     def initialize(self, args):
+        # transformers' processors have a numpy path; without this they import torch (300 MB and seconds per stub)
+        os.environ.setdefault("USE_TORCH", "0")
         self.io = ModelIO(args["model_config"])
         version_dir = os.path.join(args["model_repository"], args["model_version"])
         params = {k: v["string_value"] for k, v in self.io.config.get("parameters", {}).items()}
