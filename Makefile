@@ -5,7 +5,7 @@ PY      = $(VENV)/bin/python
 PIP     = $(VENV)/bin/pip
 CONSTRAINTS = constraints.txt
 
-.PHONY: install proto test test-fast demo validate-examples bench clean
+.PHONY: install proto test test-fast demo validate-examples bench support-matrix clean
 
 install: $(VENV)/.installed
 
@@ -40,6 +40,15 @@ validate-examples: install
 # Prints ratios measured in one run (agreement with the real server, validate speed vs server start + load).
 bench: install
 	$(PY) bench/validate_bench.py
+
+# The support matrix (architecture x task x onnx/python/pipeline) from the tests that record it (matrix_record
+# fixture -> build/support-matrix.json), rendered to docs/support-matrix.md and the copy add-hf --list-tasks prints.
+# Families add their matrix test files to MATRIX_TESTS.
+MATRIX_TESTS ?= tests/test_add.py tests/test_pipeline_server.py
+support-matrix: install
+	rm -f build/support-matrix.json
+	$(PY) -m pytest -q $(MATRIX_TESTS)
+	$(PY) -m tritonrepo.tasks.matrix --input build/support-matrix.json --output docs/support-matrix.md
 
 clean:
 	rm -rf $(VENV) demo_repository build build-examples.log .pytest_cache

@@ -4,6 +4,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from google.protobuf import json_format
 from tritonclient.grpc import model_config_pb2 as mc
@@ -35,7 +36,7 @@ def bert_repo(tmp_path_factory, bert_dir):
     return repo
 
 
-def test_onnx_config_comes_from_the_graph(bert_repo):
+def test_onnx_config_comes_from_the_graph(bert_repo, matrix_record):
     cfg = read_config(bert_repo / "bert")
     assert cfg.backend == "onnxruntime" and cfg.platform == "onnxruntime_onnx"
     assert cfg.max_batch_size == 8 and cfg.HasField("dynamic_batching")
@@ -45,6 +46,7 @@ def test_onnx_config_comes_from_the_graph(bert_repo):
     )
     assert graph_io(bert_repo / "bert" / "1" / "model.onnx")[1] == {"logits": ("TYPE_FP32", [-1, 3])}
     assert _native_backend_errors(bert_repo / "bert") == []
+    matrix_record("BertForSequenceClassification", "text-classification", "onnx", True, model_type="bert")
 
 
 def test_manifest_records_provenance_hashes_and_golden_samples(bert_repo, bert_dir):
@@ -76,20 +78,38 @@ def test_non_batching_model_keeps_batch_dim_in_dims(tmp_path, bert_dir):
     assert _native_backend_errors(tmp_path / "nb") == []
 
 
-def test_distilbert_graph_has_no_token_type_ids(tmp_path, distilbert_dir):
+def test_distilbert_graph_has_no_token_type_ids(tmp_path, distilbert_dir, matrix_record):
     add_hf(str(distilbert_dir), AddOptions(repo=tmp_path, name="distil"))
     cfg = read_config(tmp_path / "distil")
     assert [t.name for t in cfg.input] == ["input_ids", "attention_mask"]
     assert _native_backend_errors(tmp_path / "distil") == []
+    matrix_record("DistilBertForSequenceClassification", "text-classification", "onnx", True, model_type="distilbert")
 
 
-def test_vit_fixed_dims_come_from_trial_runs_not_symbolic_names(tmp_path, vit_dir):
+def test_vit_fixed_dims_come_from_the_registry_not_trial_runs(tmp_path, vit_dir, matrix_record):
     add_hf(str(vit_dir), AddOptions(repo=tmp_path, name="vit"))
     cfg = read_config(tmp_path / "vit")
     assert _io(cfg) == ([("pixel_values", "TYPE_FP32", [3, 32, 32])], [("last_hidden_state", "TYPE_FP32", [17, 32])])
     ins, outs = graph_io(tmp_path / "vit" / "1" / "model.onnx")
     assert outs["last_hidden_state"] == ("TYPE_FP32", [-1, 17, 32])  # graph pinned to match (native compares exactly)
     assert _native_backend_errors(tmp_path / "vit") == []
+    matrix_record("ViTModel", "feature-extraction", "onnx", True, model_type="vit")
+
+
+def test_only_config_rules_pin_dims(tmp_path, bert_dir):
+    """The YOLOS bug: a dim that the trials happen to agree on (here the sequence length) is not pinned."""
+    from tritonrepo.checkpoint import resolve_checkpoint
+    from tritonrepo.export.common import specs_from_trials
+    from tritonrepo.tasks import detect_spec
+
+    spec = detect_spec(resolve_checkpoint(str(bert_dir)))
+    trials = [{"input_ids": np.zeros((2, 7), np.int64), "logits": np.zeros((2, 3), np.float32)},
+              {"input_ids": np.zeros((3, 7), np.int64), "logits": np.zeros((3, 3), np.float32)}]
+    cfg = {"id2label": {"0": "a", "1": "b", "2": "c"}}
+    specs = specs_from_trials(["input_ids", "logits"], trials, batching=True, spec=spec, config=cfg)
+    assert [(s.name, tuple(s.dims)) for s in specs] == [("input_ids", (-1,)), ("logits", (3,))]
+    with pytest.raises(TritonRepoError, match="pins it to 4 from the model config, but the model produced"):
+        specs_from_trials(["logits"], trials, batching=True, spec=spec, config={"num_labels": 4})
 
 
 def test_parity_failure_fails_and_writes_nothing(tmp_path, bert_dir):
@@ -140,7 +160,7 @@ def test_a_changed_config_needs_force(tmp_path, bert_dir):
     assert read_config(repo / "m").max_batch_size == 4
 
 
-def test_python_backend_ships_the_fixed_module_and_parameters(tmp_path, bert_dir):
+def test_python_backend_ships_the_fixed_module_and_parameters(tmp_path, bert_dir, matrix_record):
     from importlib import resources
 
     add_hf(str(bert_dir), AddOptions(repo=tmp_path, name="py", backend="python"))
@@ -154,6 +174,26 @@ def test_python_backend_ships_the_fixed_module_and_parameters(tmp_path, bert_dir
     assert {k: p.string_value for k, p in cfg.parameters.items()} == {
         "task": "text-classification", "auto_class": "AutoModelForSequenceClassification", "model_subfolder": "hf_model"}
     assert _io(cfg)[1] == [("logits", "TYPE_FP32", [3])]
+    matrix_record("BertForSequenceClassification", "text-classification", "python", True, model_type="bert")
+
+
+@pytest.mark.parametrize("backend", ["onnx", "python"])
+def test_multiple_choice_has_three_dim_inputs(tmp_path, backend, matrix_record):
+    """BERT multiple-choice (inputs [batch, choices, seq]) exports and matches PyTorch (was a traceback)."""
+    import tiny_models
+
+    ckpt = tiny_models.make_bert_head(tmp_path / "ckpt", "choice")
+    result = add_hf(str(ckpt), AddOptions(repo=tmp_path / "repo", name="mc", backend=backend))
+    assert result.task == "multiple-choice"
+    assert _io(result.config) == (
+        [("input_ids", "TYPE_INT64", [-1, -1]), ("attention_mask", "TYPE_INT64", [-1, -1]),
+         ("token_type_ids", "TYPE_INT64", [-1, -1])],
+        [("logits", "TYPE_FP32", [-1])],
+    )
+    assert result.export.parity_max_abs_diff <= 1e-4
+    if backend == "onnx":
+        assert _native_backend_errors(tmp_path / "repo" / "mc") == []
+    matrix_record("BertForMultipleChoice", "multiple-choice", backend, True, model_type="bert")
 
 
 def test_bad_names_and_backends_are_refused_before_any_work(tmp_path, bert_dir):

@@ -1,6 +1,7 @@
 """Pipelines (pre -> core -> post ensembles) on the real Triton server, compared with the PyTorch pipeline."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +17,11 @@ from tritonrepo.validate import validate_repository
 
 pytestmark = pytest.mark.server
 
+#: Support-matrix cells each served pipeline proves: (architecture, task, model_type).
+MATRIX = {"cls": ("BertForSequenceClassification", "text-classification", "bert"),
+          "vit": ("ViTModel", "feature-extraction", "vit"),
+          "distil": ("DistilBertForSequenceClassification", "text-classification", "distilbert")}
+
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, bert_dir, vit_dir, distilbert_dir):
@@ -29,12 +35,50 @@ def served(tmp_path_factory, bert_dir, vit_dir, distilbert_dir):
 
 
 @pytest.mark.parametrize("model", ["cls", "vit", "distil"])
-def test_raw_golden_sample_matches_the_pytorch_pipeline(served, model):
+def test_raw_golden_sample_matches_the_pytorch_pipeline(served, model, matrix_record):
     repo, server = served
     g = golden_sample(repo / model)
     got = infer(server.grpc_url, model, g.inputs, protocol="grpc")
     assert set(got) == set(g.outputs)
     assert max_abs_diff(got, g.outputs, g.valid) <= g.atol
+    arch, task, model_type = MATRIX[model]
+    matrix_record(arch, task, "pipeline", True, model_type=model_type)
+
+
+def _stub_rss_mib(server_pid: int, model: str) -> list[float]:
+    """VmRSS (MiB) of the Python-backend stub processes of ``model`` under the server process."""
+    children: dict[int, list[int]] = {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+        except OSError:
+            continue
+        children.setdefault(int(fields.get("PPid", "0").strip()), []).append(int(status.parent.name))
+    todo, found = [server_pid], []
+    while todo:
+        pid = todo.pop()
+        todo.extend(children.get(pid, []))
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        if "stub" in cmd and f"/{model}/" in cmd:
+            kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+            found.append(kib / 1024)
+    return found
+
+
+def test_tokenizer_stub_is_lean(served):
+    """issue 12: the tokenizer step loads only the tokenizers library (no torch): <= 150 MiB RSS per stub."""
+    repo, server = served
+    infer(server.http_url, "cls", {"text": np.array([[b"warm up the tokenizer"]], dtype=object)})
+    for model in ("cls_preprocess", "distil_preprocess"):
+        rss = _stub_rss_mib(server._proc.pid, model)
+        assert rss, f"no stub process found for {model}"
+        print(f"{model}: stub VmRSS {max(rss):.1f} MiB")
+        assert max(rss) <= 150, rss
+    print(f"for comparison, image step (transformers image processor): {max(_stub_rss_mib(server._proc.pid, 'vit_preprocess') or [0]):.1f} MiB")
 
 
 def test_classifier_labels_and_scores(served):
@@ -87,7 +131,7 @@ def test_infer_cli_sends_image_files(served, tmp_path):
     assert missing.exit_code == 2 and "--image: cannot read" in missing.output
 
 
-def test_token_classification_and_question_answering_pipelines(tmp_path):
+def test_token_classification_and_question_answering_pipelines(tmp_path, matrix_record):
     import tiny_models
 
     token_dir = tiny_models.make_bert_head(tmp_path / "ckpt-token", "token")
@@ -109,3 +153,5 @@ def test_token_classification_and_question_answering_pipelines(tmp_path):
     assert len(answers) == 2
     for answer, context in zip(answers, contexts):
         assert answer and all(word in context for word in answer.split()), (answer, context)
+    matrix_record("BertForTokenClassification", "token-classification", "pipeline", True, model_type="bert")
+    matrix_record("BertForQuestionAnswering", "question-answering", "pipeline", True, model_type="bert")

@@ -75,9 +75,16 @@ def minilm_path() -> Path:
 
 
 def make_bert_head(path: Path, head: str, seed: int = 0) -> Path:
-    """A tiny BERT with another head: ``"token"`` (4 labels with id2label) or ``"qa"`` (span start/end)."""
+    """A tiny BERT with another head: ``"token"`` (4 labels with id2label), ``"qa"`` (span start/end) or
+    ``"choice"`` (multiple choice)."""
     import torch
-    from transformers import BertConfig, BertForQuestionAnswering, BertForTokenClassification, BertTokenizerFast
+    from transformers import (
+        BertConfig,
+        BertForMultipleChoice,
+        BertForQuestionAnswering,
+        BertForTokenClassification,
+        BertTokenizerFast,
+    )
 
     torch.manual_seed(seed)
     path.mkdir(parents=True, exist_ok=True)
@@ -88,7 +95,47 @@ def make_bert_head(path: Path, head: str, seed: int = 0) -> Path:
         max_position_embeddings=64, initializer_range=0.3, num_labels=len(labels), id2label=labels,
         label2id={v: k for k, v in labels.items()},
     )
-    cls = BertForTokenClassification if head == "token" else BertForQuestionAnswering
+    cls = {"token": BertForTokenClassification, "qa": BertForQuestionAnswering, "choice": BertForMultipleChoice}[head]
     cls(cfg).save_pretrained(path)
     BertTokenizerFast(str(path / "vocab.txt"), model_max_length=64).save_pretrained(path)
+    return path
+
+
+def make_bert_without_pad(path: Path, eos: bool = True, seed: int = 0) -> Path:
+    """A tiny BERT encoder (feature extraction) whose tokenizer has no pad token (GPT-2 style).
+
+    With ``eos`` the tokenizer has ``[SEP]`` as eos token (transformers' pipeline pads with it); without, it has
+    neither pad nor eos token.
+    """
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    torch.manual_seed(seed)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "vocab.txt").write_text("\n".join(_vocab()) + "\n")
+    tok = BertTokenizerFast(str(path / "vocab.txt"), model_max_length=64)
+    tok.pad_token = None
+    if eos:
+        tok.eos_token = "[SEP]"
+    cfg = BertConfig(vocab_size=len(_vocab()), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=37, max_position_embeddings=64)
+    BertModel(cfg, add_pooling_layer=False).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+def make_roberta_tokenizer(path: Path) -> Path:
+    """A byte-level BPE (RoBERTa-style) fast tokenizer trained on a few sentences, saved with ``save_pretrained``."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import RobertaTokenizerFast
+
+    path.mkdir(parents=True, exist_ok=True)
+    bpe = ByteLevelBPETokenizer()
+    corpus = ["Triton serves models from a repository.", "Short texts are padded in a batch of text.", *WORDS]
+    bpe.train_from_iterator(corpus * 5, vocab_size=300, min_frequency=1,
+                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    bpe.save_model(str(path))
+    tok = RobertaTokenizerFast(vocab_file=str(path / "vocab.json"), merges_file=str(path / "merges.txt"),
+                               model_max_length=64)
+    tok.save_pretrained(path)
     return path

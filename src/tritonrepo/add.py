@@ -43,7 +43,6 @@ from tritonrepo.repository import (
     commit_model,
     free_version,
     init_repository,
-    is_repository,
     staging_dir,
     validate_model_name,
 )
@@ -119,14 +118,19 @@ def default_model_name(checkpoint: Checkpoint) -> str:
     return name
 
 
-def add_hf(model: str, options: AddOptions) -> AddResult:
+def add_hf(model: str, options: AddOptions, prepared: tuple[Path, Checkpoint, TaskSpec] | None = None) -> AddResult:
     """Add ``model`` (hub id or local folder) to ``options.repo`` as a new model version.
+
+    Args:
+        model: hub id or local checkpoint folder.
+        options: the CLI flags.
+        prepared: what :func:`prepare` returned for the same arguments (the CLI checks first, before heavy imports).
 
     Raises:
         TritonRepoError: bad input, a clash with existing files without ``force``, an export failure.
         ParityError: the ONNX export differs from PyTorch by more than ``options.atol``.
     """
-    repo, checkpoint, spec = prepare(model, options)
+    repo, checkpoint, spec = prepared or prepare(model, options)
     name = validate_model_name(options.name or default_model_name(checkpoint))
     with repository_transaction(repo), staging_dir(repo, name) as tmp:
         result = stage_hf_model(checkpoint, spec, name, options, tmp)
@@ -154,13 +158,8 @@ def prepare(model: str, options: AddOptions) -> tuple[Path, Checkpoint, TaskSpec
     if options.version is not None and options.version < 0:
         raise TritonRepoError(f"version must be >= 0, got {options.version}")
     repo = Path(options.repo)
-    if repo.exists():
-        if not repo.is_dir():
-            raise TritonRepoError(f"{repo}: not a directory")
-        if any(repo.iterdir()) and not is_repository(repo):
-            raise TritonRepoError(
-                f"{repo}: directory is not empty and is not a model repository", "choose an empty or new directory"
-            )
+    if repo.exists() and not repo.is_dir():
+        raise TritonRepoError(f"{repo}: not a directory")
     checkpoint = resolve_checkpoint(model, options.revision, options.token)
     return repo, checkpoint, detect_spec(checkpoint, options.task)
 

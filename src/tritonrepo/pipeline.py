@@ -41,7 +41,7 @@ from tritonrepo.add import (
 )
 from tritonrepo.checkpoint import Checkpoint
 from tritonrepo.config import ModelSettings, TensorSpec, build_config
-from tritonrepo.ensemble import plan_ensemble
+from tritonrepo.ensemble import ENSEMBLE_INPUT, plan_ensemble
 from tritonrepo.errors import TritonRepoError
 from tritonrepo.manifest import GoldenSample, VersionRecord, array_to_tensor, hash_files, now_iso
 from tritonrepo.repository import commit_model, free_version, staging_dir, validate_model_name
@@ -68,18 +68,20 @@ def pipeline_names(name: str) -> tuple[str, str, str]:
     return f"{name}_preprocess", f"{name}_model", f"{name}_postprocess"
 
 
-def add_pipeline(model: str, options: AddOptions) -> PipelineResult:
+def add_pipeline(model: str, options: AddOptions, prepared=None) -> PipelineResult:
     """Add ``model`` as an ensemble (pre -> core -> post) that takes raw text or image bytes.
 
     All models are staged first and committed only when every one of them can be (all or nothing); a failure
     leaves the repository exactly as it was.
 
+    ``prepared`` is what :func:`tritonrepo.add.prepare` returned (optional, see :func:`tritonrepo.add.add_hf`).
+
     Raises:
         TritonRepoError: as :func:`tritonrepo.add.add_hf`, plus a task without a pipeline.
     """
-    repo, checkpoint, spec = prepare(model, options)
+    repo, checkpoint, spec = prepared or prepare(model, options)
     name = validate_model_name(options.name or default_model_name(checkpoint))
-    _check_pipeline(spec)
+    check_pipeline(spec)
     core_name = pipeline_names(name)[1]
     with repository_transaction(repo), staging_dir(repo, name) as tmp:
         core = stage_hf_model(checkpoint, spec, core_name, replace(options, name=core_name), tmp)
@@ -117,7 +119,7 @@ def pipeline_for_model(repo: Path, name: str, core_name: str, options: AddOption
         raise TritonRepoError(f"{core_dir}: no tritonrepo manifest says where the model came from", "pass --checkpoint")
     checkpoint = resolve_checkpoint(ref, (record.revision or None) if record and not checkpoint_ref else None, options.token)
     spec = detect_spec(checkpoint, options.task or (record.task if record else None))
-    _check_pipeline(spec)
+    check_pipeline(spec)
     core_cfg = read_config(core_dir)
     with staging_dir(repo, name) as tmp:
         staged, steps, ens_cfg = _stage_around(repo, tmp, name, checkpoint, spec, core_name, core_cfg, options)
@@ -132,7 +134,8 @@ def pipeline_tasks() -> list[str]:
     return sorted({s.task for s in all_specs() if s.pipeline is not None})
 
 
-def _check_pipeline(spec: TaskSpec) -> None:
+def check_pipeline(spec: TaskSpec) -> None:
+    """Raise :class:`TritonRepoError` (listing the tasks that have one) when the entry has no pipeline."""
     if spec.pipeline is None:
         raise TritonRepoError(
             f"no pipeline for task {spec.task!r} ({spec.family})", f"use one of: {', '.join(pipeline_tasks())}"
@@ -153,7 +156,8 @@ def _stage_around(repo, tmp, name, checkpoint, spec: TaskSpec, core_name, core_c
         configs[post_name] = post_cfg
         staged.append((post_name, post_version))
         steps.append(post_name)
-    plan = plan_ensemble(name, steps, configs, outputs=ensemble_outputs(spec, core_name, post_name, core_cfg))
+    plan = plan_ensemble(name, steps, configs, maps=ensemble_maps(spec, post_name),
+                         outputs=ensemble_outputs(spec, core_name, post_name, core_cfg))
     ens_cfg = plan.to_config()
     ens_version = free_version(repo / name, options.version, force=options.force)
     (tmp / name / str(ens_version)).mkdir(parents=True)
@@ -197,7 +201,7 @@ def _stage_pre(checkpoint, spec: TaskSpec, core_cfg, name, options, tmp, repo) -
     params.update(spec.pipeline_load("pre_setup")(checkpoint, spec, vdir / PROCESSOR_DIR))
     inputs = [_decl(t) for t in pipe.raw_inputs]
     outputs = [TensorSpec(t.name, t.data_type, tuple(t.dims)) for t in core_cfg.input]
-    outputs += [_decl(t) for t in pipe.pre_outputs]  # e.g. image_size for the post step
+    outputs += [_decl(t) for t in pipe.pre_extra_outputs]
     cfg = build_config(name, backend="python", inputs=inputs, outputs=outputs, settings=_settings(core_cfg, options, params))
     _write_step(tmp / name, repo / name, cfg, checkpoint, spec.task, ver)
     return cfg, ver
@@ -210,7 +214,7 @@ def post_step_inputs(spec: TaskSpec, core_cfg, pre_cfg) -> list[TensorSpec]:
         TritonRepoError: a required reference names a tensor the producer does not have.
     """
     producers = {"core": {t.name: t for t in core_cfg.output}, "pre": {t.name: t for t in pre_cfg.output},
-                 "raw": {t.name: t for t in pre_cfg.input}}  # raw inputs reach the post step by name
+                 "raw": {t.name: t for t in pre_cfg.input}}
     out = []
     for ref in spec.pipeline.post_inputs:
         optional = ref.endswith("?")
@@ -269,6 +273,14 @@ def _write_step(stage: Path, model_dir: Path, cfg, checkpoint, task, ver) -> Non
         files=hash_files(stage / str(ver), relative_to=stage), created_at=now_iso(),
     )
     write_staged_model(stage, model_dir, cfg, record)
+
+
+def ensemble_maps(spec: TaskSpec, post: str) -> dict[tuple[str, str], tuple[str, str]]:
+    """Explicit ensemble wiring: each ``raw.<input>`` post input comes from the ensemble input of that name."""
+    if not spec.pipeline.post_kind:
+        return {}
+    names = [ref.rstrip("?").partition(".")[2] for ref in spec.pipeline.post_inputs if ref.startswith("raw.")]
+    return {(post, n): (ENSEMBLE_INPUT, n) for n in names}
 
 
 def ensemble_outputs(spec: TaskSpec, core: str, post: str, core_cfg) -> list[str]:

@@ -33,6 +33,14 @@ class Device(str, Enum):
     gpu = "gpu"
 
 
+def _list_tasks(value: bool) -> None:
+    if value:
+        from tritonrepo.tasks.listing import print_tasks  # noqa: PLC0415
+
+        print_tasks(console)
+        raise typer.Exit()
+
+
 @run_command
 def add_hf(
     model: Annotated[str, typer.Argument(help="Hub id (org/name) or local checkpoint folder.")],
@@ -52,6 +60,8 @@ def add_hf(
     token: Annotated[str | None, typer.Option("--token", envvar="HF_TOKEN", help="Hub token.")] = None,
     pipeline: Annotated[bool, typer.Option("--pipeline", help="Also add pre/post-processing and an ensemble NAME.")] = False,
     fmt: FormatOpt = OutputFormat.text,
+    list_tasks: Annotated[bool, typer.Option("--list-tasks", is_eager=True, callback=_list_tasks,
+                                             help="Print the supported tasks and the support matrix, then exit.")] = False,
 ) -> None:
     """Add a Hugging Face model to a model repository (ONNX export or Python backend).
 
@@ -64,11 +74,12 @@ def add_hf(
         tritonrepo add-hf google/vit-base-patch16-224-in21k --max-batch-size 16 --device gpu
 
         tritonrepo add-hf ./my-bert-classifier --name classifier --pipeline   # text in, label + score out
+
+        tritonrepo add-hf --list-tasks                                        # what is supported
     """
-    quiet_libraries()
     from pathlib import Path  # noqa: PLC0415
 
-    from tritonrepo.add import AddOptions  # noqa: PLC0415
+    from tritonrepo.add import AddOptions, prepare  # noqa: PLC0415
     from tritonrepo.add import add_hf as run_add  # noqa: PLC0415
 
     settings = ModelSettings(
@@ -81,14 +92,21 @@ def add_hf(
         repo=Path(repo), name=name, task=task, backend=backend.value, revision=revision, version=version,
         settings=settings, opset=opset, atol=atol, force=force, token=token,
     )
+    # Refuse an unsupported architecture/task (and bad options) before torch/transformers/optimum are imported.
+    prepared = prepare(model, options)
+    if pipeline:
+        from tritonrepo.pipeline import check_pipeline  # noqa: PLC0415
+
+        check_pipeline(prepared[2])
+    quiet_libraries()
     with console.status(f"adding {model} ({backend.value})", spinner="dots") if fmt == OutputFormat.text else nullcontext():
         if pipeline:
             from tritonrepo.pipeline import add_pipeline  # noqa: PLC0415
 
-            piped = add_pipeline(model, options)
+            piped = add_pipeline(model, options, prepared)
             result = piped.core
         else:
-            piped, result = None, run_add(model, options)
+            piped, result = None, run_add(model, options, prepared)
     cfg = result.config
     data = {
         "model": cfg.name,

@@ -223,7 +223,7 @@ register(TaskSpec(
     task="feature-extraction",
     family="multimodal",
     model_types=("clip",),
-    architectures=(),
+    architectures=("CLIPModel",),  # zero-shot, registered first, wins the architecture; this one needs --task
     auto_class="AutoModel",
     sample_inputs=f"{_HERE}:clip_inputs",
     fixed_dims=_CLIP_FIXED,
@@ -253,7 +253,7 @@ register(TaskSpec(
         pre_kind="layout-preprocess",
         pre_module=_STEPS,
         pre_setup=f"{_HERE}:save_layout_tokenizer",
-        pre_outputs=(TensorDecl("word_ids", "TYPE_INT64", (-1,)),),
+        pre_extra_outputs=(TensorDecl("word_ids", "TYPE_INT64", (-1,)),),
         raw_inputs=(TensorDecl("words", "TYPE_STRING", (-1,)), TensorDecl("boxes", "TYPE_INT64", (-1, 4))),
         post_kind="layout-token-classification",
         post_module=_STEPS,

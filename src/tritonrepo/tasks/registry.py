@@ -28,13 +28,14 @@ How to register an entry (a family module, e.g. ``tasks/vision.py``)
                     "logits": ("num_labels",)},
         pipeline=PipelineSpec(
             pre_kind="image",
+            pre_setup="tritonrepo.tasks.processors:save_image_processor",
             raw_inputs=(TensorDecl("image", "TYPE_STRING", (1,)),),
             post_kind="classification",
             post_inputs=("core.logits",),
             post_outputs=(TensorDecl("label", "TYPE_STRING", (1,)), TensorDecl("score", "TYPE_FP32", (1,))),
             post_files=("labels",),
             outputs=("post.label", "post.score"),
-            golden_inputs="tritonrepo.tasks.reference:golden_images",
+            golden_inputs="tritonrepo.tasks.reference:golden_image_inputs",
             reference="tritonrepo.tasks.reference:classification",
         ),
     ))
@@ -68,6 +69,8 @@ Fields of :class:`TaskSpec`
   input size; a tensor not listed has every dim variable. A declared value the model contradicts is an error.
 * ``model_fixed_dims`` — ``{model_type: {tensor: (rule, ...)}}``: per model type, overrides ``fixed_dims``
   tensor by tensor (a fully convolutional model does not pin the image size a ViT pins).
+* ``hf_pipeline`` — the ``transformers.pipeline`` task whose model classes must include ``auto_class``
+  (``""``: same as ``task``; ``None``: transformers has no pipeline for it). Checked by tests/test_tasks.py.
 * ``kind`` — ``"forward"`` (one forward pass; the default) or ``"generate"`` (see ``builder``).
 * ``builder`` — for ``kind="generate"``: dotted path of the stage function (same contract as
   :func:`tritonrepo.add.stage_hf_model`: ``fn(checkpoint, spec, name, options, tmp) -> AddResult``, staging
@@ -84,17 +87,18 @@ Fields of :class:`PipelineSpec` (``NAME_preprocess -> NAME_model -> NAME_postpro
   ``text-pair``, ``image``) or of another fixed module (``pre_module``); the pre step's outputs are the core
   model's config inputs.
 * ``pre_module`` — file in ``triton_models/`` used as the pre step's ``model.py`` (default ``preprocess.py``).
-* ``pre_outputs`` — extra outputs of the pre step besides the core model's inputs, :class:`TensorDecl` each
-  (e.g. ``image_size``, the original image size the detection post step scales boxes to).
 * ``pre_setup`` — dotted path of ``fn(checkpoint, spec, dst) -> {param: value}`` that saves the
   tokenizer/processor into ``dst`` (the step's ``processor`` folder) and returns the step's parameters
   (default ``tritonrepo.tasks.processors:save_tokenizer``; images: ``...:save_image_processor``). Also used
   for the post step's ``"processor"`` file.
 * ``raw_inputs`` — the ensemble's inputs (= the pre step's inputs), :class:`TensorDecl` each.
+* ``pre_extra_outputs`` — outputs the pre step produces besides the core model's inputs, for the post step
+  (e.g. token ``offsets``, the original ``image_size``), :class:`TensorDecl` each; the pre module must fill them.
 * ``post_kind`` / ``post_module`` — the ``kind`` parameter of the postprocessing module (default
   ``postprocess.py``); ``None``: no post step, the core outputs are the answer.
-* ``post_inputs`` — ``"core.<output>"`` / ``"pre.<output>"`` / ``"raw.<raw input>"`` references, in order; a trailing ``?`` makes one
-  optional (used when the producer has it).
+* ``post_inputs`` — ``"core.<output>"`` / ``"pre.<output>"`` / ``"raw.<ensemble input>"`` references, in order;
+  a trailing ``?`` makes one optional (used when the producer has it). ``raw.`` inputs are wired from the
+  ensemble's input of that name (e.g. the texts, for entity words).
 * ``post_outputs`` — :class:`TensorDecl` each; a dim may be ``"<post input>[<i>]"`` (copy dim ``i`` of that
   input's config dims, e.g. ``"last_hidden_state[-1]"``).
 * ``post_files`` — what the post step's version folder gets: ``"labels"`` (the checkpoint's config.json,
@@ -164,9 +168,9 @@ class PipelineSpec:
     post_parameters: Mapping[str, str] = field(default_factory=dict)
     post_setup: str | None = None
     pre_module: str = "preprocess.py"
-    pre_outputs: tuple[TensorDecl, ...] = ()
     post_module: str = "postprocess.py"
     pre_setup: str = "tritonrepo.tasks.processors:save_tokenizer"
+    pre_extra_outputs: tuple[TensorDecl, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "post_parameters", MappingProxyType(dict(self.post_parameters)))
@@ -185,6 +189,7 @@ class TaskSpec:
     export_task: str = ""
     fixed_dims: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     model_fixed_dims: Mapping[str, Mapping[str, tuple[Any, ...]]] = field(default_factory=dict)
+    hf_pipeline: str | None = ""
     kind: str = "forward"
     builder: str | None = None
     pipeline: PipelineSpec | None = None
@@ -258,6 +263,11 @@ def register(spec: TaskSpec) -> TaskSpec:
     return spec
 
 
+def unregister(key: tuple[str, str]) -> TaskSpec:
+    """Remove and return the entry ``(task, family)`` (for tests that register a temporary entry). Raises ``KeyError``."""
+    return _REGISTRY.pop(key)
+
+
 def all_specs() -> list[TaskSpec]:
     """Every registered entry, in registration order."""
     return list(_REGISTRY.values())
@@ -281,6 +291,11 @@ def normalize_task(task: str) -> str:
 def tasks_for_model_type(model_type: str) -> list[str]:
     """Registered tasks whose entries support ``model_type`` (sorted)."""
     return sorted({s.task for s in _REGISTRY.values() if model_type in s.model_types})
+
+
+def supported_model_types() -> list[str]:
+    """Every model type some entry supports (sorted)."""
+    return sorted({m for s in _REGISTRY.values() for m in s.model_types})
 
 
 def spec_for(task: str, model_type: str) -> TaskSpec | None:
@@ -333,7 +348,8 @@ def resolve_spec(config: dict, task: str | None = None, where: str = "config.jso
     supported = tasks_for_model_type(model_type)
     listing = ", ".join(supported) if supported else "none"
     fix = (f"tasks supported for model type {model_type!r}: {listing}" if supported
-           else f"tritonrepo supports the model types listed by 'tritonrepo add-hf --list-tasks'")
+           else f"no task is supported for model type {model_type!r}; supported model types: "
+                f"{', '.join(supported_model_types())}")
     if task:
         task = normalize_task(task)
         if task not in task_names():

@@ -152,5 +152,6 @@ register(TaskSpec(
     sample_inputs="tritonrepo.samples:multiple_choice_inputs",
     fixed_dims={"input_ids": (None, None), "attention_mask": (None, None), "token_type_ids": (None, None),
                 "logits": (None,)},
+    hf_pipeline=None,
     notes="inputs [batch, choices, seq]",
 ))
