@@ -62,7 +62,8 @@ def _model_type(name: str) -> str:
 def media(tmp_path_factory):
     ckpts = tiny_media.build_all(tmp_path_factory.mktemp("media"))
     for n, p in ckpts.items():
-        _MODEL_TYPES[n] = json.loads((p / "config.json").read_text())["model_type"]
+        cfg = json.loads((p / "config.json").read_text())
+        _MODEL_TYPES[n], _ARCHS[n] = cfg["model_type"], cfg["architectures"][0]
     return ckpts
 
 
@@ -97,13 +98,12 @@ def _ready(server, model: str) -> bool:
         return False
 
 
-def _record(request, name, task, mode, ok, reason=""):
-    """Record the result with the ``matrix_record`` fixture (docs/support-matrix.md) when the suite has it."""
-    try:
-        record = request.getfixturevalue("matrix_record")
-    except pytest.FixtureLookupError:
-        return
-    record(_MODEL_TYPES.get(name, name), task, mode, ok, reason)
+_ARCHS: dict[str, str] = {}
+
+
+def _record(matrix_record, name, task, mode, ok_or_reason):
+    """One support-matrix cell (docs/support-matrix.md): ``True`` or the reason it failed."""
+    matrix_record(_ARCHS[name], task, mode, ok_or_reason, model_type=_MODEL_TYPES[name])
 
 
 def _check_added(served, name, task):
@@ -116,7 +116,7 @@ def _check_added(served, name, task):
 
 
 @pytest.mark.parametrize(("name", "task"), PAIRS, ids=IDS)
-def test_validate_clean_means_the_server_loads_it(served, name, task, request):
+def test_validate_clean_means_the_server_loads_it(served, name, task, matrix_record):
     """add-hf exits 0, validate reports nothing for the pair's models, and the real server loads every one."""
     mode, repo, server, added, findings, _ = served
     try:
@@ -124,9 +124,8 @@ def test_validate_clean_means_the_server_loads_it(served, name, task, request):
         not_loaded = [m for m in _models(name, task, mode) if not _ready(server, m)]
         assert not not_loaded, f"validate was clean but the server did not load {not_loaded}: {server.failure_summary()}"
     except AssertionError as exc:
-        _record(request, name, task, mode, False, str(exc).splitlines()[0][:200])
+        _record(matrix_record, name, task, mode, f"fails: {str(exc).splitlines()[0][:160]}")
         raise
-    _record(request, name, task, mode, True)
 
 
 # --- served outputs -------------------------------------------------------------------------------------------
@@ -168,16 +167,23 @@ def _assert_close(got, want, names=None, valid=None):
 
 
 @pytest.mark.parametrize(("name", "task"), PAIRS, ids=IDS)
-def test_served_outputs_equal_pytorch_or_the_pipeline(served, media, name, task):
-    mode, repo, server = _check_added(served, name, task)
-    model = model_name(name, task)
-    assert _ready(server, model), server.failure_summary()
-    checkpoint = resolve_checkpoint(str(media[name]))
-    spec = spec_for(task, _model_type(name))
-    if mode == "pipeline":
-        _check_pipeline(server, model, checkpoint, spec, repo)
-    else:
-        _check_core(server, model, checkpoint, spec, repo)
+def test_served_outputs_equal_pytorch_or_the_pipeline(served, media, name, task, matrix_record):
+    """The served answers equal PyTorch (core models) or transformers' pipeline (ensembles); records the cell."""
+    mode = served[0]
+    try:
+        _, repo, server = _check_added(served, name, task)
+        model = model_name(name, task)
+        assert all(_ready(server, m) for m in _models(name, task, mode)), server.failure_summary()
+        checkpoint = resolve_checkpoint(str(media[name]))
+        spec = spec_for(task, _model_type(name))
+        if mode == "pipeline":
+            _check_pipeline(server, model, checkpoint, spec, repo)
+        else:
+            _check_core(server, model, checkpoint, spec, repo)
+    except AssertionError as exc:
+        _record(matrix_record, name, task, mode, f"fails: {str(exc).splitlines()[0][:160]}")
+        raise
+    _record(matrix_record, name, task, mode, True)
 
 
 def _check_core(server, model, checkpoint, spec, repo):
