@@ -274,3 +274,40 @@ def test_ast_fbank_without_torch_equals_transformers(media):
         got = ast_fbank(fe, wave, fe.max_length)
         assert got.shape == ref.shape == (100, 16) and got.dtype == ref.dtype
         np.testing.assert_array_equal(got, ref)
+
+
+def test_preprocessing_runs_without_torch_and_gives_the_same_arrays(media, tmp_path):
+    """The stubs run transformers with USE_TORCH=0 (no torch import): same arrays as in this (torch) process."""
+    import subprocess
+    import sys
+
+    from tritonrepo.triton_models.audio_steps import AudioSteps
+
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import sys, numpy as np\n"
+        "from tritonrepo.triton_models.audio_steps import AudioSteps\n"
+        "from tritonrepo.triton_models.image_steps import ImageSteps\n"
+        f"clip = open({str(tmp_path / 'clip.wav')!r}, 'rb').read()\n"
+        f"img = open({str(tmp_path / 'img.png')!r}, 'rb').read()\n"
+        f"a = AudioSteps('audio-preprocess', {str(media['ast'].parent)!r}, {{'processor_subfolder': 'tiny-ast'}},"
+        " ['input_values']).run({'audio': np.array([[clip]], dtype=object)})\n"
+        f"i = ImageSteps('image-preprocess', {str(media['detr'].parent)!r}, {{'processor_subfolder': 'tiny-detr'}},"
+        " ['pixel_values', 'image_size']).run({'image': np.array([[img]], dtype=object)})\n"
+        f"np.savez({str(tmp_path / 'out.npz')!r}, ast=a['input_values'], detr=i['pixel_values'])\n"
+        "print('torch' in sys.modules)\n"
+    )
+    (tmp_path / "clip.wav").write_bytes(CLIPS[1])
+    (tmp_path / "img.png").write_bytes(IMAGES[1])
+    import os
+
+    env = {**os.environ, "USE_TORCH": "0"}
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "False", "torch was imported"
+    out = np.load(tmp_path / "out.npz")
+    ast = AudioSteps("audio-preprocess", str(media["ast"].parent), {"processor_subfolder": "tiny-ast"}, ["input_values"])
+    np.testing.assert_allclose(out["ast"], ast.run({"audio": np.array([[CLIPS[1]]], dtype=object)})["input_values"],
+                               atol=1e-6)
+    detr = _pre(media["detr"], ["pixel_values"]).run({"image": np.array([[IMAGES[1]]], dtype=object)})
+    np.testing.assert_allclose(out["detr"], detr["pixel_values"], atol=1e-6)
