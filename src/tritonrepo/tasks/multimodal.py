@@ -30,11 +30,12 @@ DOCUMENTS = (
 
 
 def _images(n: int, seed: int = 0):
+    """``n`` random RGB images: portrait, landscape, square, ..."""
+    import io  # noqa: PLC0415
+
     from PIL import Image  # noqa: PLC0415
 
     from tritonrepo.tasks.vision import png  # noqa: PLC0415
-
-    import io  # noqa: PLC0415
 
     sizes = [(48, 30), (30, 52), (40, 40)]
     return [Image.open(io.BytesIO(png(*sizes[i % 3], seed=seed + i))).convert("RGB") for i in range(n)]
