@@ -12,6 +12,7 @@ Entries of kind ``generate`` are built by their own stage function (``TaskSpec.b
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from collections.abc import Iterator
@@ -46,7 +47,7 @@ from tritonrepo.repository import (
     staging_dir,
     validate_model_name,
 )
-from tritonrepo.tasks import TaskSpec, detect_spec
+from tritonrepo.tasks import TaskSpec, detect_spec, resolve_spec
 
 BACKENDS = ("onnx", "python")
 _PACKAGES = ("torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime", "huggingface-hub")
@@ -144,12 +145,12 @@ def add_hf(model: str, options: AddOptions, prepared: tuple[Path, Checkpoint, Ta
 def prepare(model: str, options: AddOptions) -> tuple[Path, Checkpoint, TaskSpec]:
     """Check the options and the repository path, resolve the checkpoint and its task registry entry.
 
-    Nothing is written: the repository is created by :func:`repository_transaction` only when a model is
-    committed into it. Only ``config.json`` is read (no torch/transformers/optimum import).
+    Nothing is written: the repository is created only when a model is committed into it
+    (:func:`precheck_commits`). Only ``config.json`` is read (no torch/transformers/optimum import).
 
     Raises:
-        TritonRepoError: a bad option, a repository path that is a file or a non-empty folder that is not a model
-            repository, an unresolvable checkpoint, or an unsupported architecture/task.
+        TritonRepoError: a bad option, a repository path that is a file, an unresolvable checkpoint, or an
+            unsupported architecture/task (for a hub id: refused from its config.json, before the weights download).
     """
     if options.backend not in BACKENDS:
         raise TritonRepoError(f"unknown backend {options.backend!r}", "use onnx or python")
@@ -160,8 +161,24 @@ def prepare(model: str, options: AddOptions) -> tuple[Path, Checkpoint, TaskSpec
     repo = Path(options.repo)
     if repo.exists() and not repo.is_dir():
         raise TritonRepoError(f"{repo}: not a directory")
+    hub_config = _hub_config(model, options.revision, options.token)
+    if hub_config is not None:  # refuse an unsupported hub model before downloading its weights
+        resolve_spec(hub_config, options.task, f"{model}/config.json")
     checkpoint = resolve_checkpoint(model, options.revision, options.token)
     return repo, checkpoint, detect_spec(checkpoint, options.task)
+
+
+def _hub_config(model: str, revision: str | None, token: str | None) -> dict | None:
+    """``config.json`` of a hub id fetched alone (``None`` for a local folder or when it cannot be fetched:
+    :func:`resolve_checkpoint` then reports the problem)."""
+    if Path(model).expanduser().exists() or model.count("/") > 1:
+        return None
+    try:
+        from huggingface_hub import hf_hub_download  # noqa: PLC0415
+
+        return json.loads(Path(hf_hub_download(model, "config.json", revision=revision, token=token)).read_text())
+    except Exception:  # noqa: BLE001 - any failure is reported by the full download with its own message
+        return None
 
 
 @contextmanager

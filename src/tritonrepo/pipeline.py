@@ -93,11 +93,11 @@ def add_pipeline(model: str, options: AddOptions, prepared=None) -> PipelineResu
     return PipelineResult(name, steps, core, ens_cfg, core.notes)
 
 
-def pipeline_for_model(repo: Path, name: str, core_name: str, options: AddOptions, checkpoint_ref: str | None = None) -> PipelineResult:
-    """Wrap a model already in ``repo`` (added by ``add-hf``) in pre/post-processing and an ensemble ``name``.
+def pipeline_source(repo: Path, core_name: str, options: AddOptions, checkpoint_ref: str | None = None):
+    """``(checkpoint, spec, core config)`` for wrapping model ``core_name`` (no heavy import).
 
-    The checkpoint (for the tokenizer/processor, labels and reference outputs) is ``checkpoint_ref`` or the source
-    recorded in the core model's manifest; the task is the one recorded there.
+    The checkpoint is ``checkpoint_ref`` or the source recorded in the core model's manifest; the task is
+    ``options.task`` or the one recorded there.
 
     Raises:
         TritonRepoError: the core model is missing, has no manifest and no checkpoint was given, or its task has
@@ -108,7 +108,6 @@ def pipeline_for_model(repo: Path, name: str, core_name: str, options: AddOption
     from tritonrepo.manifest import read_manifest  # noqa: PLC0415
     from tritonrepo.tasks import detect_spec  # noqa: PLC0415
 
-    validate_model_name(name)
     core_dir = repo / core_name
     if not (core_dir / "config.pbtxt").is_file():
         raise TritonRepoError(f"model '{core_name}' is not in {repo}", "add it first: tritonrepo add-hf ...")
@@ -120,7 +119,21 @@ def pipeline_for_model(repo: Path, name: str, core_name: str, options: AddOption
     checkpoint = resolve_checkpoint(ref, (record.revision or None) if record and not checkpoint_ref else None, options.token)
     spec = detect_spec(checkpoint, options.task or (record.task if record else None))
     check_pipeline(spec)
-    core_cfg = read_config(core_dir)
+    return checkpoint, spec, read_config(core_dir)
+
+
+def pipeline_for_model(repo: Path, name: str, core_name: str, options: AddOptions, checkpoint_ref: str | None = None,
+                       source=None) -> PipelineResult:
+    """Wrap a model already in ``repo`` (added by ``add-hf``) in pre/post-processing and an ensemble ``name``.
+
+    ``source`` is what :func:`pipeline_source` returned (the CLI checks before heavy imports), else it is
+    computed here. All steps are committed or none.
+
+    Raises:
+        TritonRepoError: as :func:`pipeline_source`, or a clash with existing models without ``force``.
+    """
+    validate_model_name(name)
+    checkpoint, spec, core_cfg = source or pipeline_source(repo, core_name, options, checkpoint_ref)
     with staging_dir(repo, name) as tmp:
         staged, steps, ens_cfg = _stage_around(repo, tmp, name, checkpoint, spec, core_name, core_cfg, options)
         precheck_commits(tmp, repo, staged, force=options.force)

@@ -77,10 +77,12 @@ def ensemble(
 def _pipeline(root: Path, name: str, core: str, checkpoint: str | None, force: bool, fmt: OutputFormat) -> None:
     from tritonrepo.add import AddOptions  # noqa: PLC0415
     from tritonrepo.cli._cli_utils import quiet_libraries  # noqa: PLC0415
-    from tritonrepo.pipeline import pipeline_for_model  # noqa: PLC0415
+    from tritonrepo.pipeline import pipeline_for_model, pipeline_source  # noqa: PLC0415
 
+    options = AddOptions(repo=root, force=force)
+    source = pipeline_source(root, core, options, checkpoint)  # a task without a pipeline: refused before heavy imports
     quiet_libraries()
-    result = pipeline_for_model(root, name, core, AddOptions(repo=root, force=force), checkpoint)
+    result = pipeline_for_model(root, name, core, options, checkpoint, source=source)
     cfg = result.config
     data = {
         "ensemble": name, "steps": result.steps, "max_batch_size": cfg.max_batch_size,

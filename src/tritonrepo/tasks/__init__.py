@@ -25,6 +25,21 @@ from tritonrepo.tasks.registry import (
     tasks_for_model_type,
 )
 
+
+def _register_families() -> None:
+    """Import every family module of this package (any module but the machinery), so a new family file
+    registers its entries without editing this file. Family modules must stay light (no torch/transformers)."""
+    import importlib  # noqa: PLC0415
+    import pkgutil  # noqa: PLC0415
+
+    machinery = {"registry", "matrix", "listing", "reference", "processors"}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name not in machinery and not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+_register_families()
+
 __all__ = [
     "SUPPORTED_TASKS", "PipelineSpec", "TaskSpec", "TensorDecl", "all_specs", "detect_spec", "detect_task",
     "get_spec", "model_class_for_task", "normalize_task", "register", "resolve_spec", "spec_for",

@@ -90,6 +90,16 @@ def render_markdown(records: list[dict]) -> str:
     for s in all_specs():
         pipe = "yes" if s.pipeline else "no"
         lines.append(f"| {s.task} | {s.family} | {', '.join(s.model_types)} | {pipe} | {s.notes} |")
+    lines += ["", "## Pipelines (`add-hf --pipeline`)", "",
+              "From each entry's `PipelineSpec`; see [pipelines.md](pipelines.md) for what the outputs hold.", "",
+              "| task | family | ensemble inputs | pre | post | ensemble outputs |", "|---|---|---|---|---|---|"]
+    for s in all_specs():
+        if s.pipeline is None:
+            continue
+        p = s.pipeline
+        ins = ", ".join(f"`{t.name}` {t.dtype.removeprefix('TYPE_')} {list(t.dims)}" for t in p.raw_inputs)
+        outs = ", ".join(f"`{ref.partition('.')[2]}`" if not ref.endswith("*") else "core outputs" for ref in p.outputs)
+        lines.append(f"| {s.task} | {s.family} | {ins} | {p.pre_kind} | {p.post_kind or '–'} | {outs} |")
     return "\n".join(lines) + "\n"
 
 

@@ -40,7 +40,9 @@ How to register an entry (a family module, e.g. ``tasks/vision.py``)
         ),
     ))
 
-and import the module from :mod:`tritonrepo.tasks` (``__init__.py``) so that it registers on import.
+in a module of the :mod:`tritonrepo.tasks` package: ``tasks/__init__.py`` imports every module of the package
+(except the machinery: registry, matrix, listing, reference, processors), so the entries register on import.
+Keep family modules light (no torch/transformers/optimum at import: helpers import them inside functions).
 Registering the same ``(task, family)`` twice is an error; two entries for one task must not share a model
 type (that is how the entry for a checkpoint is chosen). Add a test that exports a tiny checkpoint for the
 entry and compares with PyTorch / transformers' pipeline, and record it with the ``matrix_record`` fixture.
@@ -255,6 +257,21 @@ def register(spec: TaskSpec) -> TaskSpec:
     """
     if spec.key in _REGISTRY:
         raise ValueError(f"task registry: {spec.key} registered twice")
+    for path in (spec.sample_inputs, spec.builder or "x:y"):
+        if ":" not in path:
+            raise ValueError(f"task registry: {spec.key}: {path!r} is not a 'module:function' path")
+    p = spec.pipeline
+    if p is not None:
+        bad = [r for r in p.post_inputs if r.rstrip("?").partition(".")[0] not in ("core", "pre", "raw")]
+        bad += [r for r in p.outputs if r.partition(".")[0] not in ("core", "post")]
+        bad += [r for r in p.outputs if r.startswith("post.") and not p.post_kind]
+        if bad:
+            raise ValueError(f"task registry: {spec.key}: bad pipeline references {bad} "
+                             "(post_inputs: core./pre./raw.<name>; outputs: core./post.<name>, post only with post_kind)")
+        for decl in (*p.raw_inputs, *p.post_outputs, *p.pre_extra_outputs):
+            if not decl.dtype.startswith("TYPE_"):
+                raise ValueError(f"task registry: {spec.key}: tensor {decl.name!r} dtype must be a Triton type name "
+                                 f"such as TYPE_FP32, got {decl.dtype!r}")
     for other in _REGISTRY.values():
         if other.task == spec.task and set(other.model_types) & set(spec.model_types):
             shared = sorted(set(other.model_types) & set(spec.model_types))
