@@ -253,3 +253,24 @@ def _check_detections_json(checkpoint, spec, raw, got):
     for m, r in zip(sorted(mine, key=lambda d: -d["score"]), sorted(ref, key=lambda d: -d["score"])):
         assert m["label"] == r["label"] and abs(m["score"] - r["score"]) <= ATOL
         assert all(abs(int(m["box"][k]) - r["box"][k]) <= 1 for k in r["box"])
+
+
+@pytest.mark.parametrize(("name", "bad", "good_input", "message"), [
+    ("wav2vec2", {"audio": np.array([[b"RIFF not audio"]], dtype=object)}, "audio", "audio 0: cannot decode audio"),
+    ("detr", {"image": np.array([[b"not a png"]], dtype=object)}, "image", "image 0 cannot be decoded"),
+])
+def test_a_bad_request_gets_its_error_and_the_next_one_succeeds(served, name, bad, good_input, message):
+    """Undecodable audio / image bytes: an error response naming the cause; the pipeline keeps serving."""
+    from tritonrepo.errors import TritonRepoError
+    from tritonrepo.tasks.audio import tone
+    from tritonrepo.triton_models.audio import encode_wav
+
+    mode, _, server, *_ = served
+    if mode != "pipeline":
+        pytest.skip("raw inputs exist only in pipeline mode")
+    task = tiny_media.BUILDERS[name][1][0]
+    model = model_name(name, task)
+    with pytest.raises(TritonRepoError, match=message):
+        infer(server.http_url, model, bad)
+    good = encode_wav(tone(0.5, 16000), 16000) if good_input == "audio" else LANDSCAPE
+    assert infer(server.http_url, model, {good_input: np.array([[good]], dtype=object)})
