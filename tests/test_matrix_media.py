@@ -115,6 +115,12 @@ def _check_added(served, name, task):
     return mode, repo, server
 
 
+def test_validate_exits_0_on_the_whole_repository(served):
+    mode, repo, server, added, findings, validate_exit = served
+    assert all(r.exit_code == 0 for r in added.values()), {k: r.output[-300:] for k, r in added.items() if r.exit_code}
+    assert validate_exit == 0, findings
+
+
 @pytest.mark.parametrize(("name", "task"), PAIRS, ids=IDS)
 def test_validate_clean_means_the_server_loads_it(served, name, task, matrix_record):
     """add-hf exits 0, validate reports nothing for the pair's models, and the real server loads every one."""
