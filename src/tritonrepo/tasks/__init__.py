@@ -9,7 +9,7 @@ registry's own tables.
 from __future__ import annotations
 
 from tritonrepo.errors import TritonRepoError
-from tritonrepo.tasks import audio, multimodal, text, vision  # noqa: F401 - register the families' entries
+from tritonrepo.tasks import text, vision  # noqa: F401 - register the families' entries
 from tritonrepo.tasks.registry import (
     PipelineSpec,
     TaskSpec,
