@@ -261,7 +261,7 @@ def stage_hf_model(checkpoint: Checkpoint, spec, name: str, options: AddOptions,
     ver = free_version(model_dir, options.version, force=options.force)
     stage = tmp / name
     vdir = stage / str(ver)
-    batching = options.settings.max_batch_size > 0
+    batching = options.settings.max_batch_size > 0 and spec.batching
     if options.backend == "onnx":
         from tritonrepo.export.onnx import export_onnx  # noqa: PLC0415
 
@@ -281,7 +281,10 @@ def stage_hf_model(checkpoint: Checkpoint, spec, name: str, options: AddOptions,
     pad_id = checkpoint.config.get("pad_token_id")
     if settings.pad_token_id is None and isinstance(pad_id, int):
         settings.pad_token_id = pad_id  # for padding-aware batching (config.py, triton_models/runtime.py)
-    if batching and not result.batching:
+    if options.settings.max_batch_size > 0 and not spec.batching:
+        settings.max_batch_size = 0
+        notes.append(f"task {task!r} takes lists of independent lengths (no shared batch dim): max_batch_size set to 0")
+    elif batching and not result.batching:
         settings.max_batch_size = 0
         notes.append("the model's tensors have no variable batch dimension: max_batch_size set to 0")
     cfg = build_config(

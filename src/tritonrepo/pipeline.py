@@ -333,17 +333,26 @@ def _golden(checkpoint: Checkpoint, spec: TaskSpec, pre_cfg, atol) -> GoldenSamp
     return sample
 
 
-def golden_array(values: list, spec: TaskSpec, name: str, max_batch_size: int) -> np.ndarray:
-    """Raw golden values (str/bytes, or lists of them) as the object array the ensemble input ``name`` takes.
+def golden_array(values, spec: TaskSpec, name: str, max_batch_size: int) -> np.ndarray:
+    """Raw golden values (str/bytes, numbers, or lists of them) as the array the ensemble input ``name`` takes.
 
     Shaped by the entry's declaration: ``[batch, *dims]`` when the pipeline batches, ``dims`` otherwise (a
     value list ``[n]`` for ``dims == (1,)`` becomes ``[n, 1]``; a list of lists ``[n, k]`` stays as it is).
+    Strings are UTF-8 encoded (``TYPE_STRING``); numeric inputs (e.g. LayoutLM boxes) take the declared dtype
+    with the values' own nesting.
     """
+    if isinstance(values, np.ndarray):
+        return values
+    decl = next((t for t in spec.pipeline.raw_inputs if t.name == name), None)
+    if decl is not None and decl.dtype != "TYPE_STRING":
+        from tritonrepo import dtypes  # noqa: PLC0415
+
+        return np.array(values, dtype=dtypes.numpy_dtype(mc.DataType.Value(decl.dtype)))
+
     def enc(v):
         return [enc(x) for x in v] if isinstance(v, (list, tuple)) else (v.encode() if isinstance(v, str) else v)
 
     arr = np.array(enc(list(values)), dtype=object)
-    decl = next((t for t in spec.pipeline.raw_inputs if t.name == name), None)
     rank = (len(decl.dims) if decl else 1) + (1 if max_batch_size > 0 else 0)
     while arr.ndim < rank:
         arr = arr[..., None]

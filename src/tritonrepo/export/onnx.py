@@ -184,11 +184,19 @@ def _check_types(graph, specs: list[TensorSpec]) -> None:
 
 
 def _pin_dims(proto, specs: list[TensorSpec], batching: bool) -> None:
-    """Rewrite the graph's declared input/output shapes so that they equal the config (fixed dims as values)."""
+    """Rewrite the graph's declared input/output shapes so that they equal the config (fixed dims as values).
+
+    A dim the config keeps variable but the graph declares as a value is renamed symbolic: shape inference
+    at export time records the dummy input's size for outputs the graph computes dynamically (DINOv2's token
+    count after position-embedding interpolation: declared 17, 31 at run time), and the ONNX Runtime backend
+    would refuse the config's ``-1`` against it.
+    """
     by_name = {v.name: v for v in list(proto.graph.input) + list(proto.graph.output)}
     for spec in specs:
         full = (-1, *spec.dims) if batching else spec.dims
         dims = by_name[spec.name].type.tensor_type.shape.dim
-        for d, value in zip(dims, full):
+        for i, (d, value) in enumerate(zip(dims, full)):
             if value != -1 and not d.HasField("dim_value"):
                 d.dim_value = value  # clears dim_param (oneof)
+            elif value == -1 and d.HasField("dim_value"):
+                d.dim_param = f"{spec.name}_dim{i}"  # clears dim_value (oneof)

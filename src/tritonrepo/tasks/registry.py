@@ -79,6 +79,9 @@ Fields of :class:`TaskSpec`
   model ``name`` into ``tmp/name``); imported lazily.
 * ``pipeline`` — a :class:`PipelineSpec` or ``None`` (no ``--pipeline`` for the task).
 * ``notes`` — one line shown by ``add-hf --list-tasks`` and in the docs.
+* ``batching`` — ``False`` for models whose dim 0 is not one batch shared by every tensor (CLIP: a list of
+  images and a list of texts of independent lengths); ``add-hf`` then writes ``max_batch_size: 0`` and the
+  pipeline steps follow.
 
 Fields of :class:`PipelineSpec` (``NAME_preprocess -> NAME_model -> NAME_postprocess``)
 --------------------------------------------------------------------------------------
@@ -197,6 +200,7 @@ class TaskSpec:
     builder: str | None = None
     pipeline: PipelineSpec | None = None
     notes: str = ""
+    batching: bool = True
 
     def __post_init__(self) -> None:
         if not self.export_task:
