@@ -57,7 +57,8 @@ Fields of :class:`TaskSpec`
 * ``architectures`` — what ``config.json`` ``architectures[0]`` maps to this task: full class names
   (``"CLIPModel"``) or suffixes (``"ForSequenceClassification"``, ``"Model"``); an exact name wins over a
   suffix, a longer suffix over a shorter one, and among equals the entry whose ``model_types`` holds the
-  checkpoint's model type.
+  checkpoint's model type. Empty: the entry is reached with ``--task`` only (summarization and translation
+  share T5's class with text2text-generation).
 * ``export_task`` — optimum's task name for ``onnx_export_from_model`` (default: ``task``).
 * ``auto_class`` — the transformers class ``transformers.pipeline`` loads for the task (NOT the first of
   optimum's loaders: for semantic segmentation that was the wrong head, a false success). The Python-backend
