@@ -70,31 +70,47 @@ class _Repository:
 
 
 def judge_in_one_server(cases, workdir: Path, server_args: tuple[str, ...] = (), load_timeout: float = 90.0):
-    """``{case.id: (loads, message)}`` for non-hanging ``cases``, all in one explicit-mode server."""
+    """``{case.id: (loads, message)}`` for non-hanging ``cases``, all in one explicit-mode server.
+
+    A server that exits while judging a case (its verdict: refused, with the log's last error lines) is started
+    again for the next case.
+    """
     repo = workdir / "repo"
     repo.mkdir(parents=True, exist_ok=True)
-    results = {}
-    with TritonServer(repo, model_control="explicit", extra_args=list(server_args)) as server:
-        api = _Repository(server.http_url, load_timeout)
-        for case in cases:
-            for entry in api.index():
-                if entry.get("state") == "READY":
-                    api.unload(entry["name"])
-            _wait_unloaded(api)
-            for p in repo.iterdir():
-                shutil.rmtree(p) if p.is_dir() else p.unlink()
-            time.sleep(0.01)  # a new modification time for every model directory
-            case.build(repo)
-            start = len(server.log())
-            ok, messages = True, []
-            for model in dependency_order(load_repository(repo)):
-                error = api.load(model)
-                if error is not None:
-                    ok = False
-                    messages.append(f"{model}: {error}")
-            messages += _error_lines(server.log()[start:])
-            results[case.id] = (ok, " | ".join(messages))
+    results: dict[str, tuple[bool, str]] = {}
+    pending = list(cases)
+    while pending:
+        with TritonServer(repo, model_control="explicit", extra_args=list(server_args)) as server:
+            api = _Repository(server.http_url, load_timeout)
+            while pending:
+                case = pending.pop(0)
+                start = len(server.log())
+                try:
+                    results[case.id] = _judge_case(api, case, repo, server, start)
+                except (urllib.error.URLError, ConnectionError) as exc:
+                    results[case.id] = (False, f"server exited: {exc} | " + " | ".join(_error_lines(server.log()[start:])))
+                    break
     return results
+
+
+def _judge_case(api: _Repository, case, repo: Path, server: TritonServer, start: int) -> tuple[bool, str]:
+    for entry in api.index():
+        if entry.get("state") == "READY":
+            api.unload(entry["name"])
+    _wait_unloaded(api)
+    for p in repo.iterdir():
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    time.sleep(0.01)  # a new modification time for every model directory
+    case.build(repo)
+    start = len(server.log())
+    ok, messages = True, []
+    for model in dependency_order(load_repository(repo)):
+        error = api.load(model)
+        if error is not None:
+            ok = False
+            messages.append(f"{model}: {error}")
+    messages += _error_lines(server.log()[start:])
+    return ok, " | ".join(messages)
 
 
 def _wait_unloaded(api: _Repository, timeout: float = 30.0) -> None:
