@@ -301,6 +301,9 @@ BROKEN: list[Case] = [
     Case("onnx-unknown-gpu-accelerator", {"TR504"}, {"m/config.pbtxt": cfg(('backend: "python"', 'backend: "onnxruntime"'), ("kind: KIND_CPU", "kind: KIND_GPU")) + 'optimization { execution_accelerators { gpu_execution_accelerator [ { name: "unknown_gpu" } ] } }\n',
                                                      "m/1/model.py": None, "m/1/model.onnx": onnx_identity([-1, 4])},
          runs_here=False, source="onnxruntime_backend/src/onnxruntime.cc ModelState::LoadModel (r24.10): 'unknown Execution Accelerator ... is requested' (GPU hosts)"),
+    Case("onnx-ragged-input-not-flat", {"TR505"}, {"m/config.pbtxt": cfg(('backend: "python"', 'backend: "onnxruntime"'), ('dims: [ 4 ] } ]\noutput', 'dims: [ 4 ] allow_ragged_batch: true } ]\noutput')),
+                                                   "m/1/model.py": None, "m/1/model.onnx": onnx_identity([-1, 4])},
+         runs_here=False, source="onnxruntime_backend/src/onnxruntime.cc ValidateInputs (r24.10): '... expects model provides input with shape [-1]  for ragged input ...'"),
     # TR6xx python
     Case("model-py-syntax", {"TR601"}, {"m/1/model.py": MODEL_PY.replace("def execute(self, requests):", "def execute(self, requests)")}),
     Case("model-py-no-class", {"TR602"}, {"m/1/model.py": MODEL_PY.replace("class TritonPythonModel:", "class Model:")}),

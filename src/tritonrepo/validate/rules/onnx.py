@@ -138,3 +138,36 @@ def onnx_session_options(ctx: ModelContext):
                 if key not in _TRT_PARAMS:
                     yield ("optimization",), f"unknown parameter '{key}' is provided for TensorRT Execution Accelerator"
                     return
+
+
+@rule("TR505", "onnx-ragged-input", Severity.error,
+      summary="An allow_ragged_batch input is optional, or its graph input is not exactly [-1].",
+      why="The ONNX Runtime backend passes a ragged batch as one flat tensor: the graph input must be 1-D of any "
+          "length, and an optional input cannot be ragged.",
+      fix="export the input flattened to shape [-1] (and concatenate requests yourself), or drop allow_ragged_batch",
+      source="onnxruntime_backend/src/onnxruntime.cc ModelState::ValidateInputs; ORT-10/11",
+      example='input { name: "x" data_type: TYPE_FP32 dims: [ -1 ] allow_ragged_batch: true } for a graph input [-1, 4]')
+def onnx_ragged(ctx: ModelContext):
+    cfg = ctx.config
+    if cfg is None or ctx.backend != "onnxruntime" or not any(i.allow_ragged_batch for i in cfg.input):
+        return
+    files = model_files(ctx, "model.onnx")
+    if not files or not files[-1][1].is_file():
+        return
+    try:
+        ins, _ = graph_io(files[-1][1])
+    except Exception:  # noqa: BLE001 - TR501 reports unreadable graphs
+        return
+    for i, io in enumerate(cfg.input):
+        if not io.allow_ragged_batch or io.name not in ins:
+            continue
+        shape = ins[io.name][1]
+        if io.optional:
+            yield ("input", i), (f"unable to load model '{ctx.model_name}', configuration expects model provides input "
+                                 f"with shape [-1] for ragged input '{io.name}', which is not supported for optional input")
+            return
+        if list(shape) != [-1]:
+            yield ("input", i), (f"unable to load model '{ctx.model_name}', configuration expects model provides input "
+                                 f"with shape [-1]  for ragged input '{io.name}', model provides "
+                                 "[" + ",".join(str(d) for d in shape) + "]")
+            return
