@@ -357,12 +357,18 @@ def io_format(ctx):
             yield ("input", i, "format"), f"model input NHWC/NCHW require 3 dims for {ctx.model_name}"
 
 
-@_meta("TR323", "shape-tensor-not-tensorrt", E, "is_shape_tensor or is_non_linear_format_io on a model that is not TensorRT.",
+@_meta("TR323", "shape-tensor-not-tensorrt", E, "is_shape_tensor or is_non_linear_format_io on a model that is not TensorRT, or a TensorRT non-linear IO without 3 dims.",
        "Only TensorRT has shape tensors and non-linear IO formats.", "remove the flag",
        "core/src/model_config_utils.cc ValidateModelInput/Output, ValidateNonLinearFormatIO; CORE-IO-11/12", 'input { name: "x" is_shape_tensor: true ... }')
 def shape_tensor(ctx):
     cfg = ctx.config
-    if cfg is None or cfg.platform == "tensorrt_plan" or ctx.backend == "tensorrt":
+    if cfg is None:
+        return
+    if cfg.platform == "tensorrt_plan" or ctx.backend == "tensorrt":
+        for kind, i, io in _ios(cfg):  # ValidateNonLinearFormatIO: TensorRT's non-linear formats are CHW-like
+            if io.is_non_linear_format_io and io.name and io.data_type and len(io.dims) and len(io.dims) != 3:
+                yield (kind, i, "is_non_linear_format_io"), f"Non-linear IO format {kind} requires 3 dims for {ctx.model_name}"
+                return
         return
     for kind, i, io in _ios(cfg):
         if io.is_shape_tensor and io.name and io.data_type and len(io.dims) and all(d >= 1 or d == -1 for d in io.dims):
