@@ -13,6 +13,7 @@ Cases the 2.51 server hangs on (``Case.hangs``) cannot share a server: each gets
 from __future__ import annotations
 
 import json
+import os
 import re
 import urllib.error
 import urllib.parse
@@ -70,31 +71,47 @@ class _Repository:
 
 
 def judge_in_one_server(cases, workdir: Path, server_args: tuple[str, ...] = (), load_timeout: float = 90.0):
-    """``{case.id: (loads, message)}`` for non-hanging ``cases``, all in one explicit-mode server."""
+    """``{case.id: (loads, message)}`` for non-hanging ``cases``, all in one explicit-mode server.
+
+    A server that exits while judging a case (its verdict: refused, with the log's last error lines) is started
+    again for the next case.
+    """
     repo = workdir / "repo"
     repo.mkdir(parents=True, exist_ok=True)
-    results = {}
-    with TritonServer(repo, model_control="explicit", extra_args=list(server_args)) as server:
-        api = _Repository(server.http_url, load_timeout)
-        for case in cases:
-            for entry in api.index():
-                if entry.get("state") == "READY":
-                    api.unload(entry["name"])
-            _wait_unloaded(api)
-            for p in repo.iterdir():
-                shutil.rmtree(p) if p.is_dir() else p.unlink()
-            time.sleep(0.01)  # a new modification time for every model directory
-            case.build(repo)
-            start = len(server.log())
-            ok, messages = True, []
-            for model in dependency_order(load_repository(repo)):
-                error = api.load(model)
-                if error is not None:
-                    ok = False
-                    messages.append(f"{model}: {error}")
-            messages += _error_lines(server.log()[start:])
-            results[case.id] = (ok, " | ".join(messages))
+    results: dict[str, tuple[bool, str]] = {}
+    pending = list(cases)
+    while pending:
+        with TritonServer(repo, model_control="explicit", extra_args=list(server_args)) as server:
+            api = _Repository(server.http_url, load_timeout)
+            while pending:
+                case = pending.pop(0)
+                start = len(server.log())
+                try:
+                    results[case.id] = _judge_case(api, case, repo, server, start)
+                except (urllib.error.URLError, ConnectionError) as exc:
+                    results[case.id] = (False, f"server exited: {exc} | " + " | ".join(_error_lines(server.log()[start:])))
+                    break
     return results
+
+
+def _judge_case(api: _Repository, case, repo: Path, server: TritonServer, start: int) -> tuple[bool, str]:
+    for entry in api.index():
+        if entry.get("state") == "READY":
+            api.unload(entry["name"])
+    _wait_unloaded(api)
+    for p in repo.iterdir():
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    time.sleep(0.01)  # a new modification time for every model directory
+    case.build(repo)
+    start = len(server.log())
+    ok, messages = True, []
+    for model in dependency_order(load_repository(repo)):
+        error = api.load(model)
+        if error is not None:
+            ok = False
+            messages.append(f"{model}: {error}")
+    messages += _error_lines(server.log()[start:])
+    return ok, " | ".join(messages)
 
 
 def _wait_unloaded(api: _Repository, timeout: float = 30.0) -> None:
@@ -118,7 +135,7 @@ def judge_alone(case, workdir: Path, server_args: tuple[str, ...] = (), timeout:
 
 
 def judge(cases, workdir: Path, hang_timeout: float = 12.0):
-    """Server verdicts for ``cases``: grouped by server arguments in shared servers; hanging cases in parallel."""
+    """Server verdicts for ``cases``: grouped by server arguments in shared servers; hanging cases one at a time."""
     results = {}
     workdir.mkdir(parents=True, exist_ok=True)
     saved, tempfile.tempdir = tempfile.tempdir, str(workdir)  # servers' scratch dirs under ours, removed with it
@@ -128,7 +145,10 @@ def judge(cases, workdir: Path, hang_timeout: float = 12.0):
         tempfile.tempdir = saved
 
 
-def _judge(cases, workdir, hang_timeout, results, servers=2):
+def _judge(cases, workdir, hang_timeout, results, servers=None):
+    """At most ``servers`` shared servers side by side (env ``TRITONREPO_CORPUS_SERVERS``, default 2) plus one
+    server at a time for the hanging cases: never more than three tritonservers of this run at once."""
+    servers = servers or int(os.environ.get("TRITONREPO_CORPUS_SERVERS", "2"))
     hanging = [c for c in cases if c.hangs]
     groups: list[tuple[tuple[str, ...], list]] = []
     by_args: dict[tuple[str, ...], list] = {}
@@ -137,12 +157,16 @@ def _judge(cases, workdir, hang_timeout, results, servers=2):
             by_args.setdefault(tuple(c.server_args), []).append(c)
     for args, group in by_args.items():  # split each group over ``servers`` servers running side by side
         groups += [(args, group[k::servers]) for k in range(servers) if group[k::servers]]
-    with ThreadPoolExecutor(len(hanging) + servers) as pool:
-        futures = {c.id: pool.submit(judge_alone, c, workdir / "alone", tuple(c.server_args), hang_timeout) for c in hanging}
+
+    def one_by_one():
+        return {c.id: judge_alone(c, workdir / "alone", tuple(c.server_args), hang_timeout) for c in hanging}
+
+    with ThreadPoolExecutor(servers + 1) as pool:
+        alone = pool.submit(one_by_one)
         shared = [pool.submit(judge_in_one_server, group, workdir / f"group{i}", args) for i, (args, group) in enumerate(groups)]
         for f in shared:
             results.update(f.result())
-        results.update({cid: f.result() for cid, f in futures.items()})
+        results.update(alone.result())
     return results
 
 

@@ -357,12 +357,18 @@ def io_format(ctx):
             yield ("input", i, "format"), f"model input NHWC/NCHW require 3 dims for {ctx.model_name}"
 
 
-@_meta("TR323", "shape-tensor-not-tensorrt", E, "is_shape_tensor or is_non_linear_format_io on a model that is not TensorRT.",
+@_meta("TR323", "shape-tensor-not-tensorrt", E, "is_shape_tensor or is_non_linear_format_io on a model that is not TensorRT, or a TensorRT non-linear IO without 3 dims.",
        "Only TensorRT has shape tensors and non-linear IO formats.", "remove the flag",
        "core/src/model_config_utils.cc ValidateModelInput/Output, ValidateNonLinearFormatIO; CORE-IO-11/12", 'input { name: "x" is_shape_tensor: true ... }')
 def shape_tensor(ctx):
     cfg = ctx.config
-    if cfg is None or cfg.platform == "tensorrt_plan" or ctx.backend == "tensorrt":
+    if cfg is None:
+        return
+    if cfg.platform == "tensorrt_plan" or ctx.backend == "tensorrt":
+        for kind, i, io in _ios(cfg):  # ValidateNonLinearFormatIO: TensorRT's non-linear formats are CHW-like
+            if io.is_non_linear_format_io and io.name and io.data_type and len(io.dims) and len(io.dims) != 3:
+                yield (kind, i, "is_non_linear_format_io"), f"Non-linear IO format {kind} requires 3 dims for {ctx.model_name}"
+                return
         return
     for kind, i, io in _ios(cfg):
         if io.is_shape_tensor and io.name and io.data_type and len(io.dims) and all(d >= 1 or d == -1 for d in io.dims):
@@ -451,12 +457,22 @@ def ig_gpu(ctx):
                 "and refuses the GPU list")
 
 
-@_meta("TR342", "instance-group-profile", E, "An instance group sets profile on a model that is not TensorRT.",
+@_meta("TR342", "instance-group-profile", E, "An instance group sets profile on a model that is not TensorRT, or a TensorRT profile that is not a non-negative integer.",
        "Optimization profiles exist only in TensorRT engines.", "remove profile",
-       "core/src/model_config_utils.cc ValidateInstanceGroup; CORE-IG-05", 'instance_group { profile: "0" }')
+       "core/src/model_config_utils.cc ValidateInstanceGroup (l.1722/1733); CORE-IG-05/06", 'instance_group { profile: "0" }')
 def ig_profile(ctx):
     cfg = ctx.config
-    if cfg is None or cfg.platform == "tensorrt_plan":
+    if cfg is None:
+        return
+    if cfg.platform == "tensorrt_plan":
+        for i, g in enumerate(cfg.instance_group):
+            for p in g.profile:
+                if not p.isdigit():  # ValidateInstanceGroup: std::stoi and >= 0, the whole string a number
+                    gname = g.name or f"{ctx.model_name}_{i}"
+                    yield ("instance_group", i, "profile"), (
+                        f"instance group {gname} of model {ctx.model_name} and platform {cfg.platform} specifies invalid "
+                        f"profile {p}. The field should contain the string representation of a non-negative integer.")
+                    return
         return
     for i, g in enumerate(cfg.instance_group):
         if len(g.profile) and g.kind != mc.ModelInstanceGroup.KIND_GPU:
@@ -465,17 +481,25 @@ def ig_profile(ctx):
                                                      f"{cfg.platform}specifies profile field which is only supported for TensorRT models")
 
 
-@_meta("TR350", "label-file-missing", E, "An output's label_filename does not exist in the model directory.",
+@_meta("TR350", "label-file", E, "An output's label_filename does not exist in the model directory, or two outputs of one name carry label files.",
        "Triton reads label files when the model loads.", "add the file or remove label_filename",
-       "core/src/model.cc Model::Init -> label_provider.cc; CORE-LABEL-01", 'output { name: "logits" label_filename: "labels.txt" }')
+       "core/src/model.cc Model::Init -> label_provider.cc LabelProvider::AddLabels; CORE-LABEL-01/02", 'output { name: "logits" label_filename: "labels.txt" }')
 def label_file(ctx):
     cfg = ctx.config
     if cfg is None:
         return
+    labelled: set[str] = set()
     for i, o in enumerate(cfg.output):
-        if o.label_filename and not (ctx.dir / o.label_filename).is_file():
+        if not o.label_filename:
+            continue
+        if not (ctx.dir / o.label_filename).is_file():
             yield ("output", i, "label_filename"), (f"failed to open text file for read {ctx.dir / o.label_filename}: "
                                                     "No such file or directory")
+            return
+        if o.name in labelled:  # LabelProvider::AddLabels: one label file per output name
+            yield ("output", i, "label_filename"), f"multiple label files for '{o.name}'"
+            return
+        labelled.add(o.name)
 
 
 @_meta("TR351", "warmup-data", E, "A model_warmup input has a -1 dim, no data source, or a data file that is missing or too small.",

@@ -90,3 +90,84 @@ def onnx_auto_complete_batching(ctx: ModelContext):
     if not _batchable(ins, outs):
         yield ("max_batch_size",), (f"autofill failed for model '{ctx.model_name}': model does not support batching "
                                     "while non-zero max_batch_size is specified")
+
+
+_TRT_PARAMS = {
+    "precision_mode", "max_workspace_size_bytes", "trt_max_partition_iterations", "trt_min_subgraph_size",
+    "int8_calibration_table_name", "int8_use_native_calibration_table", "trt_dla_enable", "trt_dla_core",
+    "trt_engine_cache_enable", "trt_engine_cache_path", "trt_engine_cache_prefix", "trt_dump_subgraphs",
+    "trt_force_sequential_engine_build", "trt_context_memory_sharing_enable", "trt_layer_norm_fp32_fallback",
+    "trt_timing_cache_enable", "trt_timing_cache_path", "trt_force_timing_cache", "trt_detailed_build_log",
+    "trt_build_heuristics_enable", "trt_sparsity_enable", "trt_builder_optimization_level", "trt_auxiliary_streams",
+    "trt_tactic_sources", "trt_extra_plugin_lib_paths", "trt_profile_min_shapes", "trt_profile_max_shapes",
+    "trt_profile_opt_shapes", "trt_cuda_graph_enable", "trt_dump_ep_context_model", "trt_ep_context_file_path",
+    "trt_ep_context_embed_mode",
+}
+
+
+@rule("TR504", "onnx-session-options", Severity.error,
+      summary="ONNX Runtime options the backend refuses: execution_mode not 0/1; on GPU instances an unknown GPU "
+              "execution accelerator, TensorRT precision_mode or TensorRT parameter.",
+      why="The ONNX Runtime backend reads these when it creates the session; a bad value fails the load.",
+      fix="use execution_mode 0 (sequential) or 1 (parallel); GPU accelerators 'tensorrt' or 'cuda'; precision_mode FP32, FP16 or INT8",
+      source="onnxruntime_backend/src/onnxruntime.cc ModelState::ModelState (execution_mode), ModelState::LoadModel (accelerators); ORT-18",
+      example='parameters { key: "execution_mode" value { string_value: "2" } }')
+def onnx_session_options(ctx: ModelContext):
+    cfg = ctx.config
+    if cfg is None or ctx.backend != "onnxruntime":
+        return
+    if "execution_mode" in cfg.parameters:
+        value = cfg.parameters["execution_mode"].string_value.strip()
+        if value.lstrip("-").isdigit() and int(value) not in (0, 1):
+            yield ("parameters",), ("Invalid configuration value provided. Expected values for  execution_mode are 0 or 1 "
+                                    f"but got {int(value)} .")
+            return
+    from tritonrepo._proto.model_config import model_config_pb2 as mc  # noqa: PLC0415
+
+    if not any(g.kind == mc.ModelInstanceGroup.KIND_GPU for g in cfg.instance_group):
+        return  # GPU accelerators are read for GPU instances only
+    for ea in cfg.optimization.execution_accelerators.gpu_execution_accelerator:
+        if ea.name not in ("tensorrt", "cuda"):
+            yield ("optimization",), f"unknown Execution Accelerator '{ea.name}' is requested"
+            return
+        if ea.name == "tensorrt":
+            for key, value in ea.parameters.items():
+                if key == "precision_mode" and value not in ("FP32", "FP16", "INT8"):
+                    yield ("optimization",), f"unsupported precision mode '{value}' is requested"
+                    return
+                if key not in _TRT_PARAMS:
+                    yield ("optimization",), f"unknown parameter '{key}' is provided for TensorRT Execution Accelerator"
+                    return
+
+
+@rule("TR505", "onnx-ragged-input", Severity.error,
+      summary="An allow_ragged_batch input is optional, or its graph input is not exactly [-1].",
+      why="The ONNX Runtime backend passes a ragged batch as one flat tensor: the graph input must be 1-D of any "
+          "length, and an optional input cannot be ragged.",
+      fix="export the input flattened to shape [-1] (and concatenate requests yourself), or drop allow_ragged_batch",
+      source="onnxruntime_backend/src/onnxruntime.cc ModelState::ValidateInputs; ORT-10/11",
+      example='input { name: "x" data_type: TYPE_FP32 dims: [ -1 ] allow_ragged_batch: true } for a graph input [-1, 4]')
+def onnx_ragged(ctx: ModelContext):
+    cfg = ctx.config
+    if cfg is None or ctx.backend != "onnxruntime" or not any(i.allow_ragged_batch for i in cfg.input):
+        return
+    files = model_files(ctx, "model.onnx")
+    if not files or not files[-1][1].is_file():
+        return
+    try:
+        ins, _ = graph_io(files[-1][1])
+    except Exception:  # noqa: BLE001 - TR501 reports unreadable graphs
+        return
+    for i, io in enumerate(cfg.input):
+        if not io.allow_ragged_batch or io.name not in ins:
+            continue
+        shape = ins[io.name][1]
+        if io.optional:
+            yield ("input", i), (f"unable to load model '{ctx.model_name}', configuration expects model provides input "
+                                 f"with shape [-1] for ragged input '{io.name}', which is not supported for optional input")
+            return
+        if list(shape) != [-1]:
+            yield ("input", i), (f"unable to load model '{ctx.model_name}', configuration expects model provides input "
+                                 f"with shape [-1]  for ragged input '{io.name}', model provides "
+                                 "[" + ",".join(str(d) for d in shape) + "]")
+            return

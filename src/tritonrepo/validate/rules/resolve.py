@@ -3,7 +3,13 @@ GetBackendLibraryProperties / GetBackendRuntimeLibraryName and core/src/repo_age
 
 Where the server looks depends on its options: ``--backend-directory`` (default ``/opt/tritonserver/backends``) and
 ``--repoagent-directory`` (default ``/opt/tritonserver/repoagents``). When a directory is given, it is searched on
-disk as the server does; when not, the backends and agents the NGC release ships are assumed present.
+disk as the server does; when not, the backends and agents the NGC release ships are assumed present (the lists
+in :mod:`tritonrepo.validate.backends`).
+
+These rules do their own search rather than ``backends.resolve_backend_library`` / ``resolve_repoagent``: two
+corpus cases recorded from the real server disagree with those helpers (``runtime-model-py-missing``: runtime
+``model.py`` of an unknown backend is refused although the model folder holds a model.py; ``repo-agent-unknown``:
+the server prints the agent directory, not the library path, after ``searched:``).
 """
 
 from __future__ import annotations
@@ -11,23 +17,27 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from tritonrepo.validate.backends import (
+    DEFAULT_BACKEND_DIRECTORY,
+    DEFAULT_REPOAGENT_DIRECTORY,
+    standard_backends,
+    standard_repoagents,
+)
 from tritonrepo.validate.model import ModelContext, Severity, rule
 from tritonrepo.validate.rules.layout import version_dirs, versions_to_load
 
 E = Severity.error
-DEFAULT_BACKEND_DIR = Path("/opt/tritonserver/backends")
-DEFAULT_REPOAGENT_DIR = Path("/opt/tritonserver/repoagents")
-#: Backends of the NGC ``tritonserver:<yy.mm>-py3`` image (C++ libraries ``libtriton_<name>.so``).
-STANDARD_BACKENDS = {"python", "onnxruntime", "tensorrt", "pytorch", "tensorflow", "openvino", "fil", "dali",
-                     "identity", "repeat", "square"}
-#: Repository agents of the NGC image.
-STANDARD_REPOAGENTS = {"checksum"}
+
+
+def _standard_backends(ctx: ModelContext) -> frozenset[str]:
+    """The backends the NGC image of the target release ships (one list, in validate/backends.py)."""
+    return standard_backends(ctx.repo.options.release)
 
 
 def _backend_dir(ctx: ModelContext) -> tuple[Path, bool]:
     """``(backend directory, whether it is on disk to search)``."""
     given = ctx.repo.options.backend_directory
-    return (Path(given), True) if given else (DEFAULT_BACKEND_DIR, False)
+    return (Path(given), True) if given else (DEFAULT_BACKEND_DIRECTORY, False)
 
 
 def _exists_in_backend_dir(ctx: ModelContext, backend: str, filename: str) -> bool:
@@ -35,7 +45,7 @@ def _exists_in_backend_dir(ctx: ModelContext, backend: str, filename: str) -> bo
     if on_disk:
         return (bdir / backend / filename).is_file()
     parts = Path(os.path.normpath(os.path.join(backend, filename))).parts
-    return len(parts) == 2 and parts[0] in STANDARD_BACKENDS and parts[1] == f"libtriton_{parts[0]}.so"
+    return len(parts) == 2 and parts[0] in _standard_backends(ctx) and parts[1] == f"libtriton_{parts[0]}.so"
 
 
 def _search_paths(ctx: ModelContext, version: int, backend: str) -> list[Path]:
@@ -150,10 +160,10 @@ def repo_agent(ctx: ModelContext):
     if cfg is None:
         return
     given = ctx.repo.options.repoagent_directory
-    adir = Path(given) if given else DEFAULT_REPOAGENT_DIR
+    adir = Path(given) if given else DEFAULT_REPOAGENT_DIRECTORY
     for i, agent in enumerate(cfg.model_repository_agents.agents):
         lib = f"libtritonrepoagent_{agent.name}.so"
-        found = (adir / agent.name / lib).is_file() if given else agent.name in STANDARD_REPOAGENTS
+        found = (adir / agent.name / lib).is_file() if given else agent.name in standard_repoagents(ctx.repo.options.release)
         if not found:
             yield ("model_repository_agents",), (f"unable to find '{lib}' for repo agent '{agent.name}', searched: {adir}")
             return
