@@ -97,7 +97,7 @@ def test_undecodable_image_gets_an_error_and_the_next_request_succeeds(served):
     with pytest.raises(TritonRepoError, match="image 0 cannot be decoded"):
         infer(server.http_url, "vit", {"image": bad})
     good = infer(server.http_url, "vit", {"image": np.array([[golden_images(1)[0]]], dtype=object)})
-    assert good["last_hidden_state"].shape == (1, 17, 32)
+    assert good["token_embeddings"].shape == (1, 17, 32)
 
 
 def test_non_utf8_text_gets_an_error_and_the_next_request_succeeds(served):
@@ -126,7 +126,7 @@ def test_infer_cli_sends_image_files(served, tmp_path):
                                       "--image", str(tmp_path / "0.png"), "--image", str(tmp_path / "1.png"),
                                       "--format", "json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["outputs"]["last_hidden_state"]["shape"] == [2, 17, 32]
+    assert json.loads(result.output)["outputs"]["token_embeddings"]["shape"] == [2, 17, 32]
     missing = CliRunner().invoke(app, ["infer", "vit", "--repo", str(repo), "--image", str(tmp_path / "nope.png")])
     assert missing.exit_code == 2 and "--image: cannot read" in missing.output
 

@@ -86,12 +86,13 @@ def _model_outputs(pipe, image):
 
 
 def image_embedding_reference(checkpoint, spec, raw, max_length):
-    """``last_hidden_state`` and ``embedding`` (token 0) from the ``image-feature-extraction`` pipeline."""
+    """``token_embeddings`` (the hidden states) and ``embedding`` (token 0) from the ``image-feature-extraction``
+    pipeline."""
     import numpy as np  # noqa: PLC0415
 
     pipe = _pipe(checkpoint, spec, "image-feature-extraction")
     hidden = np.concatenate([np.asarray(pipe(im), dtype=np.float32) for im in _pil(raw["image"])])
-    return {"last_hidden_state": hidden, "embedding": hidden[:, 0]}, None
+    return {"token_embeddings": hidden, "embedding": hidden[:, 0]}, None
 
 
 def detection_reference(checkpoint, spec, raw, max_length):
@@ -163,8 +164,9 @@ register(TaskSpec(
         post_kind="image-embedding",
         post_module=_STEPS,
         post_inputs=("core.last_hidden_state",),
-        post_outputs=(TensorDecl("embedding", "TYPE_FP32", ("last_hidden_state[-1]",)),),
-        outputs=("core.last_hidden_state", "post.embedding"),
+        post_outputs=(TensorDecl("embedding", "TYPE_FP32", ("last_hidden_state[-1]",)),
+                      TensorDecl("token_embeddings", "TYPE_FP32", ("last_hidden_state[0]", "last_hidden_state[1]"))),
+        outputs=("post.token_embeddings", "post.embedding"),
         golden_inputs=f"{_HERE}:golden_images",
         reference=f"{_HERE}:image_embedding_reference",
     ),

@@ -27,7 +27,8 @@ A fixed module; the config ``parameters`` say which step it is (``kind``):
   (min-max scaled to 0..255 as the depth-estimation pipeline's ``depth`` image).
 * ``image-embedding`` — ``last_hidden_state`` ``[batch, tokens, hidden]`` -> ``embedding`` ``FP32 [batch, hidden]``,
   the first (CLS) token: DINOv2's ``pooler_output``, and the pipeline's ``image-feature-extraction`` output at
-  token 0.
+  token 0; and ``token_embeddings`` (the hidden states themselves, when configured: an ensemble output may not
+  also feed a later step, see :mod:`tritonrepo.ensemble`).
 
 Labels come from ``labels_file`` (the checkpoint's ``config.json``, ``id2label``). Output dtypes are the
 configured ones. numpy + PIL only in the postprocessing (no torch); the preprocessing uses transformers'
@@ -244,7 +245,8 @@ class ImageSteps:
             maps = depth_maps(a["predicted_depth"], a["image_size"])
             return {"depth": pad_stack([m.astype(np.float32) for m in maps], 0.0),
                     "depth_image": pad_stack([depth_image(m) for m in maps], 0)}
-        return {"embedding": np.asarray(a["last_hidden_state"])[:, 0]}  # image-embedding
+        hidden = np.asarray(a["last_hidden_state"])  # image-embedding
+        return {"embedding": hidden[:, 0], "token_embeddings": hidden}
 
 
 class TritonPythonModel:
