@@ -89,16 +89,22 @@ def export_onnx(
     shutil.rmtree(out_dir, ignore_errors=True)
     model_path = version_dir / MODEL_FILENAME
 
+    # Only the graph's interface is kept: the weights (inline below 2 GB) are freed before ONNX Runtime and
+    # PyTorch run, and the graph is loaded again only when its declared shapes must change (_pin_dims).
     proto = onnx.load(str(model_path), load_external_data=False)
-    graph = proto.graph
-    initializers = {i.name for i in graph.initializer}
+    graph = onnx.GraphProto()
+    graph.input.extend(proto.graph.input)
+    graph.output.extend(proto.graph.output)
+    initializers = {i.name for i in proto.graph.initializer}
     in_names = [i.name for i in graph.input if i.name not in initializers]
     out_names = [o.name for o in graph.output]
     opset_used = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    del proto
 
-    trials_in = [sample_inputs(checkpoint, spec, in_names, trial) for trial in (0, 1)]
-    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    trials_in = [sample_inputs(checkpoint, spec, in_names, trial) for trial in (0, 1)]  # one tokenizer load
+    session = ort.InferenceSession(str(model_path), _session_options(ort), providers=["CPUExecutionProvider"])
     trials_ort = [dict(zip(out_names, session.run(out_names, t))) for t in trials_in]
+    del session
     trials_pt = [torch_outputs(model, t, out_names) for t in trials_in]
 
     diff = max(max_abs_diff(o, p, t.get("attention_mask")) for o, p, t in zip(trials_ort, trials_pt, trials_in))
@@ -113,8 +119,11 @@ def export_onnx(
     inputs = specs_from_trials(in_names, merged, batching=batching, spec=spec, config=model.config)
     outputs = specs_from_trials(out_names, merged, batching=batching, spec=spec, config=model.config)
     _check_types(graph, inputs + outputs)
-    _pin_dims(proto, inputs + outputs, batching)
-    onnx.save(proto, str(model_path))
+    if _pin_dims(graph, inputs + outputs, batching):  # the declared shapes change: rewrite the graph once
+        proto = onnx.load(str(model_path), load_external_data=False)
+        _pin_dims(proto.graph, inputs + outputs, batching)
+        onnx.save(proto, str(model_path))
+        del proto
     return ExportResult(
         inputs=inputs,
         outputs=outputs,
@@ -165,12 +174,28 @@ def _check_types(graph, specs: list[TensorSpec]) -> None:
             )
 
 
-def _pin_dims(proto, specs: list[TensorSpec], batching: bool) -> None:
-    """Rewrite the graph's declared input/output shapes so that they equal the config (fixed dims as values)."""
-    by_name = {v.name: v for v in list(proto.graph.input) + list(proto.graph.output)}
+def _pin_dims(graph, specs: list[TensorSpec], batching: bool) -> bool:
+    """Rewrite the graph's declared input/output shapes so that they equal the config (fixed dims as values).
+
+    ``graph`` is an ``onnx.GraphProto`` (only its ``input``/``output`` are read and changed). Returns whether
+    any dim changed (the model file needs rewriting only then).
+    """
+    changed = False
+    by_name = {v.name: v for v in list(graph.input) + list(graph.output)}
     for spec in specs:
         full = (-1, *spec.dims) if batching else spec.dims
         dims = by_name[spec.name].type.tensor_type.shape.dim
         for d, value in zip(dims, full):
             if value != -1 and not d.HasField("dim_value"):
                 d.dim_value = value  # clears dim_param (oneof)
+                changed = True
+    return changed
+
+
+def _session_options(ort):
+    """ONNX Runtime session options for the parity runs: no CPU memory arena (the few trial runs do not need
+    its pooled, never-returned buffers; the peak RSS of ``add-hf`` stays close to ``optimum-cli``'s)."""
+    so = ort.SessionOptions()
+    so.enable_cpu_mem_arena = False
+    return so
+
