@@ -5,8 +5,9 @@
 Each side runs as its own process (cold interpreter, same task ``feature-extraction``), alternately
 ``--repeats`` times; wall time and the peak RSS of the process tree (sum over the process and its children,
 polled every 20 ms with psutil) are recorded and the medians printed with the ratios add-hf / optimum-cli
-(goal: <= 1.10). CPU time (user + sys) is printed too: on a loaded machine it is the steadier figure. ``optimum-cli`` validates its export with ONNX Runtime by default, as add-hf's parity
-check does, so both sides load PyTorch and ONNX Runtime.
+(goal: <= 1.10). CPU time (user + sys) is printed too: on a loaded machine it is the steadier figure.
+``optimum-cli`` validates its export with ONNX Runtime by default, as add-hf's parity check does, so both sides
+load PyTorch and ONNX Runtime. ``--src`` runs another copy of the sources (e.g. a snapshot of an older commit).
 """
 
 from __future__ import annotations

@@ -71,9 +71,16 @@ def test_one_tokenizer_and_one_model_load_per_add(tmp_path, monkeypatch):
     monkeypatch.setattr(common, "_MODEL", [None, None])
     tok_loads = _counting(monkeypatch, samples, "_load_tokenizer")
     model_loads = _counting(monkeypatch, common, "_load_torch_model")
+    import transformers
+
+    all_tok_loads = []
+    real_from_pretrained = transformers.AutoTokenizer.from_pretrained
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained",
+                        lambda *a, **k: all_tok_loads.append(a[0]) or real_from_pretrained(*a, **k))
 
     result = add_hf(str(ckpt), AddOptions(repo=tmp_path / "repo", name="a"))
     assert (len(tok_loads), len(model_loads)) == (1, 1)  # trials, parity and golden samples share them
+    assert all_tok_loads == [str(ckpt)]  # nor does optimum load it again (to copy it beside the graph)
     # the golden sample is PyTorch's output for the trial-0 inputs (same run as the parity check)
     sample = read_manifest(result.model_dir).versions[0].samples[0]
     inputs = {t.name: tensor_to_array(t) for t in sample.inputs}
@@ -84,6 +91,6 @@ def test_one_tokenizer_and_one_model_load_per_add(tmp_path, monkeypatch):
     shutil.rmtree(ckpt)
     tiny_models.make_bert_classifier(ckpt, seed=1)
     result2 = add_hf(str(ckpt), AddOptions(repo=tmp_path / "repo", name="b"))
-    assert (len(tok_loads), len(model_loads)) == (2, 2)
+    assert (len(tok_loads), len(model_loads), len(all_tok_loads)) == (2, 2, 2)
     sample2 = read_manifest(result2.model_dir).versions[0].samples[0]
     assert not np.allclose(tensor_to_array(sample2.outputs[0]), tensor_to_array(sample.outputs[0]))

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -76,9 +78,10 @@ def export_onnx(
     model = load_torch_model(checkpoint, spec)
     out_dir = version_dir.parent / (version_dir.name + ".optimum")
     try:
-        onnx_export_from_model(
-            model, out_dir, opset=opset, task=spec.export_task, do_validation=False, library_name="transformers"
-        )
+        with _no_preprocessor_copies():
+            onnx_export_from_model(
+                model, out_dir, opset=opset, task=spec.export_task, do_validation=False, library_name="transformers"
+            )
     except Exception as exc:  # noqa: BLE001 - optimum raises many types; report one line
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise TritonRepoError(f"optimum could not export {checkpoint.source} for task {spec.task!r}: {msg}") from None
@@ -133,6 +136,28 @@ def export_onnx(
         opset=opset_used,
         exporter=f"optimum-onnx {_version('optimum-onnx')}",
     )
+
+
+@contextmanager
+def _no_preprocessor_copies() -> Iterator[None]:
+    """While exporting, optimum does not load and copy the checkpoint's tokenizer/processors into its output.
+
+    ``onnx_export_from_model`` always calls ``maybe_save_preprocessors`` (optimum/exporters/onnx/convert.py),
+    which loads the tokenizer, the processor, the feature extractor and the image processor (the tokenizer two
+    or three times) only to save copies beside the graph; the version folder keeps only the graph, so those loads
+    are pure cost. When optimum no longer has that function, nothing is changed.
+    """
+    from optimum.exporters.onnx import convert  # noqa: PLC0415
+
+    real = getattr(convert, "maybe_save_preprocessors", None)
+    if real is None:
+        yield
+        return
+    convert.maybe_save_preprocessors = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        convert.maybe_save_preprocessors = real
 
 
 def _version(dist: str) -> str:
