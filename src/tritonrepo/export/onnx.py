@@ -219,8 +219,11 @@ def _pin_dims(graph, specs: list[TensorSpec], batching: bool) -> bool:
 
 def _session_options(ort):
     """ONNX Runtime session options for the parity runs: no CPU memory arena (the few trial runs do not need
-    its pooled, never-returned buffers; the peak RSS of ``add-hf`` stays close to ``optimum-cli``'s)."""
+    its pooled, never-returned buffers; the peak RSS of ``add-hf`` stays close to ``optimum-cli``'s) and no
+    spin-waiting of the intra-op threads between runs (CPU burnt for nothing on a shared machine). Neither
+    changes the numbers computed."""
     so = ort.SessionOptions()
     so.enable_cpu_mem_arena = False
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return so
 
