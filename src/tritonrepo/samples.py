@@ -64,11 +64,35 @@ def load_tokenizer(checkpoint: Checkpoint):
     """The checkpoint's transformers tokenizer, with the eos token as pad token when it has none.
 
     That is what ``transformers.pipeline`` does for models without a pad token (GPT-2 style), so batches of
-    different lengths can be padded.
+    different lengths can be padded. The last tokenizer loaded is reused while the checkpoint folder's files are
+    unchanged (same names, sizes and mtimes), so the trials, the parity check and the pipeline references of one
+    ``add-hf`` run load it once.
 
     Raises:
         TritonRepoError: no tokenizer files, or neither a pad nor an eos token to pad with.
     """
+    key = _folder_key(checkpoint.path)
+    if _TOKENIZER[0] == key:
+        return _TOKENIZER[1]
+    tok = _load_tokenizer(checkpoint)
+    _TOKENIZER[:] = [key, tok]
+    return tok
+
+
+#: ``[folder key, tokenizer]`` of the last tokenizer loaded (one slot: a run uses one checkpoint).
+_TOKENIZER: list = [None, None]
+
+
+def _folder_key(path) -> tuple:
+    """The folder and the name, size and mtime of each file in it (changes when the checkpoint is rewritten)."""
+    try:
+        files = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in path.iterdir() if p.is_file())
+    except OSError:
+        return (str(path), None)
+    return (str(path), tuple(files))
+
+
+def _load_tokenizer(checkpoint: Checkpoint):
     from transformers import AutoTokenizer  # noqa: PLC0415
 
     try:

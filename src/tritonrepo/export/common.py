@@ -57,12 +57,32 @@ def load_torch_model(checkpoint: Checkpoint, spec):
         checkpoint: the resolved checkpoint.
         spec: the :class:`~tritonrepo.tasks.TaskSpec` (or a task name).
 
+    The last model loaded is reused while the checkpoint folder's files are unchanged, so the export, the parity
+    check, the golden samples and a pipeline's reference outputs of one ``add-hf`` run share one PyTorch load
+    (callers must not modify it).
+
     Raises:
         TritonRepoError: transformers cannot load the checkpoint with that class.
     """
-    import transformers  # noqa: PLC0415
+    from tritonrepo.samples import _folder_key  # noqa: PLC0415
 
     spec = resolve(checkpoint, spec)
+    key = (_folder_key(checkpoint.path), spec.auto_class)
+    if _MODEL[0] == key:
+        return _MODEL[1]
+    _MODEL[:] = [None, None]  # free the previous model before loading another
+    model = _load_torch_model(checkpoint, spec)
+    _MODEL[:] = [key, model]
+    return model
+
+
+#: ``[(folder key, auto class), model]`` of the last PyTorch model loaded (one slot: a run uses one checkpoint).
+_MODEL: list = [None, None]
+
+
+def _load_torch_model(checkpoint: Checkpoint, spec):
+    import transformers  # noqa: PLC0415
+
     auto_class = getattr(transformers, spec.auto_class)
     try:
         model = auto_class.from_pretrained(str(checkpoint.path))

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -84,9 +86,10 @@ def export_onnx(
     model = load_torch_model(checkpoint, spec)
     out_dir = version_dir.parent / (version_dir.name + ".optimum")
     try:
-        onnx_export_from_model(
-            model, out_dir, opset=opset, task=spec.export_task, do_validation=False, library_name="transformers"
-        )
+        with _no_preprocessor_copies():
+            onnx_export_from_model(
+                model, out_dir, opset=opset, task=spec.export_task, do_validation=False, library_name="transformers"
+            )
     except Exception as exc:  # noqa: BLE001 - optimum raises many types; report one line
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise TritonRepoError(f"optimum could not export {checkpoint.source} for task {spec.task!r}: {msg}") from None
@@ -97,16 +100,22 @@ def export_onnx(
     shutil.rmtree(out_dir, ignore_errors=True)
     model_path = version_dir / MODEL_FILENAME
 
+    # Only the graph's interface is kept: the weights (inline below 2 GB) are freed before ONNX Runtime and
+    # PyTorch run, and the graph is loaded again only when its declared shapes must change (_pin_dims).
     proto = onnx.load(str(model_path), load_external_data=False)
-    graph = proto.graph
-    initializers = {i.name for i in graph.initializer}
+    graph = onnx.GraphProto()
+    graph.input.extend(proto.graph.input)
+    graph.output.extend(proto.graph.output)
+    initializers = {i.name for i in proto.graph.initializer}
     in_names = [i.name for i in graph.input if i.name not in initializers]
     out_names = [o.name for o in graph.output]
     opset_used = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    del proto
 
-    trials_in = [sample_inputs(checkpoint, spec, in_names, trial) for trial in (0, 1)]
-    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    trials_in = [sample_inputs(checkpoint, spec, in_names, trial) for trial in (0, 1)]  # one tokenizer load
+    session = ort.InferenceSession(str(model_path), _session_options(ort), providers=["CPUExecutionProvider"])
     trials_ort = [dict(zip(out_names, session.run(out_names, t))) for t in trials_in]
+    del session
     trials_pt = [torch_outputs(model, t, out_names) for t in trials_in]
 
     diff = max(max_abs_diff(o, p, t.get("attention_mask")) for o, p, t in zip(trials_ort, trials_pt, trials_in))
@@ -121,8 +130,11 @@ def export_onnx(
     inputs = specs_from_trials(in_names, merged, batching=batching, spec=spec, config=model.config)
     outputs = specs_from_trials(out_names, merged, batching=batching, spec=spec, config=model.config)
     _check_types(graph, inputs + outputs)
-    _pin_dims(proto, inputs + outputs, batching)
-    onnx.save(proto, str(model_path))
+    if _pin_dims(graph, inputs + outputs, batching):  # the declared shapes change: rewrite the graph once
+        proto = onnx.load(str(model_path), load_external_data=False)
+        _pin_dims(proto.graph, inputs + outputs, batching)
+        onnx.save(proto, str(model_path))
+        del proto
     exporter, golden = f"optimum-onnx {_version('optimum-onnx')}", trials_pt[0]
     if optimize or quantize:  # perf hook: faster graph behind a quality gate vs PyTorch (raises, nothing written)
         from tritonrepo.export.optimize import optimize_exported  # noqa: PLC0415
@@ -142,6 +154,28 @@ def export_onnx(
         opset=opset_used,
         exporter=exporter,
     )
+
+
+@contextmanager
+def _no_preprocessor_copies() -> Iterator[None]:
+    """While exporting, optimum does not load and copy the checkpoint's tokenizer/processors into its output.
+
+    ``onnx_export_from_model`` always calls ``maybe_save_preprocessors`` (optimum/exporters/onnx/convert.py),
+    which loads the tokenizer, the processor, the feature extractor and the image processor (the tokenizer two
+    or three times) only to save copies beside the graph; the version folder keeps only the graph, so those loads
+    are pure cost. When optimum no longer has that function, nothing is changed.
+    """
+    from optimum.exporters.onnx import convert  # noqa: PLC0415
+
+    real = getattr(convert, "maybe_save_preprocessors", None)
+    if real is None:
+        yield
+        return
+    convert.maybe_save_preprocessors = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        convert.maybe_save_preprocessors = real
 
 
 def _version(dist: str) -> str:
@@ -183,20 +217,39 @@ def _check_types(graph, specs: list[TensorSpec]) -> None:
             )
 
 
-def _pin_dims(proto, specs: list[TensorSpec], batching: bool) -> None:
+def _pin_dims(graph, specs: list[TensorSpec], batching: bool) -> bool:
     """Rewrite the graph's declared input/output shapes so that they equal the config (fixed dims as values).
 
     A dim the config keeps variable but the graph declares as a value is renamed symbolic: shape inference
     at export time records the dummy input's size for outputs the graph computes dynamically (DINOv2's token
     count after position-embedding interpolation: declared 17, 31 at run time), and the ONNX Runtime backend
     would refuse the config's ``-1`` against it.
+
+    ``graph`` is an ``onnx.GraphProto`` (only its ``input``/``output`` are read and changed). Returns whether
+    any dim changed (the model file needs rewriting only then).
     """
-    by_name = {v.name: v for v in list(proto.graph.input) + list(proto.graph.output)}
+    changed = False
+    by_name = {v.name: v for v in list(graph.input) + list(graph.output)}
     for spec in specs:
         full = (-1, *spec.dims) if batching else spec.dims
         dims = by_name[spec.name].type.tensor_type.shape.dim
         for i, (d, value) in enumerate(zip(dims, full)):
             if value != -1 and not d.HasField("dim_value"):
                 d.dim_value = value  # clears dim_param (oneof)
+                changed = True
             elif value == -1 and d.HasField("dim_value"):
                 d.dim_param = f"{spec.name}_dim{i}"  # clears dim_value (oneof)
+                changed = True
+    return changed
+
+
+def _session_options(ort):
+    """ONNX Runtime session options for the parity runs: no CPU memory arena (the few trial runs do not need
+    its pooled, never-returned buffers; the peak RSS of ``add-hf`` stays close to ``optimum-cli``'s) and no
+    spin-waiting of the intra-op threads between runs (CPU burnt for nothing on a shared machine). Neither
+    changes the numbers computed."""
+    so = ort.SessionOptions()
+    so.enable_cpu_mem_arena = False
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return so
+
