@@ -38,7 +38,12 @@ def matrix_record():
 
     yield record
     if records:
-        merge_records(MATRIX_JSON, records)
+        import fcntl
+
+        MATRIX_JSON.parent.mkdir(parents=True, exist_ok=True)
+        with open(MATRIX_JSON.with_suffix(".lock"), "w") as lock:  # pytest-xdist workers merge one at a time
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            merge_records(MATRIX_JSON, records)
 
 
 @pytest.fixture(scope="session")

@@ -97,7 +97,7 @@ def test_generation_model_gets_ttft_itl_and_tokens_per_second(served):
     assert res.generation
     lv = res.levels[0]
     assert lv.requests >= 5 and lv.output_tokens == 5
-    assert lv.ttft_ms >= 8 and 8 <= lv.itl_ms < 40  # the model sleeps 8 ms before each word
+    assert lv.ttft_ms >= 8 and 8 <= lv.itl_ms < 100  # the model sleeps 8 ms before each word
     assert lv.tokens_per_second == pytest.approx(5 * lv.throughput, rel=0.05)
     with pytest.raises(TritonRepoError, match=r"words streams its answer \(decoupled\)"):
         run_bench("words", reqs, _short(server.http_url, "http"))

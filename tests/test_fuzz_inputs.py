@@ -88,13 +88,13 @@ def test_huge_text_is_refused_fast_with_400_and_a_long_one_is_truncated(served):
     assert err.value.status() == "400", err.value
     assert err.value.message().endswith("text 0 is 10.0 MiB, more than the limit of 1.0 MiB (config parameter "
                                         "'max_text_bytes')"), err.value.message()
-    assert took < 5, f"{took:.1f}s"
+    assert took < 8, f"{took:.1f}s"  # was ~21 s before the limit
     long_text = "good movie, bad plot. " * 40000  # 880 KB: under the limit, cut before tokenizing
     t0 = time.monotonic()
     full = infer(server.http_url, "cls", {"text": np.array([[long_text.encode()]], dtype=object)})
     took = time.monotonic() - t0
     prefix = infer(server.http_url, "cls", {"text": np.array([[long_text[:3000].encode()]], dtype=object)})
-    assert took < 3, f"{took:.1f}s"
+    assert took < 8, f"{took:.1f}s"
     assert full["label"][0, 0] == prefix["label"][0, 0]  # 64 tokens either way
     np.testing.assert_allclose(full["score"], prefix["score"], atol=1e-6)
     _good_text(server)

@@ -168,7 +168,7 @@ def test_taken_port_is_reported_before_anything_loads(tmp_path):
     assert result.exit_code == 2, result.output
     assert result.output.strip() == (f"error: port {port} (HTTP) is already in use on 127.0.0.1 (fix: stop what "
                                      "listens there, or pass --http-port 0 to pick a free port)")
-    assert took < 2
+    assert took < 4  # before any model loads (it used to wait for them: 6 s for one small model)
 
 
 @pytest.mark.server
