@@ -67,7 +67,7 @@ def _good_text(server):
 
 def _good_image(server):
     out = infer(server.http_url, "vit", {"image": np.array([[golden_images(1)[0]]], dtype=object)})
-    assert out["last_hidden_state"].shape == (1, 17, 32)
+    assert out["token_embeddings"].shape == (1, 17, 32)
 
 
 @pytest.mark.server
@@ -153,7 +153,7 @@ def test_any_image_payload_gets_an_answer_or_a_one_line_error(served, blob):
         assert "Traceback" not in exc.message and "\n" not in exc.message
         assert "cannot be decoded" in exc.message or "more than the limit" in exc.message, exc.message
     else:
-        assert out["last_hidden_state"].shape == (1, 17, 32)
+        assert out["token_embeddings"].shape == (1, 17, 32)
         image_outcomes.append("ok")
 
 

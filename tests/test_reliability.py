@@ -148,7 +148,7 @@ def test_force_help_says_what_it_replaces():
     def force_help(cmd):
         import typer.main
 
-        command = typer.main.get_command(app).commands[cmd]
+        command = typer.main.get_command(app).get_command(None, cmd)  # the CLI imports commands lazily
         return next(p.help for p in command.params if "--force" in p.opts)
 
     assert force_help("pull") == "Replace DEST if it exists and is not empty."

@@ -177,7 +177,7 @@ def test_undecodable_audio_is_a_request_error(media):
 
     ckpt = media["wav2vec2"]
     pre = AudioSteps("audio-preprocess", str(ckpt.parent), {"processor_subfolder": ckpt.name}, ["input_values"])
-    with pytest.raises(RequestError, match="audio 0: cannot decode audio"):
+    with pytest.raises(RequestError, match="audio 0 cannot be decoded"):
         pre.run({"audio": np.array([[b"RIFF but not really"]], dtype=object)})
 
 

@@ -374,6 +374,10 @@ class TritonServer:
                 except ProcessLookupError:
                     pass
                 self._proc.wait()
+            try:  # stubs the server left behind when it exited (one still in initialize() is not waited for)
+                os.killpg(self._proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         for name in self._shm:  # regions of stubs killed before they could unlink them
             Path("/dev/shm", name).unlink(missing_ok=True)
         self._shm = set()

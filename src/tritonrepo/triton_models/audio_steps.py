@@ -29,8 +29,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 
 try:
+    from tritonrepo_limits import Limits
     from tritonrepo_runtime import ModelIO, RequestError, execute_batched
 except ImportError:  # imported from the tritonrepo package (tests, docs)
+    from tritonrepo.triton_models.limits import Limits
     from tritonrepo.triton_models.runtime import ModelIO, RequestError, execute_batched
 try:
     from tritonrepo_audio import AudioError, decode_audio
@@ -83,12 +85,19 @@ def ast_fbank(extractor, waveform, max_length):
     return fbank[:max_length]
 
 
-def decode_clips(array, sampling_rate):
-    """``TYPE_STRING`` array of encoded audio files -> list of mono ``float32`` clips. Raises :class:`RequestError`."""
+def decode_clips(array, sampling_rate, limits=None):
+    """``TYPE_STRING`` array of encoded audio files -> list of mono ``float32`` clips, each checked against
+    ``limits`` (:class:`tritonrepo_limits.Limits`: bytes and duration from the header) before decoding.
+
+    Raises:
+        RequestError: a clip over a limit (HTTP 400) or not decodable.
+    """
+    limits = limits or Limits()
     clips = []
     for i, blob in enumerate(np.asarray(array, dtype=object).reshape(-1)):
+        data = limits.audio(blob, i)
         try:
-            clips.append(decode_audio(bytes(blob), sampling_rate))
+            clips.append(decode_audio(data, sampling_rate, max_seconds=float(limits.values["max_audio_seconds"])))
         except AudioError as exc:
             raise RequestError(f"audio {i}: {exc}") from None
     return clips
@@ -108,6 +117,7 @@ class AudioSteps:
         if kind not in KINDS:
             raise ValueError(f"unknown audio step kind '{kind}'; expected one of {', '.join(KINDS)}")
         self.kind, self.outputs = kind, list(outputs)
+        self.limits = Limits(params)
         self.function = params.get("function_to_apply", "softmax")
         self.top_k = int(params.get("top_k", "0") or 0)
         self.id2label = {}
@@ -131,7 +141,7 @@ class AudioSteps:
     def run(self, a):
         """``{input name: array}`` -> ``{output name: array}``."""
         if self.kind == "audio-preprocess":
-            clips = decode_clips(a["audio"], self.sampling_rate)
+            clips = decode_clips(a["audio"], self.sampling_rate, self.limits)
             kwargs = {"padding": True} if len(clips) > 1 else {}
             enc = self.extractor(clips, sampling_rate=self.sampling_rate, return_tensors="np", **kwargs)
             missing = [n for n in self.outputs if n not in enc]

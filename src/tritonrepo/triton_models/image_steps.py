@@ -45,8 +45,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 
 try:
+    from tritonrepo_limits import Limits
     from tritonrepo_runtime import ModelIO, RequestError, execute_batched
 except ImportError:  # imported from the tritonrepo package (tests, docs)
+    from tritonrepo.triton_models.limits import Limits
     from tritonrepo.triton_models.runtime import ModelIO, RequestError, execute_batched
 
 KINDS = ("image-preprocess", "object-detection", "semantic-segmentation", "depth-estimation", "image-embedding")
@@ -59,16 +61,19 @@ def softmax(x, axis=-1):
     return e / e.sum(axis=axis, keepdims=True)
 
 
-def decode_images(array):
-    """``TYPE_STRING`` array of encoded images -> list of RGB ``PIL.Image``. Raises :class:`RequestError`."""
-    from PIL import Image, UnidentifiedImageError
+def decode_images(array, limits=None):
+    """``TYPE_STRING`` array of encoded images -> list of RGB ``PIL.Image``, each checked against ``limits``
+    (:class:`tritonrepo_limits.Limits`: bytes, and pixels read from the header before decoding) first.
 
+    Raises:
+        RequestError: an image over a limit (HTTP 400) or not decodable.
+    """
+    limits = limits or Limits()
     images = []
     for i, blob in enumerate(np.asarray(array, dtype=object).reshape(-1)):
-        try:
-            images.append(Image.open(io.BytesIO(bytes(blob))).convert("RGB"))
-        except (UnidentifiedImageError, OSError, ValueError, TypeError) as exc:
-            raise RequestError(f"image {i} cannot be decoded: {exc}") from None
+        if not isinstance(blob, (bytes, bytearray)):
+            raise RequestError(f"image {i} cannot be decoded: expected encoded bytes, got {type(blob).__name__}")
+        images.append(limits.image(blob, i))
     return images
 
 
@@ -213,6 +218,7 @@ class ImageSteps:
         labels_file = params.get("labels_file", "")
         self.id2label = load_id2label(os.path.join(version_dir, labels_file) if labels_file else "")
         self.processor = None
+        self.limits = Limits(params)
         if kind == "image-preprocess":
             from transformers import AutoImageProcessor
 
@@ -222,7 +228,7 @@ class ImageSteps:
     def run(self, a):
         """``{input name: array}`` -> ``{output name: array}`` for one request (or a stack of requests)."""
         if self.kind == "image-preprocess":
-            images = decode_images(a["image"])
+            images = decode_images(a["image"], self.limits)
             enc = self.processor(images=images, return_tensors="np")
             out = {k: np.asarray(v) for k, v in enc.items()}
             out["image_size"] = np.array([[im.height, im.width] for im in images], dtype=np.int64)
