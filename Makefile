@@ -22,8 +22,11 @@ proto:
 	mv src/tritonrepo/_proto/tritonrepo/manifest_pb2.py src/tritonrepo/_proto/manifest_pb2.py
 	rmdir src/tritonrepo/_proto/tritonrepo
 
+# Two workers (pytest-xdist), one test file per worker at a time: module-scoped servers and session-built tiny
+# models stay per worker; most of the time goes into server start-up and stub imports, so 2 workers on 2 cores
+# roughly halve the wall time.
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 test-fast: install
 	$(PY) -m pytest -q -m "not server and not slow"

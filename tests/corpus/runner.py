@@ -70,7 +70,7 @@ class _Repository:
         self._post(f"/models/{urllib.parse.quote(model, safe='')}/unload")
 
 
-def judge_in_one_server(cases, workdir: Path, server_args: tuple[str, ...] = (), load_timeout: float = 90.0):
+def judge_in_one_server(cases, workdir: Path, server_args: tuple[str, ...] = (), load_timeout: float = 240.0):
     """``{case.id: (loads, message)}`` for non-hanging ``cases``, all in one explicit-mode server.
 
     A server that exits while judging a case (its verdict: refused, with the log's last error lines) is started
