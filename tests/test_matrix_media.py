@@ -262,7 +262,7 @@ def _check_detections_json(checkpoint, spec, raw, got):
 
 
 @pytest.mark.parametrize(("name", "bad", "good_input", "message"), [
-    ("wav2vec2", {"audio": np.array([[b"RIFF not audio"]], dtype=object)}, "audio", "audio 0: cannot decode audio"),
+    ("wav2vec2", {"audio": np.array([[b"RIFF not audio"]], dtype=object)}, "audio", "audio 0 cannot be decoded"),
     ("detr", {"image": np.array([[b"not a png"]], dtype=object)}, "image", "image 0 cannot be decoded"),
 ])
 def test_a_bad_request_gets_its_error_and_the_next_one_succeeds(served, name, bad, good_input, message):

@@ -104,7 +104,7 @@ def test_artefacts_for_the_examples_baked_image(examples_repo, tmp_path):
     assert isvc.image == "triton:latest" and isvc.storage_uri is None
     eas = json.loads((out / "eas.json").read_text())
     assert eas["processor"] == "triton" and "--model-repository=oss://<bucket>/<prefix>" in eas["processor_params"]
-    assert "--shm-size=448m -p 8000:8000 -p 8001:8001 -p 8002:8002 triton:latest" in (out / "docker-run.sh").read_text()
+    assert "--shm-size=512m -p 8000:8000 -p 8001:8001 -p 8002:8002 triton:latest" in (out / "docker-run.sh").read_text()
 
 
 def test_artefacts_reading_object_storage(examples_repo, tmp_path):
