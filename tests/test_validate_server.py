@@ -30,8 +30,8 @@ def test_offline_verdict_and_messages_equal_the_servers(verdicts, case, tmp_path
     report = validate_repository(case.build(tmp_path))
     assert report.loads() == (not case.expect)
     assert server_loads == report.loads(), server_text
-    if case.hangs or server_loads:
-        return
+    if case.hangs or server_loads or (case.own_server and "no answer within" in server_text):
+        return  # no message to compare (see Case.own_server)
     text = normalize(server_text)
     for f in report.errors:
         for part in message_parts(normalize(f.message, tmp_path)):

@@ -55,6 +55,10 @@ class Case:
     files: dict[str, str | bytes | None] = field(default_factory=dict)
     ensemble: bool = False
     hangs: bool = False
+    #: judged in an explicit-mode server of its own, with a 60 s load limit: the 2.51 server sometimes never answers
+    #: this load (seen with a warmup the Python backend refuses, about one full run in two; alone it answers in
+    #: seconds). Either way it refuses the model: the verdict is compared always, the message when it answered.
+    own_server: bool = False
     #: the server's own text for the error (in its load answer or log), also the offline finding's message
     message: str = ""
     #: ``tritonserver`` flags the verdict is for
@@ -231,7 +235,7 @@ BROKEN: list[Case] = [
     Case("warmup-variable-dim", {"TR351"}, {"m/config.pbtxt": add('model_warmup [ { name: "w" batch_size: 1 inputs { key: "INPUT0" value { data_type: TYPE_FP32 dims: [ -1 ] zero_data: true } } } ]\n')}),
     Case("warmup-no-data", {"TR351"}, {"m/config.pbtxt": add('model_warmup [ { name: "w" batch_size: 1 inputs { key: "INPUT0" value { data_type: TYPE_FP32 dims: [ 4 ] } } } ]\n')}),
     Case("warmup-file-missing", {"TR351"}, {"m/config.pbtxt": add('model_warmup [ { name: "w" batch_size: 1 inputs { key: "INPUT0" value { data_type: TYPE_FP32 dims: [ 4 ] input_data_file: "x.bin" } } } ]\n')}),
-    Case("warmup-batch-too-large", {"TR352"}, {"m/config.pbtxt": add('model_warmup [ { name: "w" batch_size: 8 inputs { key: "INPUT0" value { data_type: TYPE_FP32 dims: [ 4 ] zero_data: true } } } ]\n')}),
+    Case("warmup-batch-too-large", {"TR352"}, {"m/config.pbtxt": add('model_warmup [ { name: "w" batch_size: 8 inputs { key: "INPUT0" value { data_type: TYPE_FP32 dims: [ 4 ] zero_data: true } } } ]\n')}, own_server=True),
     Case("force-cpu-only-value", {"TR360"}, {"m/config.pbtxt": add('parameters { key: "FORCE_CPU_ONLY_INPUT_TENSORS" value { string_value: "maybe" } }\n')}),
     Case("execution-env-missing", {"TR360"}, {"m/config.pbtxt": add('parameters { key: "EXECUTION_ENV_PATH" value { string_value: "/no/such/env.tar.gz" } }\n')}),
     Case("batch-strategy-missing", {"TR361"}, {"m/config.pbtxt": add('parameters { key: "TRITON_BATCH_STRATEGY_PATH" value { string_value: "/no/such/lib.so" } }\n')}),

@@ -151,19 +151,23 @@ def _judge(cases, workdir, hang_timeout, results, servers=None):
     servers = servers or int(os.environ.get("TRITONREPO_CORPUS_SERVERS", "2"))
     hanging = [c for c in cases if c.hangs]
     groups: list[tuple[tuple[str, ...], list]] = []
-    by_args: dict[tuple[str, ...], list] = {}
+    by_args: dict[tuple[tuple[str, ...], str], list] = {}
     for c in cases:
         if not c.hangs:
-            by_args.setdefault(tuple(c.server_args), []).append(c)
-    for args, group in by_args.items():  # split each group over ``servers`` servers running side by side
-        groups += [(args, group[k::servers]) for k in range(servers) if group[k::servers]]
+            by_args.setdefault((tuple(c.server_args), c.id if c.own_server else ""), []).append(c)
+    for (args, own), group in by_args.items():  # split each group over ``servers`` servers running side by side
+        groups += [(args, group)] if own else [(args, group[k::servers]) for k in range(servers) if group[k::servers]]
+
+    def timeout_for(group) -> float:
+        return 60.0 if any(c.own_server for c in group) else 240.0
 
     def one_by_one():
         return {c.id: judge_alone(c, workdir / "alone", tuple(c.server_args), hang_timeout) for c in hanging}
 
     with ThreadPoolExecutor(servers + 1) as pool:
         alone = pool.submit(one_by_one)
-        shared = [pool.submit(judge_in_one_server, group, workdir / f"group{i}", args) for i, (args, group) in enumerate(groups)]
+        shared = [pool.submit(judge_in_one_server, group, workdir / f"group{i}", args, timeout_for(group))
+                  for i, (args, group) in enumerate(groups)]
         for f in shared:
             results.update(f.result())
         results.update(alone.result())
