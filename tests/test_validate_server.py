@@ -4,7 +4,6 @@ Cases share servers (explicit model control, loaded one by one; see tests/corpus
 hangs on get their own server each, judged by a timeout. Messages are compared with host paths as placeholders.
 """
 
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,9 +18,9 @@ ALL = [c for c in BROKEN + VALID if c.runs_here]
 
 
 @pytest.fixture(scope="module")
-def verdicts():
-    """Server verdicts and messages for the whole corpus."""
-    return judge(ALL, Path(tempfile.mkdtemp(prefix="corpus-")))
+def verdicts(tmp_path_factory):
+    """Server verdicts and messages for the whole corpus (work folders under pytest's temporary directory)."""
+    return judge(ALL, tmp_path_factory.mktemp("corpus"))
 
 
 @pytest.mark.parametrize("case", ALL, ids=[c.id for c in ALL])
