@@ -87,12 +87,20 @@ def test_signal_during_serve_startup_leaves_no_server_stub_or_shm(tmp_path, sig)
         def stubs():
             found = [c for c in _children(server) if "triton_python_backend_stub" in " ".join(_cmdline(c))]
             found += [g for c in found for g in _children(c)]  # the stub may still be the bash -c launching it
-            return [c for c in found if (_cmdline(c) or [""])[0].endswith("triton_python_backend_stub")]
+            # (pid, shm region) once the exec'd stub shows its whole command line: read once, since a stub
+            # caught between bash's exec and its own start shows a short or empty one
+            out = []
+            for c in found:
+                cmd = _cmdline(c)
+                if (len(cmd) > 2 and cmd[0].endswith("triton_python_backend_stub")
+                        and cmd[2].startswith("triton_python_backend_shm_region_")
+                        and Path("/dev/shm", cmd[2]).exists()):
+                    out.append((c, cmd[2]))
+            return out
 
-        stub = _wait(stubs, 60)
-        assert stub, "no Python stub started"
-        region = _cmdline(stub[0])[2]
-        assert region.startswith("triton_python_backend_shm_region_") and Path("/dev/shm", region).exists()
+        found = _wait(stubs, 60)
+        assert found, "no Python stub started"
+        stub, region = [found[0][0]], found[0][1]
         os.kill(proc.pid, sig)
         out, err = proc.communicate(timeout=60)
     finally:
