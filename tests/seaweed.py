@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -58,7 +59,9 @@ def _seaweedfs(workdir: Path, buckets: tuple[str, ...]):
         "-admin.ui=false", f"-s3.localSocket={workdir / 's3.sock'}",  # logs and socket in workdir, not /tmp
     ]
     log = open(workdir / "weed.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    # weed puts some volume files under os.TempDir() (/tmp/<8 hex>/c0_2_0.dat ...): give it the workdir instead
+    env = dict(os.environ, TMPDIR=str(workdir))
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
     endpoint = f"http://127.0.0.1:{p[6]}"
     try:
         import boto3
