@@ -1,6 +1,7 @@
 """Benchmark: the served MiniLM embedding pipeline and its ONNX core vs the same work in one process, and memory.
 
-    python bench/serving.py [--duration 4] [--concurrency 1,4,16] [--backend onnx|python]
+    python bench/serving.py [--duration 6] [--rounds 3] [--concurrency 1,4,16] [--backend onnx|python]
+                            [--instance-count N --threads T]
 
 Builds ``add-hf --pipeline`` of the real all-MiniLM-L6-v2 in a temporary repository (ONNX core: tokenizer -> one
 ONNX graph with pooling and normalisation folded in; the tokenizer step pads to length buckets), serves it with the
@@ -37,7 +38,7 @@ import tiny_models  # noqa: E402
 
 from tritonrepo.add import AddOptions  # noqa: E402
 from tritonrepo.bench import BenchOptions, run_bench, split_rows, texts_payloads  # noqa: E402
-from tritonrepo.config import read_config  # noqa: E402
+from tritonrepo.config import ModelSettings, read_config  # noqa: E402
 from tritonrepo.export.optimize import GATE_TEXTS  # noqa: E402
 from tritonrepo.pipeline import add_pipeline  # noqa: E402
 from tritonrepo.server import TritonServer  # noqa: E402
@@ -167,13 +168,17 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="served and in-process windows alternate this many times")
     ap.add_argument("--concurrency", default="1,4,16")
     ap.add_argument("--backend", default="onnx")
+    ap.add_argument("--instance-count", type=int, default=None, help="core instances (default: the machine rule)")
+    ap.add_argument("--threads", type=int, default=None, help="intra-op threads per core instance")
     args = ap.parse_args()
     levels = [int(x) for x in args.concurrency.split(",")]
     window = args.duration / args.rounds
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
         repo = Path(tmp) / "repo"
         t0 = time.perf_counter()
-        result = add_pipeline(str(tiny_models.minilm_path()), AddOptions(repo=repo, name="minilm", backend=args.backend))
+        settings = ModelSettings(instance_count=args.instance_count, threads=args.threads)
+        result = add_pipeline(str(tiny_models.minilm_path()),
+                              AddOptions(repo=repo, name="minilm", backend=args.backend, settings=settings))
         print(f"add-hf --pipeline: {time.perf_counter() - t0:.1f}s; steps: {' -> '.join(result.steps)}")
         core_cfg = read_config(repo / "minilm_model")
         threads = int(core_cfg.parameters["intra_op_thread_count"].string_value) if "intra_op_thread_count" in core_cfg.parameters else 1
@@ -203,7 +208,8 @@ def main() -> None:
                                  min(load), max(load)))
             rss = server_rss(server._proc.pid)
         cpu = open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": \t")
-        print(f"\n{cpu}, {os.cpu_count()} CPUs (shared); {threads} intra-op thread(s); gRPC; {args.rounds} alternating "
+        count = core_cfg.instance_group[0].count if core_cfg.instance_group else 1
+        print(f"\n{cpu}, {os.cpu_count()} CPUs (shared); {count} core instance(s) x {threads} intra-op thread(s); gRPC; {args.rounds} alternating "
               f"windows of {window:.2g}s per side and level")
         print(f"{'what':9s} {'conc':>4s} {'served/s':>9s} {'in-proc/s':>10s} {'ratio':>6s} {'p99 ms':>7s} "
               f"{'avg batch':>9s} {'load1':>11s}")
