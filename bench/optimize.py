@@ -5,7 +5,8 @@ quality gate's min cosine vs the fp32 PyTorch model. Prints one line per variant
 
 Speed: onnxruntime CPU sessions with ``--threads`` intra-op threads (inter-op 1), batch 1 (one 15-token text) and
 batch 8 (8 texts of 3-18 tokens, padded to 18), the best of ``--reps`` runs after 5 warm-up runs, variants measured
-round-robin so that other load on the machine hits them alike. Quality: the gate's figures (20 texts).
+round-robin so that other load on the machine hits them alike (the load average is printed with the figures).
+Quality: the gate's figures (20 texts; int8 calibrated on the 20 other ``CALIBRATION_TEXTS``).
 """
 
 from __future__ import annotations
@@ -79,7 +80,10 @@ def main() -> None:
                     t = time.perf_counter()
                     s.run(None, f)
                     best[(k, b)] = min(best[(k, b)], time.perf_counter() - t)
-        print(f"\nthreads {args.threads}, best of {args.reps}; shared 2-core machine (other sessions were running)")
+        import os
+
+        print(f"\nthreads {args.threads}, best of {args.reps}; shared 2-core machine (other sessions were running); "
+              f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(f"{'variant':16s} {'b1 ms':>8s} {'b8 ms':>8s} {'speed b1':>9s} {'speed b8':>9s} {'min cos':>8s}")
         for k in sessions:
             b1, b8 = best[(k, 1)] * 1e3, best[(k, 8)] * 1e3

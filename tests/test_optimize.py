@@ -74,7 +74,13 @@ def test_minilm_int8_keeps_cosine_and_a_bad_int4_is_refused(minilm_onnx, tmp_pat
     shutil.copy(minilm_onnx, target)
     report = optimize_exported(target, ckpt, "feature-extraction", quantize="int8")
     assert report.quality.min_cosine >= 0.99 and report.quality.samples == 20
-    assert "MatMulNBits" in {n.op_type for n in onnx.load(str(target)).graph.node}
+    # SmoothQuant + dynamic int8 (MatMulInteger: fast at batch 8 too), calibrated on other texts than the gate's
+    assert "SmoothQuant" in report.method, report.method
+    ops = {n.op_type for n in onnx.load(str(target)).graph.node}
+    assert "MatMulInteger" in ops and "MatMulNBits" not in ops
+    # MiniLM's embeddings are L2-normalised: the replay tolerance is twice the largest embedding difference measured
+    assert 0 < report.quality.max_abs_diff < 0.1
+    assert report.quality.replay_tolerance() == pytest.approx(2 * report.quality.max_abs_diff)
     # a deliberately bad quantisation (4-bit weights): the gate's figures refuse it
     bad = tmp_path / "bad.onnx"
     _weight_int8(minilm_onnx, bad, 128, bits=4)
@@ -85,3 +91,18 @@ def test_minilm_int8_keeps_cosine_and_a_bad_int4_is_refused(minilm_onnx, tmp_pat
     ref = torch_outputs(load_torch_model(ckpt, "feature-extraction"), feeds, ["last_hidden_state"])
     q = compare(ref, _run(bad, feeds, ["last_hidden_state"]), feeds["attention_mask"], embedding=True)
     assert q.samples == len(GATE_TEXTS) and q.min_cosine < 0.99 and not q.passes(0.99, 0.99)
+
+
+def test_smoothing_is_exact_in_fp32(minilm_onnx, tmp_path):
+    """SmoothQuant rescales activations and weights so that X @ W is unchanged (before any quantisation)."""
+    from tritonrepo.export.optimize import CALIBRATION_TEXTS, _run, gate_inputs, smooth_activations
+
+    ckpt = resolve_checkpoint(str(tiny_models.minilm_path()))
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    smoothed = tmp_path / "smoothed.onnx"
+    assert smooth_activations(minilm_onnx, smoothed, gate_inputs(ckpt, "feature-extraction", names, CALIBRATION_TEXTS),
+                              0.7) == 36  # 6 layers x (q, k, v, attention out, ffn in, ffn out)
+    feeds = gate_inputs(ckpt, "feature-extraction", names)
+    mask = feeds["attention_mask"].astype(bool)
+    a, b = (_run(p, feeds, ["last_hidden_state"])["last_hidden_state"] for p in (minilm_onnx, smoothed))
+    assert np.abs(a - b)[mask].max() <= 1e-4

@@ -24,11 +24,13 @@ MATRIX = {"cls": ("BertForSequenceClassification", "text-classification", "bert"
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, bert_dir, vit_dir, distilbert_dir):
+def served(tmp_path_factory, bert_dir, vit_dir, distilbert_dir, minilm_dir):
     repo = tmp_path_factory.mktemp("pipelines")
     add_pipeline(str(bert_dir), AddOptions(repo=repo, name="cls"))
     add_pipeline(str(vit_dir), AddOptions(repo=repo, name="vit", backend="python"))
     add_pipeline(str(distilbert_dir), AddOptions(repo=repo, name="distil"))
+    add_pipeline(str(minilm_dir), AddOptions(repo=repo, name="minilm"))  # ONNX core: pooling folded, length buckets
+    add_pipeline(str(bert_dir), AddOptions(repo=repo, name="q8", task="feature-extraction", quantize="int8"))
     assert validate_repository(repo).findings == []
     with TritonServer(repo) as server:
         yield repo, server
@@ -155,3 +157,100 @@ def test_token_classification_and_question_answering_pipelines(tmp_path, matrix_
         assert answer.decode() and context[start:end] == answer.decode()
     matrix_record("BertForTokenClassification", "token-classification", "pipeline", True, model_type="bert")
     matrix_record("BertForQuestionAnswering", "question-answering", "pipeline", True, model_type="bert")
+
+
+# --- issue 12: the embedding pipeline is tokenizer -> one ONNX model; length buckets; quantised golden tolerance ----
+
+#: 3 to 40 tokens: buckets 16, 32 and 64 of all-MiniLM-L6-v2's 16,32,64,128,256.
+EMBED_TEXTS = ["Short.", "Triton serves models from a repository.", "A man is riding a white horse on an enclosed ground.",
+               "The patient was given 5 mg of the drug twice a day for two weeks, then the dose was halved again "
+               "because of side effects that nobody had expected at the start of the study.", "ok",
+               "How do I quantize a transformer without losing accuracy?"]
+
+
+def _texts(texts):
+    return np.array([[t.encode()] for t in texts], dtype=object)
+
+
+def _cosine(a, b):
+    return (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
+
+
+def test_minilm_embedding_pipeline_is_tokenizer_then_one_onnx_model(served, minilm_dir):
+    from sentence_transformers import SentenceTransformer
+
+    from tritonrepo.config import read_config
+
+    repo, server = served
+    ens = read_config(repo / "minilm")
+    assert [s.model_name for s in ens.ensemble_scheduling.step] == ["minilm_preprocess", "minilm_model"]
+    assert not (repo / "minilm_postprocess").exists()
+    assert [(t.name, list(t.dims)) for t in read_config(repo / "minilm_model").output] == [("embedding", [384])]
+    want = SentenceTransformer(str(minilm_dir), device="cpu").encode(EMBED_TEXTS, convert_to_numpy=True)
+    together = infer(server.grpc_url, "minilm", {"text": _texts(EMBED_TEXTS)}, protocol="grpc")["embedding"]
+    assert _cosine(together, want).min() >= 0.9999
+    np.testing.assert_allclose(together, want, atol=1e-5, rtol=0)
+    g = golden_sample(repo / "minilm")
+    assert max_abs_diff(infer(server.http_url, "minilm", g.inputs), g.outputs) <= g.atol
+    core = golden_sample(repo / "minilm_model")  # the folded core's own golden: pooled PyTorch hidden states
+    assert set(core.outputs) == {"embedding"}
+    assert max_abs_diff(infer(server.http_url, "minilm_model", core.inputs), core.outputs) <= core.atol
+
+
+def _core_stats(server, model):
+    import tritonclient.http as th
+
+    stats = th.InferenceServerClient(server.http_url).get_inference_statistics(model)["model_stats"][0]
+    return int(stats["inference_count"]), int(stats["execution_count"])
+
+
+def test_length_buckets_batch_different_lengths_and_change_no_answer(served, minilm_dir):
+    """The tokenizer step pads to length buckets for the ONNX core (equal shapes only): answers equal the unpadded
+    ones within 1e-5, and requests of different lengths in one bucket are batched together by the core."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from transformers import AutoTokenizer
+
+    from tritonrepo.config import read_config
+
+    repo, server = served
+    assert read_config(repo / "minilm_preprocess").parameters["length_buckets"].string_value == "16,32,64,128,256"
+    tok = AutoTokenizer.from_pretrained(str(minilm_dir))
+    for text, bucket in (("Short.", 16), (EMBED_TEXTS[3], 64)):
+        ids = infer(server.http_url, "minilm_preprocess", {"text": _texts([text])})
+        assert ids["input_ids"].shape == (1, bucket)
+        assert int(ids["attention_mask"].sum()) == len(tok(text)["input_ids"])
+    # unpadded: each text tokenised alone, sent to the core model as it is
+    unpadded = []
+    for text in EMBED_TEXTS:
+        enc = {k: np.asarray(v, dtype=np.int64)[None] for k, v in tok(text).items()}
+        unpadded.append(infer(server.http_url, "minilm_model", enc)["embedding"][0])
+    before = _core_stats(server, "minilm_model")
+    many = [EMBED_TEXTS[i % 3] + " " * (i % 2) + "x" * (i % 4) for i in range(24)]  # 3..14 tokens: bucket 16
+    with ThreadPoolExecutor(12) as pool:
+        got = list(pool.map(lambda t: infer(server.grpc_url, "minilm", {"text": _texts([t])}, protocol="grpc"), many))
+    inferences, executions = (a - b for a, b in zip(_core_stats(server, "minilm_model"), before))
+    assert inferences == len(many) and executions < inferences, (inferences, executions)  # batches of several lengths
+    for t, out in zip(many, got):
+        enc = {k: np.asarray(v, dtype=np.int64)[None] for k, v in tok(t).items()}
+        alone = infer(server.http_url, "minilm_model", enc)["embedding"][0]
+        np.testing.assert_allclose(out["embedding"][0], alone, atol=1e-5, rtol=0)
+    bucketed = infer(server.http_url, "minilm", {"text": _texts(EMBED_TEXTS)})["embedding"]
+    np.testing.assert_allclose(bucketed, np.stack(unpadded), atol=1e-5, rtol=0)
+
+
+def test_quantised_pipeline_golden_replays_with_the_quality_gate_tolerance(served):
+    """The golden answers are the fp32 reference's: an int8 pipeline is replayed with the tolerance its quality gate
+    measured (2x the max embedding difference over the gate's set), not with the fp32 parity atol."""
+    from tritonrepo.manifest import read_manifest
+
+    repo, server = served
+    exporter = read_manifest(repo / "q8_model").versions[-1].exporter
+    assert "SmoothQuant" in exporter and "post step folded" in exporter, exporter
+    measured = float(exporter.split("max abs difference ")[1].split(" ")[0])
+    g = golden_sample(repo / "q8")
+    assert g.atol == pytest.approx(2 * measured, rel=1e-2) and g.atol > 1e-4
+    replay = max_abs_diff(infer(server.http_url, "q8", g.inputs), g.outputs)
+    assert 1e-4 < replay <= g.atol  # the fp32 tolerance would refuse this (correct) int8 answer
+    result = CliRunner().invoke(app, ["infer", "q8", "--repo", str(repo), "--url", server.http_url])
+    assert result.exit_code == 0, result.output

@@ -38,6 +38,36 @@ def test_requests_of_different_lengths_form_one_group_only_with_padding():
     assert len(batch_groups(read, pads, batching=False)) == 3
 
 
+def test_pad_to_bucket_pads_on_the_tokenizer_side(tmp_path):
+    """The tokenizer step's bucket padding (ONNX cores): the smallest bucket >= the request's length, pad ids per
+    tensor, on the padding side; 3-D multiple-choice arrays along the last axis; above every bucket: unchanged."""
+    import importlib.util
+    import sys
+    from importlib import resources
+
+    pkg = resources.files("tritonrepo") / "triton_models"
+    for src, dst in (("preprocess.py", "bucket_stub.py"), ("runtime.py", "tritonrepo_runtime.py"),
+                     ("limits.py", "tritonrepo_limits.py")):
+        (tmp_path / dst).write_bytes((pkg / src).read_bytes())
+    spec = importlib.util.spec_from_file_location("bucket_stub", tmp_path / "bucket_stub.py")
+    stub = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        spec.loader.exec_module(stub)
+    finally:
+        sys.path.remove(str(tmp_path))
+    enc = {"input_ids": np.array([[5, 6, 7]]), "attention_mask": np.array([[1, 1, 1]]), "token_type_ids": np.zeros((1, 3))}
+    pads = {"input_ids": 9, "token_type_ids": 2}
+    right = stub.pad_to_bucket(enc, [4, 8], pads, "right")
+    assert right["input_ids"].tolist() == [[5, 6, 7, 9]] and right["attention_mask"].tolist() == [[1, 1, 1, 0]]
+    assert right["token_type_ids"].tolist() == [[0, 0, 0, 2]]
+    left = stub.pad_to_bucket({"input_ids": np.array([[5, 6, 7, 8, 1]])}, [4, 8], pads, "left")
+    assert left["input_ids"].tolist() == [[9, 9, 9, 5, 6, 7, 8, 1]]
+    choices = stub.pad_to_bucket({"input_ids": np.ones((2, 3, 5), np.int64)}, [8], pads)
+    assert choices["input_ids"].shape == (2, 3, 8) and (choices["input_ids"][..., 5:] == 9).all()
+    assert stub.pad_to_bucket(enc, [2], pads)["input_ids"].shape == (1, 3)
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     ckpt = tiny_models.make_bert_head(tmp_path_factory.mktemp("ckpt") / "tok-bert", "token")

@@ -88,7 +88,9 @@ def add_pipeline(model: str, options: AddOptions, prepared=None) -> PipelineResu
     core_name = pipeline_names(name)[1]
     with repository_transaction(repo), staging_dir(repo, name) as tmp:
         core = stage_hf_model(checkpoint, spec, core_name, replace(options, name=core_name), tmp)
-        staged, steps, ens_cfg = _stage_around(repo, tmp, name, checkpoint, spec, core_name, core.config, options)
+        core = fold_post_step(checkpoint, spec, core, tmp / core_name)
+        staged, steps, ens_cfg = _stage_around(repo, tmp, name, checkpoint, spec, core_name, core.config, options,
+                                               tolerance=core.export.tolerance)
         staged = [(core_name, core.version), *staged]  # the core, its pre/post steps, the ensemble last
         precheck_commits(tmp, repo, staged, force=options.force)
         for step, ver in staged:
@@ -166,8 +168,89 @@ def check_pipeline(spec: TaskSpec) -> None:
         )
 
 
-def _stage_around(repo, tmp, name, checkpoint, spec: TaskSpec, core_name, core_cfg, options):
-    """Stage pre/post steps and the ensemble around ``core_cfg``; returns ``([(model, version)], steps, config)``."""
+def post_folded(spec: TaskSpec, core_cfg) -> bool:
+    """True when the core model answers the post step's outputs itself (:func:`fold_post_step` was applied)."""
+    pipe = spec.pipeline
+    names = {t.name for t in core_cfg.output}
+    return bool(pipe.post_kind and pipe.post_outputs) and all(t.name in names for t in pipe.post_outputs)
+
+
+def post_parameters(checkpoint, spec: TaskSpec) -> dict[str, str]:
+    """The post step's kind-specific parameters: the entry's ``post_parameters`` and its ``post_setup``'s."""
+    pipe = spec.pipeline
+    params = dict(pipe.post_parameters)
+    if pipe.post_setup:
+        params.update(spec.pipeline_load("post_setup")(checkpoint, spec))
+    return params
+
+
+def fold_post_step(checkpoint, spec: TaskSpec, core: AddResult, stage: Path) -> AddResult:
+    """Fold the post step into the staged ONNX core model when the entry can (``PipelineSpec.post_fold``).
+
+    The entry's fold function rewrites ``stage/<version>/model.onnx`` (it checks that the result is exact, else
+    leaves it); the core's config then declares the post step's outputs (dims as the entry declares them) in place
+    of the graph outputs the fold consumed, and its manifest record gets the new file hashes, golden outputs and
+    a note in ``exporter``. The pipeline is then pre -> core (one Python hop and one copy of the hidden states
+    fewer per request).
+
+    Returns:
+        ``core`` with the new config, or ``core`` unchanged when nothing was folded (Python backend, no
+        ``post_fold``, or the fold function declined).
+    """
+    from tritonrepo.config import write_config  # noqa: PLC0415
+    from tritonrepo.manifest import MANIFEST_FILENAME, read_manifest, write_manifest  # noqa: PLC0415
+
+    pipe = spec.pipeline
+    if not pipe.post_fold or core.config.backend != "onnxruntime" or not core.export.samples:
+        return core
+    vdir = stage / str(core.version)
+    params = post_parameters(checkpoint, spec)
+    inputs, outputs = core.export.samples
+    manifest = read_manifest(stage)
+    record = next((r for r in manifest.versions if r.version == core.version), None) if manifest else None
+    if record is not None and record.samples:  # the golden the record holds (an optimised graph's own answers)
+        from tritonrepo.manifest import tensor_to_array  # noqa: PLC0415
+
+        outputs = {t.name: tensor_to_array(t) for t in record.samples[0].outputs}
+    folded = spec.pipeline_load("post_fold")(vdir / (core.config.default_model_filename or "model.onnx"),
+                                             params, inputs, outputs)
+    if folded is None:
+        return core
+    pre_like = type(core.config)()  # the pre step's outputs are the core's inputs
+    for t in core.config.input:
+        pre_like.output.add(name=t.name, data_type=t.data_type, dims=t.dims)
+    post_inputs = post_step_inputs(spec, core.config, pre_like)
+    consumed = {ref.rstrip("?").partition(".")[2] for ref in pipe.post_inputs if ref.startswith("core.")}
+    cfg = type(core.config)()
+    cfg.CopyFrom(core.config)
+    kept = [t for t in core.config.output if t.name not in consumed]
+    del cfg.output[:]
+    cfg.output.extend(kept)
+    for decl in pipe.post_outputs:
+        cfg.output.add(name=decl.name, data_type=mc.DataType.Value(decl.dtype), dims=_post_dims(decl, post_inputs))
+    write_config(cfg, stage / "config.pbtxt")
+    summary = ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
+    if record is not None:
+        del record.files[:]
+        record.files.extend(hash_files(vdir, relative_to=stage))
+        record.exporter += f"; post step folded into the graph ({summary})"
+        if record.samples:
+            sample = record.samples[0]
+            keep = [t for t in sample.outputs if t.name not in consumed]
+            del sample.outputs[:]
+            sample.outputs.extend([*keep, *(array_to_tensor(k, v) for k, v in folded.items())])
+        write_manifest(manifest, stage / MANIFEST_FILENAME)
+    return replace(core, config=cfg, notes=[*core.notes, f"post step folded into {core.config.name} ({summary})"])
+
+
+def _stage_around(repo, tmp, name, checkpoint, spec: TaskSpec, core_name, core_cfg, options, tolerance=None):
+    """Stage pre/post steps and the ensemble around ``core_cfg``; returns ``([(model, version)], steps, config)``.
+
+    When the core answers the post step's outputs itself (:func:`post_folded`) there is no post step.
+    ``tolerance``: the replay tolerance the core's quality gate measured (optimised/quantised cores,
+    ``ExportResult.tolerance``); the golden sample's ``atol`` is the larger of it and ``options.atol``, because the
+    golden answers are the fp32 reference's.
+    """
     pre_name, _, post_name = pipeline_names(name)
     pipe = spec.pipeline
     configs = {core_name: core_cfg}
@@ -175,17 +258,18 @@ def _stage_around(repo, tmp, name, checkpoint, spec: TaskSpec, core_name, core_c
     configs[pre_name] = pre_cfg
     staged = [(pre_name, pre_version)]
     steps = [pre_name, core_name]
-    if pipe.post_kind:
+    folded = post_folded(spec, core_cfg)
+    if pipe.post_kind and not folded:
         post_cfg, post_version = _stage_post(checkpoint, spec, core_cfg, pre_cfg, post_name, options, tmp, repo)
         configs[post_name] = post_cfg
         staged.append((post_name, post_version))
         steps.append(post_name)
-    plan = plan_ensemble(name, steps, configs, maps=ensemble_maps(spec, post_name),
-                         outputs=ensemble_outputs(spec, core_name, post_name, core_cfg))
+    plan = plan_ensemble(name, steps, configs, maps={} if folded else ensemble_maps(spec, post_name),
+                         outputs=ensemble_outputs(spec, core_name, core_name if folded else post_name, core_cfg))
     ens_cfg = plan.to_config()
     ens_version = free_version(repo / name, options.version, force=options.force)
     (tmp / name / str(ens_version)).mkdir(parents=True)
-    sample = _golden(checkpoint, spec, pre_cfg, options.atol)
+    sample = _golden(checkpoint, spec, pre_cfg, max(options.atol, tolerance or 0.0))
     record = VersionRecord(
         version=ens_version, source=checkpoint.source, source_kind=checkpoint.kind,
         revision=checkpoint.revision or "", task=spec.task, library="transformers", backend="ensemble",
@@ -224,12 +308,26 @@ def _stage_pre(checkpoint, spec: TaskSpec, core_cfg, name, options, tmp, repo) -
     _copy_module(vdir, pipe.pre_module)
     params = {"kind": pipe.pre_kind, "processor_subfolder": PROCESSOR_DIR}
     params.update(spec.pipeline_load("pre_setup")(checkpoint, spec, vdir / PROCESSOR_DIR))
+    if pipe.pre_module == "preprocess.py" and "max_length" in params and core_cfg.backend == "onnxruntime" \
+            and core_cfg.max_batch_size > 0 and core_cfg.HasField("dynamic_batching"):
+        # the ONNX Runtime backend batches equal shapes only: pad to length buckets (docs/performance.md)
+        params["length_buckets"] = ",".join(str(b) for b in length_buckets(int(params["max_length"])))
     inputs = [_decl(t) for t in pipe.raw_inputs]
     outputs = [TensorSpec(t.name, t.data_type, tuple(t.dims)) for t in core_cfg.input]
     outputs += [_decl(t) for t in pipe.pre_extra_outputs]
     cfg = build_config(name, backend="python", inputs=inputs, outputs=outputs, settings=_settings(core_cfg, options, params))
     _write_step(tmp / name, repo / name, cfg, checkpoint, spec.task, ver)
     return cfg, ver
+
+
+def length_buckets(max_length: int, smallest: int = 16) -> list[int]:
+    """Sequence lengths the tokenizer step pads to for an ONNX core: powers of two from ``smallest`` below
+    ``max_length``, then ``max_length`` (256 -> ``[16, 32, 64, 128, 256]``; 384 -> ``[16, ..., 256, 384]``)."""
+    out, b = [], smallest
+    while b < max_length:
+        out.append(b)
+        b *= 2
+    return [*out, max_length]
 
 
 def post_step_inputs(spec: TaskSpec, core_cfg, pre_cfg) -> list[TensorSpec]:
@@ -275,15 +373,14 @@ def _stage_post(checkpoint, spec: TaskSpec, core_cfg, pre_cfg, name, options, tm
     ver = free_version(repo / name, options.version, force=options.force)
     vdir = tmp / name / str(ver)
     _copy_module(vdir, pipe.post_module)
-    params = {"kind": pipe.post_kind, **pipe.post_parameters}
+    params = {"kind": pipe.post_kind}
     if "labels" in pipe.post_files:
         shutil.copy2(checkpoint.path / "config.json", vdir / "config.json")
         params["labels_file"] = "config.json"
     if "processor" in pipe.post_files:
         spec.pipeline_load("pre_setup")(checkpoint, spec, vdir / PROCESSOR_DIR)
         params["processor_subfolder"] = PROCESSOR_DIR
-    if pipe.post_setup:
-        params.update(spec.pipeline_load("post_setup")(checkpoint, spec))
+    params.update(post_parameters(checkpoint, spec))
     inputs = post_step_inputs(spec, core_cfg, pre_cfg)
     outputs = [_decl(t, _post_dims(t, inputs)) for t in pipe.post_outputs]
     cfg = build_config(name, backend="python", inputs=inputs, outputs=outputs, settings=_settings(core_cfg, options, params))

@@ -28,6 +28,9 @@ class ExportResult:
         exporter: ``"optimum-onnx 0.1.0"`` or a description.
         parameters: config ``parameters`` the backend needs.
         default_model_filename: when the model file is not the backend's default.
+        tolerance: for an optimised/quantised graph, the max abs difference a golden answer of the fp32 reference
+            must be replayed with on answers derived from it (``Quality.replay_tolerance``: the quality gate's
+            measured figure with a margin); ``None`` for an fp32 graph (the parity ``atol`` applies).
     """
 
     inputs: list[TensorSpec]
@@ -39,6 +42,7 @@ class ExportResult:
     exporter: str = ""
     parameters: dict[str, str] = field(default_factory=dict)
     default_model_filename: str = ""
+    tolerance: float | None = None
 
 
 def resolve(checkpoint: Checkpoint, spec):

@@ -17,6 +17,7 @@ take ``axes`` as an input from opset 18 and as an attribute before.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -118,3 +119,71 @@ def fold_pooling(
     g.output.append(out_info)
     onnx.checker.check_model(model)
     onnx.save(model, str(dst))
+
+
+def fold_embedding_step(
+    model_path: str | Path,
+    parameters: dict[str, str],
+    inputs: dict[str, np.ndarray],
+    outputs: dict[str, np.ndarray],
+    *,
+    atol: float = 1e-5,
+) -> dict[str, np.ndarray] | None:
+    """Fold the embedding pipeline's post step into the core graph ``model_path`` (in place) when that is exact.
+
+    The registry's ``post_fold`` for sentence embeddings (``tritonrepo.tasks.text``): the post step
+    (:mod:`tritonrepo.triton_models.postprocess`, kind ``embedding``) pools ``last_hidden_state`` with
+    ``attention_mask`` and L2-normalises; :func:`fold_pooling` adds the same computation to the graph, whose only
+    output ``last_hidden_state`` is replaced by ``embedding`` ``[batch, hidden_size]`` float32.
+
+    Exactness is checked, not assumed: the graph before and after folding runs on ``inputs`` (onnxruntime, CPU) and
+    the folded ``embedding`` must equal the post step's own NumPy code applied to the unfolded graph's hidden states
+    within ``atol`` (max abs difference at every element); otherwise the graph is left as it was.
+
+    Args:
+        model_path: the exported core graph (weights inside the file).
+        parameters: the post step's config parameters (``pooling``: mean/cls/max, ``normalize``: true/false).
+        inputs: sample core inputs ``{name: int64 [batch, seq]}`` (the core's golden inputs).
+        outputs: the core's golden outputs for ``inputs`` (``last_hidden_state`` ``[batch, seq, hidden]``).
+        atol: the largest accepted difference between folded graph and post step.
+
+    Returns:
+        The folded graph's golden outputs for ``inputs`` (``{"embedding": [batch, hidden]}``, the post step's
+        computation applied to ``outputs``), or ``None`` when nothing was folded (no ``last_hidden_state`` /
+        ``attention_mask``, opset below 13, external weights, or a difference above ``atol``).
+    """
+    import onnx  # noqa: PLC0415
+    import onnxruntime as ort  # noqa: PLC0415
+
+    from tritonrepo.triton_models.postprocess import pool  # noqa: PLC0415 - the post step's own code
+
+    path = Path(model_path)
+    hidden, mask = "last_hidden_state", "attention_mask"
+    pooling, normalize = parameters.get("pooling", "mean"), parameters.get("normalize", "false") == "true"
+    if hidden not in outputs or mask not in inputs or pooling not in POOLINGS:
+        return None
+    if any(path.parent.glob("*.onnx_data")) or path.with_name(path.name + "_data").exists():
+        return None
+    proto = onnx.load(str(path), load_external_data=False)
+    if _opset(proto) < 13 or [o.name for o in proto.graph.output] != [hidden]:
+        return None
+    del proto
+    tmp = path.with_name(path.name + ".folded")
+    try:
+        fold_pooling(path, tmp, pooling=pooling, normalize=normalize, hidden=hidden, mask=mask)
+        so = ort.SessionOptions()
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+
+        def run(p: Path, name: str) -> np.ndarray:
+            sess = ort.InferenceSession(str(p), so, providers=["CPUExecutionProvider"])
+            wanted = {i.name for i in sess.get_inputs()}
+            return sess.run([name], {k: v for k, v in inputs.items() if k in wanted})[0]
+
+        want = pool(run(path, hidden), inputs[mask], pooling, normalize)
+        got = run(tmp, EMBEDDING)
+        if got.shape != want.shape or not float(np.max(np.abs(got.astype(np.float64) - want))) <= atol:
+            return None
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return {EMBEDDING: np.asarray(pool(outputs[hidden], inputs[mask], pooling, normalize), dtype=np.float32)}

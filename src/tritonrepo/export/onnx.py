@@ -135,13 +135,14 @@ def export_onnx(
         _pin_dims(proto.graph, inputs + outputs, batching)
         onnx.save(proto, str(model_path))
         del proto
-    exporter, golden = f"optimum-onnx {_version('optimum-onnx')}", trials_pt[0]
+    exporter, golden, tolerance = f"optimum-onnx {_version('optimum-onnx')}", trials_pt[0], None
     if optimize or quantize:  # perf hook: faster graph behind a quality gate vs PyTorch (raises, nothing written)
         from tritonrepo.export.optimize import optimize_exported  # noqa: PLC0415
 
         report = optimize_exported(model_path, checkpoint, spec.task, optimize=optimize, quantize=quantize, device=device,
                                    min_cosine=min_cosine, min_agreement=min_agreement)
         exporter += f"; {' + '.join(x for x in (optimize, report.method if quantize else None) if x)}: {report.quality.describe()}"
+        tolerance = report.quality.replay_tolerance()
         if quantize != "fp16":
             session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
             golden = dict(zip(out_names, session.run(out_names, trials_in[0])))
@@ -153,6 +154,7 @@ def export_onnx(
         parity_max_abs_diff=diff,
         opset=opset_used,
         exporter=exporter,
+        tolerance=tolerance,
     )
 
 

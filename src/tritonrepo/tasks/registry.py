@@ -110,6 +110,11 @@ Fields of :class:`PipelineSpec` (``NAME_preprocess -> NAME_model -> NAME_postpro
 * ``post_setup`` — dotted path of ``fn(checkpoint, spec) -> {param: value}`` for parameters read from the
   checkpoint (e.g. sentence-transformers pooling).
 * ``outputs`` — the ensemble outputs, ``"post.<name>"`` / ``"core.<name>"``; ``("core.*",)`` = all core outputs.
+* ``post_fold`` — dotted path of ``fn(model_path, post_parameters, inputs, outputs) -> {output: array} | None``
+  that rewrites an ONNX core graph so that it answers the post step's outputs itself, when that is exact
+  (checked by the function), and returns the folded graph's golden outputs for the core's golden
+  ``inputs``/``outputs`` (``None``: nothing folded). ``add-hf --pipeline`` then builds pre -> core only: the
+  ``post.<name>`` ensemble outputs come from the core (e.g. ``tritonrepo.export.fold:fold_embedding_step``).
 * ``max_batch_size`` — ``None``: the steps batch as the core model does (``--max-batch-size``); ``0``: the
   whole pipeline (core model included) does not batch and dims are full shapes — for pipelines whose steps
   change the number of rows (zero-shot classification runs ``texts × labels`` pairs through the core model).
@@ -178,6 +183,7 @@ class PipelineSpec:
     pre_setup: str = "tritonrepo.tasks.processors:save_tokenizer"
     max_batch_size: int | None = None
     pre_extra_outputs: tuple[TensorDecl, ...] = ()
+    post_fold: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "post_parameters", MappingProxyType(dict(self.post_parameters)))

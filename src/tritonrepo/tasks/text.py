@@ -72,6 +72,7 @@ register(TaskSpec(
         post_outputs=(TensorDecl("embedding", "TYPE_FP32", ("last_hidden_state[-1]",)),),
         post_setup="tritonrepo.tasks.text:pooling_parameters",
         outputs=("post.embedding",),  # not last_hidden_state: the post step consumes it (tritonrepo.ensemble)
+        post_fold="tritonrepo.export.fold:fold_embedding_step",  # ONNX core: tokenizer -> one graph
         golden_inputs=f"{_REF}:golden_texts",
         reference=f"{_REF}:embedding",
     ),

@@ -14,13 +14,18 @@ A fixed module; config ``parameters`` say what it does:
   ``tokenizer.json`` is loaded, with the ``tokenizers`` library — no torch, no transformers in this process) or
   ``transformers`` (``AutoTokenizer``, for slow tokenizers);
 * ``pad_id``, ``pad_token``, ``pad_type_id``, ``padding_side``, ``truncation_side`` — how the transformers
-  tokenizer pads and truncates (engine ``tokenizers``), so the ids are the same as transformers' (tested).
+  tokenizer pads and truncates (engine ``tokenizers``), so the ids are the same as transformers' (tested);
+* ``length_buckets`` — text only, e.g. ``16,32,64,128,256`` (written by ``add-hf --pipeline`` when the core model is
+  an ONNX model, which the ONNX Runtime backend batches only with equal shapes): each request's tokens are padded
+  further, on the padding side, to the smallest bucket that holds its longest text (:func:`pad_to_bucket`), so
+  requests of similar lengths have equal shapes and Triton's dynamic batcher can put them in one batch. The padding
+  is masked (``attention_mask`` 0), so the core model's answers at real tokens are unchanged.
 
 Text inputs are ``TYPE_STRING`` ``[batch, 1]`` (one UTF-8 string per batch item); image inputs are ``TYPE_STRING``
 ``[batch, 1]`` holding encoded JPEG/PNG bytes. Outputs are exactly the configured outputs (the core model's
 inputs), cast to the configured dtype: ``input_ids``/``attention_mask``[/``token_type_ids``] ``[batch, seq]``
-padded to the longest text of the request, or ``pixel_values`` ``[batch, C, H, W]``. Each request is processed
-on its own (its padding never depends on other requests); a malformed one (undecodable image, text that is not
+padded to the longest text of the request (with ``length_buckets``: to its bucket), or ``pixel_values``
+``[batch, C, H, W]``. Each request is processed on its own (its padding never depends on other requests); a malformed one (undecodable image, text that is not
 UTF-8, larger than the limits of ``tritonrepo_limits``) gets an error response (HTTP 400) and the model keeps serving.
 """
 
@@ -67,6 +72,28 @@ def encode_tokenizers(tok, items, max_length, pair=False, side="right", strategy
     }
 
 
+def pad_to_bucket(enc, buckets, pad_values, side="right"):
+    """Pad every array of ``enc`` (``[..., seq]`` token arrays) along its last axis to the smallest of ``buckets``
+    ``>= seq`` (unchanged when ``seq`` is above every bucket).
+
+    ``pad_values``: ``{name: value}`` (``input_ids``: the pad id, ``token_type_ids``: the pad type id; others 0);
+    ``side``: ``right`` or ``left`` (the tokenizer's padding side).
+    """
+    arrays = {k: np.asarray(v) for k, v in dict(enc).items()}
+    seq = max((a.shape[-1] for a in arrays.values() if a.ndim >= 2), default=0)
+    target = next((b for b in sorted(buckets) if b >= seq), seq)
+    if target == seq:
+        return arrays
+    out = {}
+    for k, a in arrays.items():
+        if a.ndim < 2 or a.shape[-1] != seq:
+            out[k] = a
+            continue
+        width = [(0, 0)] * (a.ndim - 1) + [(target - seq, 0) if side == "left" else (0, target - seq)]
+        out[k] = np.pad(a, width, constant_values=pad_values.get(k, 0))
+    return out
+
+
 class TritonPythonModel:
     """Tokenizer or image processor of a Hugging Face checkpoint."""
 
@@ -90,6 +117,15 @@ class TritonPythonModel:
             self.processor = AutoTokenizer.from_pretrained(folder)
             self.max_length = int(self.io.parameter("max_length", "512"))
         self.limits = Limits(self.io.config.get("parameters"), getattr(self, "max_length", None))
+        self.buckets = [int(b) for b in self.io.parameter("length_buckets", "").split(",") if b.strip()]
+        if self.buckets and self.kind != "image":
+            if self.engine == "tokenizers":
+                pad_id, pad_type = int(self.io.parameter("pad_id", "0")), int(self.io.parameter("pad_type_id", "0"))
+                self.side = self.io.parameter("padding_side", "right")
+            else:
+                pad_id, pad_type = int(self.processor.pad_token_id or 0), int(self.processor.pad_token_type_id or 0)
+                self.side = self.processor.padding_side
+            self.pad_values = {"input_ids": pad_id, "token_type_ids": pad_type}
 
     def _run(self, arrays):
         if self.kind == "image":
@@ -107,6 +143,8 @@ class TritonPythonModel:
                                      return_tensors="np")
             if rows:  # multiple choice: [batch * choices, seq] -> [batch, choices, seq]
                 enc = {k: np.asarray(v).reshape(rows[0], rows[1], -1) for k, v in dict(enc).items()}
+            if self.buckets:
+                enc = pad_to_bucket(enc, self.buckets, self.pad_values, self.side)
         return {name: np.asarray(enc[name]) for name in self.io.outputs}
 
     def _text_items(self, arrays):
