@@ -15,14 +15,8 @@ import io
 
 import numpy as np
 
-#: Raw golden texts: different lengths, so that padding is exercised.
-GOLDEN_TEXTS = [
-    "Triton serves this model.",
-    "A longer second sentence, so that the first one is padded in the batch.",
-    "Short.",
-    "Model repositories load the first time.",
-    "The third text of the second trial is the longest one here.",
-]
+from tritonrepo.tasks.text_reference import GOLDEN_TEXTS  # one list: text_reference is the light module
+
 GOLDEN_QA = [("Who serves models?", "Triton serves models from a repository."), ("What pads?", "Short texts pad.")]
 
 

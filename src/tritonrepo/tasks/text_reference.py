@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-#: The golden texts of :mod:`tritonrepo.tasks.reference` (not imported from there: that module imports numpy).
+#: Raw golden texts: different lengths, so that padding is exercised (also :mod:`tritonrepo.tasks.reference`'s).
 GOLDEN_TEXTS = [
     "Triton serves this model.",
     "A longer second sentence, so that the first one is padded in the batch.",
