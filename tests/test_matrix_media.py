@@ -362,3 +362,25 @@ def test_request_knobs_override_the_config_default(served, media, name, knob, va
         np.testing.assert_allclose(got["scores"][0], [r["score"] for r in ref], atol=ATOL)
     if name == "siglip":
         assert np.abs(plain["scores"] - tuned["scores"]).max() > 1e-3  # the template changed the texts
+
+
+def test_mask2former_is_refused_and_the_matrix_says_why(matrix_record):
+    """MaskFormer-style segmentation where optimum exports it: MaskFormer is in the matrix above; Mask2Former has no
+    ONNX config in optimum, and the Python backend takes its tensor contract from that config, so no mode can be
+    built: add-hf refuses the pair before heavy imports, and the support matrix records the reason."""
+    import optimum.exporters.onnx.model_configs  # noqa: F401 - registers the ONNX configs
+    from optimum.exporters.tasks import TasksManager
+
+    from tritonrepo.errors import TritonRepoError
+    from tritonrepo.tasks import resolve_spec
+
+    assert "image-segmentation" in TasksManager.get_supported_tasks_for_model_type(
+        "maskformer", exporter="onnx", library_name="transformers")
+    with pytest.raises(KeyError, match="mask2former is not supported yet"):
+        TasksManager.get_supported_tasks_for_model_type("mask2former", exporter="onnx", library_name="transformers")
+    config = {"model_type": "mask2former", "architectures": ["Mask2FormerForUniversalSegmentation"]}
+    with pytest.raises(TritonRepoError, match="task 'image-segmentation' is not supported for model type 'mask2former'"):
+        resolve_spec(config, "image-segmentation")
+    reason = "not supported: optimum has no ONNX config for mask2former (the Python backend takes its I/O from it too)"
+    for mode in MODES:
+        matrix_record("Mask2FormerForUniversalSegmentation", "image-segmentation", mode, reason, model_type="mask2former")
