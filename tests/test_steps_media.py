@@ -430,6 +430,9 @@ def test_request_threshold_and_top_k_override_the_parameters(media):
             sorted((r["label"], round(r["score"], 4)) for r in ref)
         counts.append(len(items))
     assert len(set(counts)) > 1, counts  # the knob changes the answer
+    two = {k: np.concatenate([v, v]) for k, v in a.items()}  # one value per image
+    got = post.run({**two, "threshold": np.array([[0.1], [0.9]], np.float32)})
+    assert [len(json.loads(d)) for d in got["detections"][:, 0]] == [counts[1], counts[2]]
 
     ckpt = media["wav2vec2"]
     model = AutoModelForAudioClassification.from_pretrained(ckpt).eval()

@@ -107,7 +107,8 @@ Fields of :class:`PipelineSpec` (``NAME_preprocess -> NAME_model -> NAME_postpro
   input's config dims, e.g. ``"last_hidden_state[-1]"``).
 * ``post_files`` — what the post step's version folder gets: ``"labels"`` (the checkpoint's config.json,
   parameter ``labels_file``), ``"processor"`` (tokenizer/processor, parameter ``processor_subfolder``).
-* ``post_parameters`` — fixed extra config parameters (``{"max_answer_tokens": "30"}``).
+* ``post_parameters`` — fixed extra config parameters (``{"max_answer_tokens": "30"}``); ``{core_model}`` in a
+  value becomes the core model's name (a post step that calls the core model through BLS, e.g. ``per_image_model``).
 * ``post_setup`` — dotted path of ``fn(checkpoint, spec) -> {param: value}`` for parameters read from the
   checkpoint (e.g. sentence-transformers pooling).
 * ``outputs`` — the ensemble outputs, ``"post.<name>"`` / ``"core.<name>"``; ``("core.*",)`` = all core outputs.

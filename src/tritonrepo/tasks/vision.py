@@ -53,15 +53,9 @@ GOLDEN_SIZES = ((48, 30), (30, 52))
 
 
 def golden_images(checkpoint, spec) -> dict[str, list]:
-    """``{"image": [portrait png, landscape png]}``."""
+    """``{"image": [portrait png, landscape png]}``: one request with both (detection and MaskFormer pipelines
+    answer each image as the pipeline does alone, see :mod:`tritonrepo.triton_models.image_steps`)."""
     return {"image": [png(h, w, seed=i) for i, (h, w) in enumerate(GOLDEN_SIZES)]}
-
-
-def golden_landscape(checkpoint, spec) -> dict[str, list]:
-    """``{"image": [landscape png]}``: one image, because DETR-style processors pad the images of one batch
-    together and the pipeline (the reference) processes one image at a time."""
-    h, w = GOLDEN_SIZES[1]
-    return {"image": [png(h, w, seed=1)]}
 
 
 def save_image_processor(checkpoint, spec, dst: Path) -> dict[str, str]:
@@ -232,7 +226,7 @@ register(TaskSpec(
         post_files=("labels",),
         post_parameters={"threshold": "0.5", "per_image_model": "{core_model}"},
         outputs=("post.detections", "post.boxes", "post.scores", "post.label_ids"),
-        golden_inputs=f"{_HERE}:golden_landscape",
+        golden_inputs=f"{_HERE}:golden_images",
         reference=f"{_HERE}:detection_reference",
     ),
     notes="boxes in pixels of the original image (each image of a request alone); JSON detections above "
@@ -291,7 +285,7 @@ register(TaskSpec(
         post_outputs=(TensorDecl("label_map", "TYPE_INT32", (-1, -1)), TensorDecl("segments", "TYPE_STRING", (1,))),
         post_files=("labels",),
         outputs=("post.label_map", "post.segments"),
-        golden_inputs=f"{_HERE}:golden_landscape",
+        golden_inputs=f"{_HERE}:golden_images",
         reference=f"{_HERE}:segmentation_reference",
     ),
     notes="MaskFormer: semantic label map at the original image size (the pipeline's subtask='semantic')",

@@ -24,8 +24,8 @@ A fixed module; the config ``parameters`` say which step it is (``kind``):
   ``scores`` ``FP32 [batch, queries]``, ``label_ids`` ``INT64 [batch, queries]`` for every query. Detections
   scoring ``<= threshold`` (parameter, default 0.5 as in the pipeline) are left out of the JSON. Same as
   ``DetrImageProcessor.post_process_object_detection`` (transformers ``models/detr/image_processing_detr.py``):
-  softmax, the last class ("no object") dropped. An optional ``threshold`` input (``FP32 [batch, 1]``) overrides
-  the parameter per request.
+  softmax, the last class ("no object") dropped. An optional ``threshold`` input (``FP32 [batch, 1]``, one value
+  per image) overrides the parameter for that request.
 * ``semantic-segmentation`` — ``logits`` ``[batch, labels, h, w]`` and ``image_size`` -> ``label_map``
   ``INT32 [batch, H, W]`` (bilinear upsampling of the logits to the original size, then argmax, as
   ``SegformerImageProcessor.post_process_semantic_segmentation``; padded with -1 to the largest image of the
@@ -153,7 +153,7 @@ def detections(logits, pred_boxes, image_size, threshold, id2label):
         logits: ``[batch, queries, labels + 1]`` (last class: no object).
         pred_boxes: ``[batch, queries, 4]`` centre x, centre y, width, height relative to the image.
         image_size: ``[batch, 2]`` original height and width in pixels.
-        threshold: detections with a score ``<= threshold`` are dropped from the lists.
+        threshold: detections with a score ``<= threshold`` are dropped from the lists; a number, or one per image.
         id2label: ``{id: label}``.
 
     Returns:
@@ -169,8 +169,9 @@ def detections(logits, pred_boxes, image_size, threshold, id2label):
     scale = np.stack([size[:, 1], size[:, 0], size[:, 1], size[:, 0]], axis=-1)[:, None, :]
     boxes = corners * scale
     items = []
-    for s, lab, box in zip(scores, label_ids, boxes):
-        keep = s > threshold
+    thresholds = np.broadcast_to(np.asarray(threshold, dtype=np.float64).reshape(-1), (scores.shape[0],))
+    for s, lab, box, thr in zip(scores, label_ids, boxes, thresholds):
+        keep = s > thr
         items.append([
             {"score": float(sc), "label": id2label.get(int(li), f"LABEL_{int(li)}"),
              "box": dict(zip(("xmin", "ymin", "xmax", "ymax"), (float(v) for v in bx)))}
@@ -277,9 +278,7 @@ class ImageSteps:
             return {n: out[n] for n in self.outputs}
         if self.kind == "object-detection":
             rows = self.core_rows(a)
-            threshold = self.threshold
-            if a.get("threshold") is not None:
-                threshold = float(np.asarray(a["threshold"]).reshape(-1)[0])
+            threshold = self.threshold if a.get("threshold") is None else np.asarray(a["threshold"]).reshape(-1)
             items, boxes, scores, label_ids = detections(np.stack([r["logits"] for r in rows]),
                                                          np.stack([r["pred_boxes"] for r in rows]), a["image_size"],
                                                          threshold, self.id2label)
