@@ -225,6 +225,8 @@ def _raw_requests(spec, checkpoint):
     if spec.task == "token-classification":
         return [{"words": [["hello", "world", "triton"]], "boxes": [[[10, 10, 60, 30], [70, 10, 140, 30], [10, 50, 90, 70]]]},
                 {"words": [["good"]], "boxes": [[[5, 5, 50, 20]]]}]
+    if spec.task in ("object-detection", "image-segmentation"):  # aspect kept: one request with both sizes too
+        return [{"image": [PORTRAIT]}, {"image": [LANDSCAPE]}, {"image": [PORTRAIT, LANDSCAPE]}]
     return [{"image": [PORTRAIT]}, {"image": [LANDSCAPE]}]
 
 
@@ -242,23 +244,27 @@ def _check_pipeline(server, model, checkpoint, spec, repo):
         _assert_close(got, want, valid=valid)
         if spec.task == "object-detection":
             _check_detections_json(checkpoint, spec, raw, got)
-        if spec.task == "semantic-segmentation":
-            segments = json.loads(got["segments"][0, 0])
-            assert [s["id"] for s in segments] == sorted(np.unique(want["label_map"][0][want["label_map"][0] >= 0]))
+        if spec.task in ("semantic-segmentation", "image-segmentation"):
+            for i in range(len(raw["image"])):
+                segments = json.loads(got["segments"][i, 0])
+                assert [s["id"] for s in segments] == sorted(np.unique(want["label_map"][i][want["label_map"][i] >= 0]))
 
 
-def _check_detections_json(checkpoint, spec, raw, got):
-    """The JSON list equals the object-detection pipeline's at its default threshold 0.5 (int boxes there)."""
+def _check_detections_json(checkpoint, spec, raw, got, **knobs):
+    """Each image's JSON list equals the object-detection pipeline's for that image alone, at its default threshold
+    0.5 or the given ``threshold`` (int boxes there)."""
     from PIL import Image
 
     from tritonrepo.tasks.vision import _pipe
 
-    ref = _pipe(checkpoint, spec, "object-detection")(Image.open(io.BytesIO(raw["image"][0])).convert("RGB"))
-    mine = json.loads(got["detections"][0, 0])
-    assert len(mine) == len(ref)
-    for m, r in zip(sorted(mine, key=lambda d: -d["score"]), sorted(ref, key=lambda d: -d["score"])):
-        assert m["label"] == r["label"] and abs(m["score"] - r["score"]) <= ATOL
-        assert all(abs(int(m["box"][k]) - r["box"][k]) <= 1 for k in r["box"])
+    pipe = _pipe(checkpoint, spec, "object-detection")
+    for i, blob in enumerate(raw["image"]):
+        ref = pipe(Image.open(io.BytesIO(blob)).convert("RGB"), **knobs)
+        mine = json.loads(got["detections"][i, 0])
+        assert len(mine) == len(ref), (i, mine, ref)
+        for m, r in zip(sorted(mine, key=lambda d: -d["score"]), sorted(ref, key=lambda d: -d["score"])):
+            assert m["label"] == r["label"] and abs(m["score"] - r["score"]) <= ATOL
+            assert all(abs(int(m["box"][k]) - r["box"][k]) <= 1 for k in r["box"])
 
 
 @pytest.mark.parametrize(("name", "bad", "good_input", "message"), [
@@ -280,3 +286,101 @@ def test_a_bad_request_gets_its_error_and_the_next_one_succeeds(served, name, ba
         infer(server.http_url, model, bad)
     good = encode_wav(tone(0.5, 16000), 16000) if good_input == "audio" else LANDSCAPE
     assert infer(server.http_url, model, {good_input: np.array([[good]], dtype=object)})
+
+
+KNOBS = [  # (checkpoint, knob input, value): the pipelines' per-request arguments
+    ("detr", "threshold", 0.05),
+    ("hubert", "top_k", 2),
+    ("siglip", "hypothesis_template", "a picture of {} here"),
+]
+
+
+@pytest.mark.parametrize(("name", "knob", "value"), KNOBS, ids=[k[1] for k in KNOBS])
+def test_request_knobs_override_the_config_default(served, media, name, knob, value):
+    """An optional ensemble input (``optional: true``, passed through to the step by Triton 2.51) overrides the
+    config default for that request only: the same request with and without it equals transformers' pipeline
+    called without and with the argument, and the two answers differ."""
+    from PIL import Image
+
+    from tritonrepo.config import read_config
+    from tritonrepo.pipeline import golden_array
+    from tritonrepo.tasks.audio import tone
+    from tritonrepo.triton_models.audio import decode_audio, encode_wav
+
+    mode, repo, server, *_ = served
+    if mode != "pipeline":
+        pytest.skip("request knobs are ensemble inputs")
+    task = tiny_media.BUILDERS[name][1][0]
+    model = model_name(name, task)
+    assert next(t for t in read_config(repo / model).input if t.name == knob).optional
+    checkpoint = resolve_checkpoint(str(media[name]))
+    spec = spec_for(task, _model_type(name))
+    mbs = read_config(repo / f"{model}_preprocess").max_batch_size
+    if name == "detr":
+        raw = {"image": [PORTRAIT, LANDSCAPE]}
+    elif name == "hubert":
+        raw = {"audio": [encode_wav(tone(0.9, 16000, 4), 16000)]}
+    else:
+        raw = {"image": [LANDSCAPE], "candidate_labels": ["cat", "a dog", "a small bird", "car"]}
+    request = {k: golden_array(v, spec, k, mbs) for k, v in raw.items()}
+    batch = len(next(iter(raw.values())))
+    dtype = {"threshold": np.float32, "top_k": np.int32, "hypothesis_template": object}[knob]
+    v = value.encode() if isinstance(value, str) else value
+    knob_value = np.array([[v]] * batch if mbs > 0 else [v], dtype=dtype)
+    plain = infer(server.http_url, model, request)
+    tuned = infer(server.http_url, model, {**request, knob: knob_value})
+    if name == "detr":
+        _check_detections_json(checkpoint, spec, raw, plain)
+        _check_detections_json(checkpoint, spec, raw, tuned, threshold=value)
+        assert [len(json.loads(d)) for d in plain["detections"][:, 0]] != \
+            [len(json.loads(d)) for d in tuned["detections"][:, 0]]
+        return
+    if name == "hubert":
+        from transformers import AutoFeatureExtractor, pipeline
+
+        from tritonrepo.export.common import load_torch_model
+
+        fe = AutoFeatureExtractor.from_pretrained(str(checkpoint.path))
+        pipe = pipeline("audio-classification", model=load_torch_model(checkpoint, spec), feature_extractor=fe)
+        clip = {"raw": decode_audio(raw["audio"][0], 16000), "sampling_rate": 16000}
+        n_labels = len(tiny_media.AUDIO_LABELS)
+        pairs = [(plain, pipe(clip, top_k=n_labels)), (tuned, pipe(clip, top_k=value))]
+        assert plain["labels"].shape == (1, n_labels) and tuned["labels"].shape == (1, value)
+    else:
+        from transformers import AutoImageProcessor, AutoTokenizer, pipeline
+
+        from tritonrepo.export.common import load_torch_model
+
+        pipe = pipeline("zero-shot-image-classification", model=load_torch_model(checkpoint, spec),
+                        tokenizer=AutoTokenizer.from_pretrained(str(checkpoint.path)),
+                        image_processor=AutoImageProcessor.from_pretrained(str(checkpoint.path), use_fast=False))
+        im = Image.open(io.BytesIO(raw["image"][0])).convert("RGB")
+        labels = raw["candidate_labels"]
+        pairs = [(plain, pipe(im, candidate_labels=labels)), (tuned, pipe(im, candidate_labels=labels, hypothesis_template=value))]
+    for got, ref in pairs:
+        assert [bytes(x).decode() for x in got["labels"][0]] == [r["label"] for r in ref]
+        np.testing.assert_allclose(got["scores"][0], [r["score"] for r in ref], atol=ATOL)
+    if name == "siglip":
+        assert np.abs(plain["scores"] - tuned["scores"]).max() > 1e-3  # the template changed the texts
+
+
+def test_mask2former_is_refused_and_the_matrix_says_why(matrix_record):
+    """MaskFormer-style segmentation where optimum exports it: MaskFormer is in the matrix above; Mask2Former has no
+    ONNX config in optimum, and the Python backend takes its tensor contract from that config, so no mode can be
+    built: add-hf refuses the pair before heavy imports, and the support matrix records the reason."""
+    import optimum.exporters.onnx.model_configs  # noqa: F401 - registers the ONNX configs
+    from optimum.exporters.tasks import TasksManager
+
+    from tritonrepo.errors import TritonRepoError
+    from tritonrepo.tasks import resolve_spec
+
+    assert "image-segmentation" in TasksManager.get_supported_tasks_for_model_type(
+        "maskformer", exporter="onnx", library_name="transformers")
+    with pytest.raises(KeyError, match="mask2former is not supported yet"):
+        TasksManager.get_supported_tasks_for_model_type("mask2former", exporter="onnx", library_name="transformers")
+    config = {"model_type": "mask2former", "architectures": ["Mask2FormerForUniversalSegmentation"]}
+    with pytest.raises(TritonRepoError, match="task 'image-segmentation' is not supported for model type 'mask2former'"):
+        resolve_spec(config, "image-segmentation")
+    reason = "not supported: optimum has no ONNX config for mask2former (the Python backend takes its I/O from it too)"
+    for mode in MODES:
+        matrix_record("Mask2FormerForUniversalSegmentation", "image-segmentation", mode, reason, model_type="mask2former")

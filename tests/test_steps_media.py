@@ -150,7 +150,7 @@ def wav(seconds, rate=16000, seed=0) -> bytes:
 CLIPS = [wav(0.6, seed=1), wav(1.3, rate=8000, seed=2)]
 
 
-@pytest.mark.parametrize("name", ["wav2vec2", "ast"])
+@pytest.mark.parametrize("name", ["wav2vec2", "hubert", "ast"])
 @pytest.mark.parametrize("clip", CLIPS, ids=["short-16k", "long-8k"])
 def test_audio_classification_equals_the_pipeline(media, name, clip):
     from transformers import AutoModelForAudioClassification, pipeline
@@ -181,27 +181,46 @@ def test_undecodable_audio_is_a_request_error(media):
         pre.run({"audio": np.array([[b"RIFF but not really"]], dtype=object)})
 
 
+ZERO_SHOT = {  # pre outputs, pre parameters, post parameters: what the registry's setup functions write
+    "clip": (["input_ids", "pixel_values", "attention_mask"], {}, {"activation": "softmax"}),
+    "siglip": (["input_ids", "pixel_values"], {"padding": "max_length", "max_length": "64"}, {"activation": "sigmoid"}),
+}
+
+
+@pytest.mark.parametrize("name", ["clip", "siglip"])
 @pytest.mark.parametrize("blob", IMAGES, ids=["portrait", "landscape"])
-def test_clip_zero_shot_equals_the_pipeline(media, blob):
+@pytest.mark.parametrize("template", [None, "a picture of {} here"], ids=["default-template", "request-template"])
+def test_zero_shot_equals_the_pipeline(media, name, blob, template):
+    """CLIP softmax / SigLIP sigmoid (texts padded to 64); the optional ``hypothesis_template`` input as the
+    pipeline's ``hypothesis_template`` argument."""
     from transformers import AutoModelForZeroShotImageClassification, pipeline
 
     from tritonrepo.triton_models.multimodal_steps import MultimodalSteps
 
-    ckpt = media["clip"]
+    ckpt = media[name]
+    outputs, pre_params, post_params = ZERO_SHOT[name]
     model = AutoModelForZeroShotImageClassification.from_pretrained(ckpt).eval()
     labels = ["cat", "a dog", "a small bird", "car"]
     pre = MultimodalSteps("image-text-preprocess", str(ckpt.parent),
-                          {"processor_subfolder": ckpt.name, "hypothesis_template": "This is a photo of {}."},
-                          ["input_ids", "pixel_values", "attention_mask"])
-    enc = pre.run({"image": np.array([blob], dtype=object),
-                   "candidate_labels": np.array([x.encode() for x in labels], dtype=object)})
+                          {"processor_subfolder": ckpt.name, "hypothesis_template": "This is a photo of {}.",
+                           **pre_params}, outputs)
+    request = {"image": np.array([blob], dtype=object),
+               "candidate_labels": np.array([x.encode() for x in labels], dtype=object)}
+    if template:
+        request["hypothesis_template"] = np.array([template.encode()], dtype=object)
+    enc = pre.run(request)
+    if name == "siglip":
+        assert enc["input_ids"].shape == (4, 64) and "attention_mask" not in enc
     out = _forward(model, enc)
-    post = MultimodalSteps("zero-shot-image-classification", str(ckpt.parent), {}, [])
+    post = MultimodalSteps("zero-shot-image-classification", str(ckpt.parent), post_params, [])
     got = post.run({"logits_per_image": out.logits_per_image.numpy(),
                     "candidate_labels": np.array([x.encode() for x in labels], dtype=object)})
-    ref = pipeline("zero-shot-image-classification", model=str(ckpt))(_pil(blob), candidate_labels=labels)
+    kwargs = {"hypothesis_template": template} if template else {}
+    ref = pipeline("zero-shot-image-classification", model=str(ckpt))(_pil(blob), candidate_labels=labels, **kwargs)
     assert [x.decode() for x in got["labels"][0]] == [r["label"] for r in ref]
     np.testing.assert_allclose(got["scores"][0], [r["score"] for r in ref], atol=1e-5)
+    if name == "siglip":  # sigmoid per label: the scores do not sum to 1
+        assert abs(float(got["scores"][0].sum()) - 1.0) > 0.05
 
 
 def test_clip_image_and_text_embeddings_share_one_space(media):
@@ -311,3 +330,120 @@ def test_preprocessing_runs_without_torch_and_gives_the_same_arrays(media, tmp_p
                                atol=1e-6)
     detr = _pre(media["detr"], ["pixel_values"]).run({"image": np.array([[IMAGES[1]]], dtype=object)})
     np.testing.assert_allclose(out["detr"], detr["pixel_values"], atol=1e-6)
+
+
+@pytest.mark.parametrize("blob", IMAGES, ids=["portrait", "landscape"])
+def test_mask_segmentation_label_map_equals_the_pipeline(media, blob):
+    """MaskFormer: the semantic label map equals the pipeline's ``subtask="semantic"`` masks, pixel for pixel."""
+    from transformers import AutoModelForInstanceSegmentation, pipeline
+
+    ckpt = media["maskformer"]
+    model = AutoModelForInstanceSegmentation.from_pretrained(ckpt).eval()
+    pre = _pre(ckpt, ["pixel_values", "image_size"]).run({"image": np.array([[blob]], dtype=object)})
+    out = _forward(model, {"pixel_values": pre["pixel_values"]})
+    got = _post("mask-segmentation", ckpt).run({"class_queries_logits": out.class_queries_logits.numpy(),
+                                                "masks_queries_logits": out.masks_queries_logits.numpy(),
+                                                "image_size": pre["image_size"]})
+    h, w = pre["image_size"][0]
+    assert got["label_map"].shape == (1, h, w)
+    segments = json.loads(got["segments"][0, 0])
+    ref = pipeline("image-segmentation", model=model, image_processor=str(ckpt))(_pil(blob), subtask="semantic")
+    assert [s["label"] for s in segments] == [r["label"] for r in ref]
+    for seg, r in zip(segments, ref):
+        np.testing.assert_array_equal(got["label_map"][0] == seg["id"], np.asarray(r["mask"]) > 0)
+
+
+CORE = {"detr": "AutoModelForObjectDetection", "yolos": "AutoModelForObjectDetection",
+        "maskformer": "AutoModelForInstanceSegmentation"}
+
+
+@pytest.mark.parametrize("name", ["detr", "yolos", "maskformer"])
+def test_two_images_of_different_sizes_each_get_the_pipelines_answer(media, name):
+    """A portrait and a landscape image in one request: the core model runs on the padded batch, and the post step
+    runs it again alone on each padded image (in the server through BLS; here the PyTorch model), so every image
+    gets what transformers' pipeline gives for it. Without the rerun the padded image's answer differs."""
+    import transformers
+
+    ckpt = media[name]
+    model = getattr(transformers, CORE[name]).from_pretrained(ckpt).eval()
+    kind = "mask-segmentation" if name == "maskformer" else "object-detection"
+    outs = ["class_queries_logits", "masks_queries_logits"] if name == "maskformer" else ["logits", "pred_boxes"]
+    inputs = ["pixel_values"] + (["pixel_mask"] if name == "detr" else [])
+    pre = _pre(ckpt, [*inputs, "image_size", "pixel_size"]).run({"image": np.array([[b] for b in IMAGES], dtype=object)})
+    assert pre["image_size"].tolist() == [[40, 30], [30, 52]]
+    assert pre["pixel_size"][0].tolist() != pre["pixel_size"][1].tolist()
+    batch = _forward(model, {k: pre[k] for k in inputs})
+    a = {**{k: getattr(batch, k).numpy() for k in outs}, **pre}
+    calls = []
+
+    def infer_core(arrays, names):
+        calls.append({k: v.shape for k, v in arrays.items()})
+        out = _forward(model, arrays)
+        return {n: getattr(out, n).numpy() for n in names}
+
+    got = ImageSteps(kind, str(ckpt.parent), {"labels_file": f"{ckpt.name}/config.json", "threshold": "0.0"}, [],
+                     infer_core=infer_core).run(a)
+    padded = [tuple(sz) != pre["pixel_values"].shape[-2:] for sz in pre["pixel_size"].tolist()]
+    assert len(calls) == sum(padded) >= 1  # only padded images run again
+    naive = _post(kind, ckpt, threshold="0.0").run(a)
+    pipe = transformers.pipeline("image-segmentation" if name == "maskformer" else "object-detection", model=model,
+                                 image_processor=str(ckpt))
+    padded_differs = False
+    for i, blob in enumerate(IMAGES):
+        im = _pil(blob)
+        ref_out = pipe.forward(pipe.preprocess(im))
+        if name == "maskformer":
+            want = pipe.image_processor.post_process_semantic_segmentation(ref_out, target_sizes=[(im.height, im.width)])[0]
+            mine = got["label_map"][i, : im.height, : im.width]
+            np.testing.assert_array_equal(mine, want.numpy())
+            padded_differs |= not np.array_equal(naive["label_map"][i, : im.height, : im.width], want.numpy())
+        else:
+            want = pipe.image_processor.post_process_object_detection(ref_out, threshold=-1.0,
+                                                                      target_sizes=[(im.height, im.width)])[0]
+            np.testing.assert_allclose(got["boxes"][i], want["boxes"].numpy(), rtol=1e-3, atol=1e-3)
+            np.testing.assert_allclose(got["scores"][i], want["scores"].numpy(), atol=1e-4)
+            padded_differs |= not np.allclose(naive["boxes"][i], want["boxes"].numpy(), rtol=1e-3, atol=1e-3)
+    assert padded_differs, "the padded batch gave the per-image answers already: the test shows nothing"
+
+
+def test_request_threshold_and_top_k_override_the_parameters(media):
+    """The optional ``threshold`` (detection) and ``top_k`` (audio) inputs as the pipelines' arguments."""
+    from transformers import AutoModelForAudioClassification, AutoModelForObjectDetection, pipeline
+
+    from tritonrepo.triton_models.audio import decode_audio
+    from tritonrepo.triton_models.audio_steps import AudioSteps
+    from tritonrepo.triton_models.runtime import RequestError
+
+    ckpt = media["detr"]
+    model = AutoModelForObjectDetection.from_pretrained(ckpt).eval()
+    pre = _pre(ckpt, ["pixel_values", "image_size"]).run({"image": np.array([[IMAGES[1]]], dtype=object)})
+    out = _forward(model, {"pixel_values": pre["pixel_values"]})
+    a = {"logits": out.logits.numpy(), "pred_boxes": out.pred_boxes.numpy(), "image_size": pre["image_size"]}
+    post = _post("object-detection", ckpt, threshold="0.5")
+    pipe = pipeline("object-detection", model=model, image_processor=str(ckpt))
+    counts = []
+    for threshold in (None, 0.1, 0.9):
+        got = post.run({**a, **({"threshold": np.array([[threshold]], np.float32)} if threshold is not None else {})})
+        ref = pipe(_pil(IMAGES[1]), **({"threshold": threshold} if threshold is not None else {}))
+        items = json.loads(got["detections"][0, 0])
+        assert sorted((d["label"], round(d["score"], 4)) for d in items) == \
+            sorted((r["label"], round(r["score"], 4)) for r in ref)
+        counts.append(len(items))
+    assert len(set(counts)) > 1, counts  # the knob changes the answer
+    two = {k: np.concatenate([v, v]) for k, v in a.items()}  # one value per image
+    got = post.run({**two, "threshold": np.array([[0.1], [0.9]], np.float32)})
+    assert [len(json.loads(d)) for d in got["detections"][:, 0]] == [counts[1], counts[2]]
+
+    ckpt = media["wav2vec2"]
+    model = AutoModelForAudioClassification.from_pretrained(ckpt).eval()
+    logits = _forward(model, AudioSteps("audio-preprocess", str(ckpt.parent), {"processor_subfolder": ckpt.name},
+                                        ["input_values"]).run({"audio": np.array([[CLIPS[0]]], dtype=object)})).logits
+    post = AudioSteps("audio-classification", str(ckpt.parent), {"labels_file": f"{ckpt.name}/config.json"}, [])
+    apipe = pipeline("audio-classification", model=model, feature_extractor=str(ckpt))
+    for k in (None, 1, 2):
+        got = post.run({"logits": logits.numpy(), **({"top_k": np.array([[k]], np.int32)} if k else {})})
+        ref = apipe({"raw": decode_audio(CLIPS[0], 16000), "sampling_rate": 16000}, **({"top_k": k} if k else {}))
+        assert [x.decode() for x in got["labels"][0]] == [r["label"] for r in ref]
+        np.testing.assert_allclose(got["scores"][0], [r["score"] for r in ref], atol=1e-5)
+    with pytest.raises(RequestError, match="top_k must be one value >= 1"):
+        post.run({"logits": logits.numpy(), "top_k": np.array([[0]], np.int32)})

@@ -83,6 +83,9 @@ def test_every_entry_is_complete_and_uses_the_transformers_pipeline_class():
         assert hasattr(transformers, s.auto_class), s.key
         if s.hf_pipeline is not None:  # the class transformers.pipeline loads (the SegFormer false success)
             hf = HF_TASKS[s.hf_pipeline or s.task]["pt"]
+            if (s.hf_pipeline or s.task) == "image-segmentation":
+                # the pipeline loads config.architectures[0] and accepts these mappings too (ImageSegmentationPipeline)
+                hf = (*hf, transformers.AutoModelForInstanceSegmentation, transformers.AutoModelForUniversalSegmentation)
             assert getattr(transformers, s.auto_class) in hf, (s.key, s.auto_class, hf)
         assert callable(s.load("sample_inputs")), s.key
         if s.kind == "generate":

@@ -191,6 +191,23 @@ def make_wav2vec2_classifier(path: Path, seed: int = 0) -> Path:
     return path
 
 
+def make_hubert_classifier(path: Path, seed: int = 0) -> Path:
+    """HuBERT audio classifier (3 labels) on 16 kHz audio: wav2vec2's feature extractor, no attention mask."""
+    from transformers import HubertConfig, HubertForSequenceClassification, Wav2Vec2FeatureExtractor
+
+    _seed(seed)
+    cfg = HubertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
+                       conv_dim=(16, 16), conv_stride=(5, 4), conv_kernel=(10, 8), num_conv_pos_embeddings=16,
+                       num_conv_pos_embedding_groups=2, classifier_proj_size=16, do_stable_layer_norm=False,
+                       feat_extract_norm="group", initializer_range=0.2, **_labels(AUDIO_LABELS))
+    model = HubertForSequenceClassification(cfg)
+    _sharpen(model.classifier)
+    model.save_pretrained(path)
+    Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
+                             return_attention_mask=False).save_pretrained(path)
+    return path
+
+
 def make_ast_classifier(path: Path, seed: int = 0) -> Path:
     """Audio Spectrogram Transformer classifier: 16 mel bins x 100 frames (1 s at 16 kHz), 3 labels."""
     from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification
@@ -237,6 +254,73 @@ def make_clip(path: Path, seed: int = 0) -> Path:
     return path
 
 
+def make_siglip(path: Path, seed: int = 0) -> Path:
+    """SigLIP (text + vision towers, hidden 32), 32x32 images, a hand-made word-level tokenizer.
+
+    As SigLIP's own (sentencepiece) tokenizer, the tokenizer appends ``</s>``, pads with ``</s>`` and returns
+    ``input_ids`` only (no attention mask: the text tower pools the LAST position, which is why the
+    zero-shot pipeline pads to ``max_length`` 64); ``sentencepiece`` is not installed here, so it is a
+    ``tokenizers`` WordPiece model saved as ``PreTrainedTokenizerFast``.
+    """
+    import math
+
+    import torch
+    from tiny_models import _vocab
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast, SiglipConfig, SiglipImageProcessor, SiglipModel
+
+    _seed(seed)
+    path.mkdir(parents=True, exist_ok=True)
+    words = ["<pad>", "</s>", "<unk>"] + [w for w in _vocab() if not w.startswith("[")]
+    vocab = {w: i for i, w in enumerate(dict.fromkeys(words))}  # words, letters and ##letters: no <unk> in tests
+    core = Tokenizer(models.WordPiece(vocab, unk_token="<unk>"))
+    core.normalizer = normalizers.Lowercase()
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    core.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", vocab["</s>"])])
+    tok = PreTrainedTokenizerFast(tokenizer_object=core, pad_token="</s>", eos_token="</s>", unk_token="<unk>",
+                                  model_max_length=64, model_input_names=["input_ids"])
+    tok.save_pretrained(path)
+    text = {"vocab_size": len(vocab), "hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2,
+            "num_attention_heads": 2, "max_position_embeddings": 64, "pad_token_id": vocab["</s>"],
+            "eos_token_id": vocab["</s>"]}
+    vision = {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 2,
+              "image_size": 32, "patch_size": 8}
+    model = SiglipModel(SiglipConfig(text_config=text, vision_config=vision))
+    _jitter(model, 0.2)  # otherwise every label's text embedding is nearly the same
+    with torch.no_grad():  # and a logit scale that spreads the sigmoid scores over (0, 1)
+        model.logit_scale.fill_(math.log(20.0))
+        model.logit_bias.fill_(0.0)
+    model.save_pretrained(path)
+    SiglipImageProcessor(size={"height": 32, "width": 32}).save_pretrained(path)
+    return path
+
+
+def make_maskformer(path: Path, seed: int = 0) -> Path:
+    """MaskFormer (universal segmentation) on transformers' own random ResNet backbone: 5 queries, 4 labels
+    (+ "no object"), a 1-layer DETR decoder, FPN and mask features 32 (GroupNorm(32, ...)); images resized to shortest edge 32 / longest 64, multiple of 32."""
+    import torch
+    from transformers import MaskFormerConfig, MaskFormerForInstanceSegmentation, MaskFormerImageProcessor, ResNetConfig
+
+    _seed(seed)
+    backbone = ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic",
+                            out_features=["stage1", "stage2"])
+    decoder = {"model_type": "detr", "d_model": 32, "encoder_layers": 1, "decoder_layers": 1,
+               "encoder_attention_heads": 2, "decoder_attention_heads": 2, "encoder_ffn_dim": 37,
+               "decoder_ffn_dim": 37, "num_queries": 5}
+    cfg = MaskFormerConfig(backbone_config=backbone.to_dict(), decoder_config=decoder, fpn_feature_size=32,
+                           mask_feature_size=32, init_std=0.2, **_labels(SEG_LABELS))
+    model = MaskFormerForInstanceSegmentation(cfg)
+    _jitter(model, 0.1)
+    with torch.no_grad():  # queries far apart and an unbiased class head: each query predicts its own label
+        model.model.transformer_module.queries_embedder.weight.normal_(0.0, 2.0)
+        model.class_predictor.weight.normal_(0.0, 0.5)
+        model.class_predictor.bias.zero_()
+    model.save_pretrained(path)
+    MaskFormerImageProcessor(size={"shortest_edge": 32, "longest_edge": 64}, size_divisor=32,
+                             do_reduce_labels=False).save_pretrained(path)
+    return path
+
+
 def make_layoutlm_tagger(path: Path, seed: int = 0) -> Path:
     """LayoutLM token classifier (4 labels) with a WordPiece tokenizer; boxes on the 0-1000 scale."""
     from tiny_models import _vocab
@@ -265,7 +349,10 @@ BUILDERS = {
     "dpt": (make_dpt, ("depth-estimation",)),
     "wav2vec2": (make_wav2vec2_classifier, ("audio-classification",)),
     "ast": (make_ast_classifier, ("audio-classification",)),
+    "hubert": (make_hubert_classifier, ("audio-classification",)),
     "clip": (make_clip, ("zero-shot-image-classification", "feature-extraction")),
+    "siglip": (make_siglip, ("zero-shot-image-classification",)),
+    "maskformer": (make_maskformer, ("image-segmentation",)),
     "layoutlm": (make_layoutlm_tagger, ("token-classification",)),
 }
 

@@ -83,12 +83,14 @@ class EnsemblePlan:
     inputs: list[tuple[str, int, tuple[int, ...]]] = field(default_factory=list)
     outputs: list[tuple[str, int, tuple[int, ...]]] = field(default_factory=list)
     max_batch_size: int = 0
+    #: ensemble inputs every consumer takes as ``optional`` (they become ``optional: true`` inputs)
+    optional_inputs: set[str] = field(default_factory=set)
 
     def to_config(self) -> mc.ModelConfig:
         """The ensemble's ``ModelConfig`` (``platform: "ensemble"``, ``ensemble_scheduling``)."""
         cfg = mc.ModelConfig(name=self.name, platform="ensemble", max_batch_size=self.max_batch_size)
         for n, t, d in self.inputs:
-            cfg.input.add(name=n, data_type=t, dims=list(d))
+            cfg.input.add(name=n, data_type=t, dims=list(d), optional=n in self.optional_inputs)
         for n, t, d in self.outputs:
             cfg.output.add(name=n, data_type=t, dims=list(d))
         for model, imap, omap in zip(self.steps, self.input_maps, self.output_maps):
@@ -263,9 +265,14 @@ def plan_ensemble(
 
 
 def _ensemble_input(plan: EnsemblePlan, tensors: dict, tname: str, io, model: str, mbs: int) -> _Tensor:
+    """The ensemble input ``tname`` (created at its first consumer); optional while every consumer's input is."""
     if tname not in tensors:
         tensors[tname] = _Tensor(tname, model, io.data_type, tuple(io.dims), mbs)
         plan.inputs.append((tname, io.data_type, tuple(io.dims)))
+        if getattr(io, "optional", False):
+            plan.optional_inputs.add(tname)
+    elif not getattr(io, "optional", False):
+        plan.optional_inputs.discard(tname)
     return tensors[tname]
 
 

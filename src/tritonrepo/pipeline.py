@@ -260,7 +260,8 @@ def _stage_around(repo, tmp, name, checkpoint, spec: TaskSpec, core_name, core_c
     steps = [pre_name, core_name]
     folded = post_folded(spec, core_cfg)
     if pipe.post_kind and not folded:
-        post_cfg, post_version = _stage_post(checkpoint, spec, core_cfg, pre_cfg, post_name, options, tmp, repo)
+        post_cfg, post_version = _stage_post(checkpoint, spec, core_cfg, pre_cfg, post_name, options, tmp, repo,
+                                             core_name)
         configs[post_name] = post_cfg
         staged.append((post_name, post_version))
         steps.append(post_name)
@@ -316,6 +317,7 @@ def _stage_pre(checkpoint, spec: TaskSpec, core_cfg, name, options, tmp, repo) -
     outputs = [TensorSpec(t.name, t.data_type, tuple(t.dims)) for t in core_cfg.input]
     outputs += [_decl(t) for t in pipe.pre_extra_outputs]
     cfg = build_config(name, backend="python", inputs=inputs, outputs=outputs, settings=_settings(core_cfg, options, params))
+    _mark_optional(cfg, {t.name for t in pipe.raw_inputs if t.optional})
     _write_step(tmp / name, repo / name, cfg, checkpoint, spec.task, ver)
     return cfg, ver
 
@@ -328,6 +330,13 @@ def length_buckets(max_length: int, smallest: int = 16) -> list[int]:
         out.append(b)
         b *= 2
     return [*out, max_length]
+
+
+def _mark_optional(cfg: mc.ModelConfig, names: set[str]) -> None:
+    """``optional: true`` on the inputs ``names`` (per-request knobs, see ``TensorDecl.optional``)."""
+    for t in cfg.input:
+        if t.name in names:
+            t.optional = True
 
 
 def post_step_inputs(spec: TaskSpec, core_cfg, pre_cfg) -> list[TensorSpec]:
@@ -367,8 +376,10 @@ def _post_dims(decl, inputs: list[TensorSpec]) -> tuple[int, ...]:
     return tuple(dims)
 
 
-def _stage_post(checkpoint, spec: TaskSpec, core_cfg, pre_cfg, name, options, tmp, repo) -> tuple[mc.ModelConfig, int]:
-    """The postprocess step: inputs, outputs, files and parameters as the entry declares them."""
+def _stage_post(checkpoint, spec: TaskSpec, core_cfg, pre_cfg, name, options, tmp, repo,
+                core_name: str = "") -> tuple[mc.ModelConfig, int]:
+    """The postprocess step: inputs, outputs, files and parameters as the entry declares them (``{core_model}`` in
+    a parameter value becomes the core model's name, for steps that call it through BLS)."""
     pipe = spec.pipeline
     ver = free_version(repo / name, options.version, force=options.force)
     vdir = tmp / name / str(ver)
@@ -380,10 +391,11 @@ def _stage_post(checkpoint, spec: TaskSpec, core_cfg, pre_cfg, name, options, tm
     if "processor" in pipe.post_files:
         spec.pipeline_load("pre_setup")(checkpoint, spec, vdir / PROCESSOR_DIR)
         params["processor_subfolder"] = PROCESSOR_DIR
-    params.update(post_parameters(checkpoint, spec))
+    params.update({k: v.replace("{core_model}", core_name) for k, v in post_parameters(checkpoint, spec).items()})
     inputs = post_step_inputs(spec, core_cfg, pre_cfg)
     outputs = [_decl(t, _post_dims(t, inputs)) for t in pipe.post_outputs]
     cfg = build_config(name, backend="python", inputs=inputs, outputs=outputs, settings=_settings(core_cfg, options, params))
+    _mark_optional(cfg, {t.name for t in pre_cfg.input if t.optional})
     _write_step(tmp / name, repo / name, cfg, checkpoint, f"postprocess:{pipe.post_kind}", ver)
     return cfg, ver
 

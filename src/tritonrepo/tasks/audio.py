@@ -1,7 +1,7 @@
-"""Audio tasks: audio classification (wav2vec2, AST), one registry entry per task.
+"""Audio tasks: audio classification (wav2vec2, HuBERT, AST), one registry entry per task.
 
 Audio is an input kind of its own: sample inputs are synthetic clips of different lengths run through the
-checkpoint's feature extractor (wav2vec2: normalised samples ``[batch, samples]``; AST: a log-mel filterbank
+checkpoint's feature extractor (wav2vec2, HuBERT: normalised samples ``[batch, samples]``; AST: a log-mel filterbank
 ``[batch, max_length, num_mel_bins]``, fixed by the config). The pipeline's raw input ``audio`` holds the bytes of
 a WAV/FLAC/OGG file; the preprocess step decodes and resamples it (:mod:`tritonrepo.triton_models.audio`,
 copied beside the step as ``tritonrepo_audio.py``) and runs the feature extractor; the postprocess step returns
@@ -90,8 +90,8 @@ def audio_classification_reference(checkpoint, spec, raw, max_length):
 register(TaskSpec(
     task="audio-classification",
     family="audio",
-    model_types=("wav2vec2", "audio-spectrogram-transformer"),
-    architectures=("Wav2Vec2ForSequenceClassification", "ASTForAudioClassification"),
+    model_types=("wav2vec2", "hubert", "audio-spectrogram-transformer"),
+    architectures=("Wav2Vec2ForSequenceClassification", "HubertForSequenceClassification", "ASTForAudioClassification"),
     auto_class="AutoModelForAudioClassification",
     sample_inputs=f"{_HERE}:audio_inputs",
     fixed_dims={"input_values": (None,), "logits": ("num_labels",)},
@@ -100,16 +100,16 @@ register(TaskSpec(
         pre_kind="audio-preprocess",
         pre_module=_STEPS,
         pre_setup=f"{_HERE}:save_feature_extractor",
-        raw_inputs=(TensorDecl("audio", "TYPE_STRING", (1,)),),
+        raw_inputs=(TensorDecl("audio", "TYPE_STRING", (1,)), TensorDecl("top_k", "TYPE_INT32", (1,), optional=True)),
         post_kind="audio-classification",
         post_module=_STEPS,
-        post_inputs=("core.logits",),
-        post_outputs=(TensorDecl("labels", "TYPE_STRING", ("logits[0]",)),
-                      TensorDecl("scores", "TYPE_FP32", ("logits[0]",))),
+        post_inputs=("core.logits", "raw.top_k?"),
+        post_outputs=(TensorDecl("labels", "TYPE_STRING", (-1,)), TensorDecl("scores", "TYPE_FP32", (-1,))),
         post_files=("labels",),
         outputs=("post.labels", "post.scores"),
         golden_inputs=f"{_HERE}:golden_clips",
         reference=f"{_HERE}:audio_classification_reference",
     ),
-    notes="audio: WAV/FLAC/OGG bytes, resampled to the feature extractor's rate; every label, best first",
+    notes="audio: WAV/FLAC/OGG bytes, resampled to the feature extractor's rate; every label, best first "
+          "(or the request's optional 'top_k' best)",
 ))

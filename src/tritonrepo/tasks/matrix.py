@@ -97,7 +97,8 @@ def render_markdown(records: list[dict]) -> str:
         if s.pipeline is None:
             continue
         p = s.pipeline
-        ins = ", ".join(f"`{t.name}` {t.dtype.removeprefix('TYPE_')} {list(t.dims)}" for t in p.raw_inputs)
+        ins = ", ".join(f"`{t.name}` {t.dtype.removeprefix('TYPE_')} {list(t.dims)}" + (" (optional)" if t.optional else "")
+                        for t in p.raw_inputs)
         outs = ", ".join(f"`{ref.partition('.')[2]}`" if not ref.endswith("*") else "core outputs" for ref in p.outputs)
         lines.append(f"| {s.task} | {s.family} | {ins} | {p.pre_kind} | {p.post_kind or '–'} | {outs} |")
     return "\n".join(lines) + "\n"

@@ -1,5 +1,9 @@
-"""Multimodal tasks: CLIP zero-shot image classification and image + text feature extraction, LayoutLM token
-classification with word boxes; one registry entry per task.
+"""Multimodal tasks: CLIP/SigLIP zero-shot image classification, CLIP image + text feature extraction, LayoutLM
+token classification with word boxes; one registry entry per task.
+
+SigLIP differs from CLIP where transformers' zero-shot-image-classification pipeline says so: texts are padded to
+``max_length`` 64 (its text tower pools the last position and its tokenizer returns no attention mask), and each
+label gets a sigmoid score of its own instead of a softmax over the labels (:func:`zero_shot_activation`).
 
 CLIP takes a list of images and a list of texts of independent lengths, so its models do not batch
 (``batching=False``: ``max_batch_size: 0``, dim 0 of each tensor is its own list). LayoutLM takes token ids
@@ -81,6 +85,14 @@ def save_clip_processor(checkpoint, spec, dst: Path) -> dict[str, str]:
     if "siglip" in str(checkpoint.config.get("model_type", "")):
         params.update(padding="max_length", max_length="64")
     return params
+
+
+def zero_shot_activation(checkpoint, spec) -> dict[str, str]:
+    """The post step's ``activation``: ``sigmoid`` per label for SigLIP, ``softmax`` over the labels otherwise, as
+    the zero-shot-image-classification pipeline's ``postprocess`` chooses by ``model_type``
+    (transformers ``pipelines/zero_shot_image_classification.py``)."""
+    siglip = "siglip" in str(checkpoint.config.get("model_type", ""))
+    return {"activation": "sigmoid" if siglip else "softmax"}
 
 
 def save_layout_tokenizer(checkpoint, spec, dst: Path) -> dict[str, str]:
@@ -195,29 +207,41 @@ _CLIP_FIXED = {
     "text_embeds": ("projection_dim",), "image_embeds": ("projection_dim",),
 }
 
+#: SigLIP: no projection (embeddings have each tower's hidden size), no attention mask (its tokenizer gives none).
+_SIGLIP_FIXED = {
+    "pixel_values": ("vision_config.num_channels", "vision_config.image_size", "vision_config.image_size"),
+    "input_ids": (None,), "logits_per_image": (None,), "logits_per_text": (None,),
+    "text_embeds": ("text_config.projection_size | text_config.hidden_size",),
+    "image_embeds": ("vision_config.hidden_size",),
+}
+
 register(TaskSpec(
     task="zero-shot-image-classification",
     family="multimodal",
-    model_types=("clip",),
-    architectures=("CLIPModel",),
+    model_types=("clip", "siglip"),
+    architectures=("CLIPModel", "SiglipModel"),
     auto_class="AutoModelForZeroShotImageClassification",
     sample_inputs=f"{_HERE}:clip_inputs",
     fixed_dims=_CLIP_FIXED,
+    model_fixed_dims={"siglip": _SIGLIP_FIXED},
     batching=False,
     pipeline=PipelineSpec(
         pre_kind="image-text-preprocess",
         pre_module=_STEPS,
         pre_setup=f"{_HERE}:save_clip_processor",
-        raw_inputs=(TensorDecl("image", "TYPE_STRING", (-1,)), TensorDecl("candidate_labels", "TYPE_STRING", (-1,))),
+        raw_inputs=(TensorDecl("image", "TYPE_STRING", (-1,)), TensorDecl("candidate_labels", "TYPE_STRING", (-1,)),
+                    TensorDecl("hypothesis_template", "TYPE_STRING", (1,), optional=True)),
         post_kind="zero-shot-image-classification",
         post_module=_STEPS,
         post_inputs=("core.logits_per_image", "raw.candidate_labels"),
+        post_setup=f"{_HERE}:zero_shot_activation",
         post_outputs=(TensorDecl("labels", "TYPE_STRING", (-1, -1)), TensorDecl("scores", "TYPE_FP32", (-1, -1))),
         outputs=("post.labels", "post.scores"),
         golden_inputs=f"{_HERE}:golden_zero_shot",
         reference=f"{_HERE}:zero_shot_reference",
     ),
-    notes="image list + candidate_labels list (one request); labels sorted by score per image",
+    notes="image list + candidate_labels list (one request); labels sorted by score per image "
+          "(CLIP: softmax over the labels; SigLIP: sigmoid per label, texts padded to 64 tokens)",
 ))
 
 register(TaskSpec(

@@ -94,7 +94,8 @@ Fields of :class:`PipelineSpec` (``NAME_preprocess -> NAME_model -> NAME_postpro
   tokenizer/processor into ``dst`` (the step's ``processor`` folder) and returns the step's parameters
   (default ``tritonrepo.tasks.processors:save_tokenizer``; images: ``...:save_image_processor``). Also used
   for the post step's ``"processor"`` file.
-* ``raw_inputs`` — the ensemble's inputs (= the pre step's inputs), :class:`TensorDecl` each.
+* ``raw_inputs`` — the ensemble's inputs (= the pre step's inputs), :class:`TensorDecl` each; ``optional=True``
+  declares a per-request knob (the post step reads it through a ``"raw.<name>?"`` post input).
 * ``pre_extra_outputs`` — outputs the pre step produces besides the core model's inputs, for the post step
   (e.g. token ``offsets``, the original ``image_size``), :class:`TensorDecl` each; the pre module must fill them.
 * ``post_kind`` / ``post_module`` — the ``kind`` parameter of the postprocessing module (default
@@ -106,7 +107,8 @@ Fields of :class:`PipelineSpec` (``NAME_preprocess -> NAME_model -> NAME_postpro
   input's config dims, e.g. ``"last_hidden_state[-1]"``).
 * ``post_files`` — what the post step's version folder gets: ``"labels"`` (the checkpoint's config.json,
   parameter ``labels_file``), ``"processor"`` (tokenizer/processor, parameter ``processor_subfolder``).
-* ``post_parameters`` — fixed extra config parameters (``{"max_answer_tokens": "30"}``).
+* ``post_parameters`` — fixed extra config parameters (``{"max_answer_tokens": "30"}``); ``{core_model}`` in a
+  value becomes the core model's name (a post step that calls the core model through BLS, e.g. ``per_image_model``).
 * ``post_setup`` — dotted path of ``fn(checkpoint, spec) -> {param: value}`` for parameters read from the
   checkpoint (e.g. sentence-transformers pooling).
 * ``outputs`` — the ensemble outputs, ``"post.<name>"`` / ``"core.<name>"``; ``("core.*",)`` = all core outputs.
@@ -156,11 +158,16 @@ class TensorDecl:
     """One tensor of a pipeline: ``name``, Triton ``dtype`` name (``"TYPE_STRING"``), ``dims`` (no batch dim).
 
     ``dims`` entries are ints (``-1`` variable) or, for post-step outputs, ``"<post input>[<i>]"`` references.
+    ``optional`` (raw inputs only): a per-request knob (``threshold``, ``top_k``, ``hypothesis_template``) that
+    clients may leave out; the ensemble input and every step input fed from it get ``optional: true``
+    (Triton's ``ModelInput.optional``; 2.51 passes an optional ensemble input through to a step, and omits it
+    from the step's request when the client did), and the step falls back to its config parameter.
     """
 
     name: str
     dtype: str
     dims: tuple[int | str, ...] = (1,)
+    optional: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,15 @@
-"""Vision tasks: image classification, image feature extraction, object detection, semantic segmentation and
-depth estimation, one registry entry per task.
+"""Vision tasks: image classification, image feature extraction, object detection, semantic segmentation (SegFormer),
+MaskFormer-style image segmentation and depth estimation, one registry entry per task.
 
 Sample inputs are random images of different sizes run through the checkpoint's image processor. The pipelines
 decode image bytes and run the image processor in the preprocess step, and post-process in numpy, with the
 fixed module :mod:`tritonrepo.triton_models.image_steps` (classification uses the shared ``postprocess.py``).
 Pinned dims come from config values only: ViT-style encoders fix the image size through their position
 embeddings (``image_size``); convolutional models, DINOv2 (interpolated position embeddings), DETR, YOLOS,
-SegFormer and DPT keep image height and width variable.
+SegFormer, MaskFormer and DPT keep image height and width variable.
+
+Mask2Former/OneFormer are not registered: optimum (2.1, optimum-onnx 0.1) has no ONNX config for them, and the
+Python backend exports the same tensor contract as optimum's config, so neither mode can be built.
 
 Golden inputs, references (from ``transformers.pipeline`` or the image processor's own post-processing, which
 is what the pipeline calls) and setup functions are below; heavy libraries are imported inside them.
@@ -21,6 +24,10 @@ from tritonrepo.tasks.registry import PipelineSpec, TaskSpec, TensorDecl, regist
 
 _IMAGE = (TensorDecl("image", "TYPE_STRING", (1,)),)
 _SIZE = (TensorDecl("image_size", "TYPE_INT64", (2,)),)
+#: Models whose processor keeps the aspect ratio and pads a batch: the post step reruns the core model on each
+#: padded image alone (image_steps.py, ``per_image_model``), as transformers' pipelines see each image.
+_PIXEL_SIZE = (TensorDecl("pixel_size", "TYPE_INT64", (2,)),)
+_PER_IMAGE = ("pre.pixel_values", "pre.pixel_mask?", "pre.pixel_size")
 _HERE = "tritonrepo.tasks.vision"
 _REF = "tritonrepo.tasks.reference"
 _PIXELS_FIXED = {"pixel_values": ("num_channels", "image_size", "image_size")}
@@ -46,15 +53,9 @@ GOLDEN_SIZES = ((48, 30), (30, 52))
 
 
 def golden_images(checkpoint, spec) -> dict[str, list]:
-    """``{"image": [portrait png, landscape png]}``."""
+    """``{"image": [portrait png, landscape png]}``: one request with both (detection and MaskFormer pipelines
+    answer each image as the pipeline does alone, see :mod:`tritonrepo.triton_models.image_steps`)."""
     return {"image": [png(h, w, seed=i) for i, (h, w) in enumerate(GOLDEN_SIZES)]}
-
-
-def golden_landscape(checkpoint, spec) -> dict[str, list]:
-    """``{"image": [landscape png]}``: one image, because DETR-style processors pad the images of one batch
-    together and the pipeline (the reference) processes one image at a time."""
-    h, w = GOLDEN_SIZES[1]
-    return {"image": [png(h, w, seed=1)]}
 
 
 def save_image_processor(checkpoint, spec, dst: Path) -> dict[str, str]:
@@ -113,7 +114,9 @@ def detection_reference(checkpoint, spec, raw, max_length):
 
 
 def segmentation_reference(checkpoint, spec, raw, max_length):
-    """``label_map`` ``[batch, H, W]`` (padded with -1): the image-segmentation pipeline's semantic label map."""
+    """``label_map`` ``[batch, H, W]`` (padded with -1): the image-segmentation pipeline's semantic label map (its
+    preprocessing and model, then its image processor's ``post_process_semantic_segmentation`` at the original
+    size: what ``pipeline(image, subtask="semantic")`` turns into one mask per label)."""
     import numpy as np  # noqa: PLC0415
 
     pipe = _pipe(checkpoint, spec, "image-segmentation")
@@ -211,22 +214,23 @@ register(TaskSpec(
         pre_kind="image-preprocess",
         pre_module=_STEPS,
         pre_setup=f"{_HERE}:save_image_processor",
-        pre_extra_outputs=_SIZE,
-        raw_inputs=_IMAGE,
+        pre_extra_outputs=(*_SIZE, *_PIXEL_SIZE),
+        raw_inputs=(*_IMAGE, TensorDecl("threshold", "TYPE_FP32", (1,), optional=True)),
         post_kind="object-detection",
         post_module=_STEPS,
-        post_inputs=("core.logits", "core.pred_boxes", "pre.image_size"),
+        post_inputs=("core.logits", "core.pred_boxes", "pre.image_size", *_PER_IMAGE, "raw.threshold?"),
         post_outputs=(TensorDecl("detections", "TYPE_STRING", (1,)),
                       TensorDecl("boxes", "TYPE_FP32", ("logits[0]", 4)),
                       TensorDecl("scores", "TYPE_FP32", ("logits[0]",)),
                       TensorDecl("label_ids", "TYPE_INT64", ("logits[0]",))),
         post_files=("labels",),
-        post_parameters={"threshold": "0.5"},
+        post_parameters={"threshold": "0.5", "per_image_model": "{core_model}"},
         outputs=("post.detections", "post.boxes", "post.scores", "post.label_ids"),
-        golden_inputs=f"{_HERE}:golden_landscape",
+        golden_inputs=f"{_HERE}:golden_images",
         reference=f"{_HERE}:detection_reference",
     ),
-    notes="boxes in pixels of the original image; JSON detections above threshold 0.5",
+    notes="boxes in pixels of the original image (each image of a request alone); JSON detections above "
+          "threshold (0.5, or the request's optional 'threshold' input)",
 ))
 
 register(TaskSpec(
@@ -254,6 +258,37 @@ register(TaskSpec(
         reference=f"{_HERE}:segmentation_reference",
     ),
     notes="label map at the original image size",
+))
+
+register(TaskSpec(
+    task="image-segmentation",
+    family="image",
+    model_types=("maskformer",),
+    architectures=("MaskFormerForInstanceSegmentation",),
+    # transformers.pipeline("image-segmentation") loads config.architectures[0] for MaskFormer (its check_model_type
+    # accepts the instance/universal segmentation mappings); this auto class gives that same class
+    auto_class="AutoModelForInstanceSegmentation",
+    sample_inputs="tritonrepo.samples:image_inputs",
+    fixed_dims={"pixel_values": ("backbone_config.num_channels | 3", None, None),
+                "class_queries_logits": ("decoder_config.num_queries", "num_labels + 1"),
+                "masks_queries_logits": ("decoder_config.num_queries", None, None)},
+    pipeline=PipelineSpec(
+        pre_kind="image-preprocess",
+        pre_module=_STEPS,
+        pre_setup=f"{_HERE}:save_image_processor",
+        pre_extra_outputs=(*_SIZE, *_PIXEL_SIZE),
+        raw_inputs=_IMAGE,
+        post_kind="mask-segmentation",
+        post_module=_STEPS,
+        post_inputs=("core.class_queries_logits", "core.masks_queries_logits", "pre.image_size", *_PER_IMAGE),
+        post_parameters={"per_image_model": "{core_model}"},
+        post_outputs=(TensorDecl("label_map", "TYPE_INT32", (-1, -1)), TensorDecl("segments", "TYPE_STRING", (1,))),
+        post_files=("labels",),
+        outputs=("post.label_map", "post.segments"),
+        golden_inputs=f"{_HERE}:golden_images",
+        reference=f"{_HERE}:segmentation_reference",
+    ),
+    notes="MaskFormer: semantic label map at the original image size (the pipeline's subtask='semantic')",
 ))
 
 register(TaskSpec(

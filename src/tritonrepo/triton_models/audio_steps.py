@@ -13,8 +13,9 @@ A fixed module; the config ``parameters`` say which step it is (``kind``):
   request for its exact results with models that ignore padding masks (wav2vec2 base).
 * ``audio-classification`` — ``logits`` ``[batch, labels]`` -> ``labels`` (``TYPE_STRING [batch, top_k]``) and
   ``scores`` (``FP32 [batch, top_k]``), best first, as the pipeline's list of ``{"label", "score"}``:
-  ``function_to_apply`` ``softmax`` (default), ``sigmoid`` or ``none``; ``top_k`` (default: every label, as the
-  pipeline).
+  ``function_to_apply`` ``softmax`` (default), ``sigmoid`` or ``none``; ``top_k`` (parameter; default: every
+  label) overridden per request by the optional ``top_k`` input (``INT32 [batch, 1]``, one value per request),
+  as the pipeline's ``top_k`` argument.
 
 Labels come from ``labels_file`` (the checkpoint's ``config.json``, ``id2label``). The postprocessing uses numpy
 only. A request that fails (undecodable audio) gets an error response and the model keeps serving.
@@ -148,8 +149,20 @@ class AudioSteps:
             if missing:
                 raise RequestError(f"the feature extractor produced no {missing}")
             return {n: np.asarray(enc[n]) for n in self.outputs}
-        labels, scores = top_labels(a["logits"], self.id2label, self.top_k, self.function)
-        return {"labels": labels, "scores": scores}
+        return dict(zip(("labels", "scores"), top_labels(a["logits"], self.id2label, self.request_top_k(a), self.function)))
+
+    def request_top_k(self, a):
+        """The request's optional ``top_k`` input (one value for the whole request), else the ``top_k`` parameter.
+
+        Raises:
+            RequestError: rows with different values, or a value below 1.
+        """
+        if a.get("top_k") is None:
+            return self.top_k
+        values = {int(v) for v in np.asarray(a["top_k"]).reshape(-1)}
+        if len(values) != 1 or min(values) < 1:
+            raise RequestError(f"top_k must be one value >= 1 for the whole request, got {sorted(values)}")
+        return values.pop()
 
 
 class TritonPythonModel:
@@ -165,7 +178,8 @@ class TritonPythonModel:
 
     def execute(self, requests):
         """One response per request (clips of one request are padded together, never with other requests')."""
-        return execute_batched(requests, self.io, self.steps.run, stack=self.steps.kind != "audio-preprocess")
+        # never stacked: clips of one request are padded together, and top_k is per request
+        return execute_batched(requests, self.io, self.steps.run, stack=False)
 
     def finalize(self):
         self.steps = None

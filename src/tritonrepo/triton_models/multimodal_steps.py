@@ -7,7 +7,8 @@ A fixed module; the config ``parameters`` say which step it is (``kind``):
   (``candidate_labels`` or ``text``, ``TYPE_STRING [n_texts]``) -> the configured outputs among ``pixel_values``
   ``FP32 [n_images, C, H, W]``, ``input_ids`` / ``attention_mask`` ``INT64 [n_texts, seq]``. With
   ``hypothesis_template`` (e.g. ``This is a photo of {}.``, the zero-shot pipeline's default) each text is put into
-  the template first. ``padding``: ``longest`` (default, the CLIP pipeline) or ``max_length`` with ``max_length``
+  the template first; the optional ``hypothesis_template`` input (``TYPE_STRING [1]``) overrides it per request,
+  as the pipeline's ``hypothesis_template`` argument. ``padding``: ``longest`` (default, the CLIP pipeline) or ``max_length`` with ``max_length``
   (SigLIP: 64). The model does not batch (``max_batch_size: 0``): images and texts are two lists of their own.
 * ``zero-shot-image-classification`` — ``logits_per_image`` ``[n_images, n_texts]`` and ``candidate_labels`` ->
   ``labels`` (``TYPE_STRING [n_images, n_texts]``) and ``scores`` (``FP32 [n_images, n_texts]``), best first per
@@ -173,6 +174,10 @@ class MultimodalSteps:
         if not texts:
             raise RequestError(f"'{texts_name}' is empty")
         template = self.params.get("hypothesis_template", "")
+        if a.get("hypothesis_template") is not None:  # the request's optional knob
+            template = _strings(a["hypothesis_template"], "hypothesis_template")[0]
+            if "{}" not in template:
+                raise RequestError(f"hypothesis_template must contain '{{}}' (where the label goes), got {template!r}")
         if template:
             texts = [template.format(t) for t in texts]
         if self.params.get("padding", "longest") == "max_length":
