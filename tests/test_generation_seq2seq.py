@@ -111,7 +111,8 @@ def test_engine_batches_prompts_of_four_lengths_exactly(repo, ckpts, backend):
 
 def test_generation_rules_follow_transformers(ckpts, tmp_path):
     """Logits rules transformers applies in greedy decoding (read from generation_config.json): no-repeat
-    n-grams, minimum new tokens, a forced first token, suppressed tokens — same text as ``generate``."""
+    n-grams, minimum new tokens, a forced first token, suppressed tokens, a repetition penalty — same text as
+    ``generate``."""
     import shutil
 
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, GenerationConfig
@@ -120,7 +121,7 @@ def test_generation_rules_follow_transformers(ckpts, tmp_path):
     shutil.copytree(ckpts["bart"], path)
     gen = GenerationConfig.from_pretrained(path)
     gen.no_repeat_ngram_size, gen.min_new_tokens, gen.forced_bos_token_id = 2, 5, 7
-    gen.suppress_tokens = [3, 4]
+    gen.suppress_tokens, gen.repetition_penalty = [3, 4], 1.5
     gen.save_pretrained(path)
     tok = AutoTokenizer.from_pretrained(path)
     model = AutoModelForSeq2SeqLM.from_pretrained(path).eval()
@@ -129,6 +130,31 @@ def test_generation_rules_follow_transformers(ckpts, tmp_path):
     assert want != plain  # the rules change the text, so the comparison below means something
     engine = Seq2SeqEngine(Seq2SeqTorchRunner(model), tok, [0], GenerationRules.from_pretrained(str(path), [0]))
     assert _run_engine(engine, tok, PROMPTS)[0] == want
+
+
+@pytest.mark.slow
+def test_unsupported_generation_rule_falls_back_or_is_a_parity_error(ckpts, tmp_path):
+    """A generation-config rule the batched engine does not apply (``encoder_repetition_penalty``) is caught by the export's parity check: ``--backend python`` falls back to transformers'
+    ``generate()`` (serial), ``--backend onnx`` is refused with a ParityError."""
+    import shutil
+
+    from transformers import GenerationConfig
+
+    from tritonrepo.errors import ParityError
+
+    path = tmp_path / "bart-enc-penalty"
+    shutil.copytree(ckpts["bart"], path)
+    gen = GenerationConfig.from_pretrained(path)
+    gen.encoder_repetition_penalty = 100.0  # prompt tokens with a positive logit x 100
+    gen.save_pretrained(path)
+    assert tg.seq2seq_greedy_text(path, PROMPTS[0], MAX) != tg.seq2seq_greedy_text(ckpts["bart"], PROMPTS[0], MAX)
+    repo = tmp_path / "repo"
+    res = add_hf(str(path), AddOptions(repo=repo, name="m", backend="python", task="text2text-generation"))
+    assert res.config.parameters["runtime"].string_value == "seq2seq-generate"
+    with pytest.raises(ParityError) as err:
+        add_hf(str(path), AddOptions(repo=repo, name="m2", backend="onnx", task="text2text-generation"))
+    assert str(err.value).startswith("the ONNX encoder-decoder's greedy text differs from transformers' for "
+                                     "'hello world': ")
 
 
 # -- the real server -------------------------------------------------------------------------------------------

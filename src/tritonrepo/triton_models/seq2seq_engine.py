@@ -32,15 +32,16 @@ layer, each ``[batch, heads, length, head_dim]``.
 
 :class:`GenerationRules` applies the logits processors transformers' ``generate`` applies even when greedy
 (from ``generation_config.json``): ``forced_bos_token_id``, ``forced_eos_token_id``, ``suppress_tokens``,
-``begin_suppress_tokens``, ``bad_words_ids``, ``min_length``/``min_new_tokens``, ``no_repeat_ngram_size``
-(transformers ``generation/logits_process.py``).
+``begin_suppress_tokens``, ``bad_words_ids``, ``min_length``/``min_new_tokens``, ``no_repeat_ngram_size``,
+``repetition_penalty`` (transformers ``generation/logits_process.py``). Other rules that change greedy text
+are caught at export by the parity check (:func:`tritonrepo.generation.stage_generation`).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -69,6 +70,8 @@ class GenerationRules:
         min_new_tokens: EOS banned before this many new tokens (``min_length - 1`` or ``min_new_tokens``).
         no_repeat_ngram_size: n-grams of this size never repeat in the decoder ids (0: off).
         eos: end-of-sequence ids (banned by the min-length rule).
+        repetition_penalty: the checkpoint's default (``repetition_penalty``; 1 = none), used when the request
+            does not set one.
     """
 
     decoder_start: int = 0
@@ -80,6 +83,7 @@ class GenerationRules:
     min_new_tokens: int = 0
     no_repeat_ngram_size: int = 0
     eos: list[int] = field(default_factory=list)
+    repetition_penalty: float = 1.0
 
     @classmethod
     def from_pretrained(cls, folder: str, eos: list[int]) -> GenerationRules:
@@ -118,6 +122,7 @@ class GenerationRules:
             min_new_tokens=min_new,
             no_repeat_ngram_size=int(gen.no_repeat_ngram_size or 0),
             eos=list(eos),
+            repetition_penalty=float(gen.repetition_penalty or 1.0),
         )
 
     def apply(self, logits, decoder_ids: list[int], max_tokens: int):
@@ -368,7 +373,10 @@ class Seq2SeqEngine(Engine):
     def _next(self, seq: Sequence, logits) -> int:
         ids = [self.rules.decoder_start, *seq.tokens]
         logits = self.rules.apply(logits.float().clone(), ids, seq.sampling.max_tokens)
-        return select_token(logits, ids, seq.sampling, seq.generator)
+        sampling = seq.sampling
+        if sampling.repetition_penalty == 1.0 and self.rules.repetition_penalty != 1.0:
+            sampling = replace(sampling, repetition_penalty=self.rules.repetition_penalty)
+        return select_token(logits, ids, sampling, seq.generator)
 
     def _prefill(self, seq: Sequence) -> None:
         if seq.cancelled():
