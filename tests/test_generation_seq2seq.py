@@ -183,6 +183,8 @@ def test_seq2seq_equals_transformers_greedy(server, expected, model):
         (generate_request("hi", max_tokens=0), "max_tokens must be > 0, got 0"),
         (generate_request("hi", extra={"sampling_parameters": "{bad"}), "sampling_parameters is not valid JSON"),
         (generate_request("hello world " * 70, max_tokens=1), "more than the model's context of 128 tokens"),
+        (generate_request("hi", max_tokens=129), "max_tokens is 129: more than the 128 tokens the model's decoder "
+                                                 "can generate (its max_position_embeddings)"),
     ],
 )
 def test_bad_request_gets_an_error_and_the_next_is_answered(server, expected, body, message):

@@ -46,9 +46,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 try:  # inside Triton: the engine copied beside model.py
-    from tritonrepo_generate_engine import Engine, Sequence, select_token
+    from tritonrepo_generate_engine import Engine, RequestError, Sequence, select_token
 except ImportError:  # in-process (export parity check, tests)
-    from tritonrepo.triton_models.generate_engine import Engine, Sequence, select_token
+    from tritonrepo.triton_models.generate_engine import Engine, RequestError, Sequence, select_token
 
 #: files optimum writes for ``text2text-generation-with-past`` (relative to the ONNX folder).
 ENCODER_FILE = "encoder_model.onnx"
@@ -348,14 +348,31 @@ class Seq2SeqEngine(Engine):
         eos_token_ids: ids that end a sequence.
         rules: :class:`GenerationRules` of the checkpoint (decoder start token, forced/suppressed tokens).
         max_batch: most sequences generating at once (others wait in the queue).
+        decoder_positions: the decoder's position table size (BART/Marian ``max_position_embeddings``; 0 for
+            relative positions, T5): a request whose ``max_tokens`` exceeds it is refused at submit (the decoder
+            reads the start token and ``max_tokens - 1`` generated ones).
     """
 
     def __init__(self, runner, tokenizer, eos_token_ids: list[int], rules: GenerationRules,
-                 max_batch: int = 8) -> None:
+                 max_batch: int = 8, decoder_positions: int = 0) -> None:
         self.rules = rules
+        self.decoder_positions = decoder_positions
         self.cohorts: list[_Cohort] = []
         self.fresh: list[Sequence] = []
         super().__init__(runner, tokenizer, eos_token_ids, max_batch=max_batch)
+
+    def submit(self, seq: Sequence) -> None:
+        """Queue ``seq`` (see :meth:`Engine.submit`).
+
+        Raises:
+            RequestError: ``max_tokens`` does not fit the decoder's positions (this request only).
+        """
+        if self.decoder_positions and seq.sampling.max_tokens > self.decoder_positions:
+            raise RequestError(
+                f"max_tokens is {seq.sampling.max_tokens}: more than the {self.decoder_positions} tokens the "
+                f"model's decoder can generate (its max_position_embeddings)"
+            )
+        super().submit(seq)
 
     def _loop(self) -> None:
         while not self._stop:
@@ -433,11 +450,22 @@ def build_seq2seq_engine(runtime: str, version_dir: str, folder: str, tokenizer,
         max_batch: sequences generating at once (config parameter ``max_batch``).
         threads: intra-op threads for onnxruntime (0: default).
     """
+    from transformers import AutoConfig  # noqa: PLC0415
+
     rules = GenerationRules.from_pretrained(folder, eos)
+    cfg = AutoConfig.from_pretrained(folder)
     if runtime == "seq2seq-onnx":
         runner = Seq2SeqOrtRunner(os.path.join(version_dir, onnx_folder), threads=threads)
     else:
         from transformers import AutoModelForSeq2SeqLM  # noqa: PLC0415
 
         runner = Seq2SeqTorchRunner(AutoModelForSeq2SeqLM.from_pretrained(folder).eval())
-    return Seq2SeqEngine(runner, tokenizer, eos, rules, max_batch=max_batch)
+    return Seq2SeqEngine(runner, tokenizer, eos, rules, max_batch=max_batch, decoder_positions=decoder_positions(cfg))
+
+
+def decoder_positions(cfg) -> int:
+    """Size of the decoder's position table: ``max_position_embeddings`` (BART, Marian, ...); 0 when positions are
+    relative (T5: ``relative_attention_num_buckets``) or unknown."""
+    if hasattr(cfg, "relative_attention_num_buckets"):
+        return 0
+    return int(getattr(cfg, "max_position_embeddings", 0) or 0)
