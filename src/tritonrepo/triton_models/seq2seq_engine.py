@@ -47,8 +47,13 @@ import numpy as np
 
 try:  # inside Triton: the engine copied beside model.py
     from tritonrepo_generate_engine import Engine, RequestError, Sequence, select_token
-except ImportError:  # in-process (export parity check, tests)
-    from tritonrepo.triton_models.generate_engine import Engine, RequestError, Sequence, select_token
+except ImportError:  # in-process (export parity check, tests); by name, so that `tritonrepo package` (which reads
+    # the imports of a served model's files) does not list tritonrepo as a requirement of the container
+    import importlib
+
+    _engine = importlib.import_module("tritonrepo.triton_models.generate_engine")
+    Engine, RequestError, Sequence, select_token = (_engine.Engine, _engine.RequestError, _engine.Sequence,
+                                                    _engine.select_token)
 
 #: files optimum writes for ``text2text-generation-with-past`` (relative to the ONNX folder).
 ENCODER_FILE = "encoder_model.onnx"
