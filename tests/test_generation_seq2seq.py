@@ -143,6 +143,30 @@ def test_engine_new_cohort_joins_mid_generation_and_members_leave(ckpts):
     assert max(cohorts_seen) == 2
 
 
+def test_engine_cancelled_sequence_leaves_its_cohort(ckpts):
+    """A client gone (``cancelled()`` true) stops its sequence at the next step; its cohort partner is exact."""
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    path = ckpts["t5"]
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForSeq2SeqLM.from_pretrained(path).eval()
+    engine = Seq2SeqEngine(Seq2SeqTorchRunner(model), tok, [0], GenerationRules.from_pretrained(str(path), [0]))
+    done = [threading.Event(), threading.Event()]
+    seqs: list[Sequence] = []
+    for i, prompt in enumerate(PROMPTS):
+        def emit(delta, finished, error, i=i):
+            if finished:
+                done[i].set()
+        seqs.append(Sequence(tok(prompt).input_ids, Sampling(max_tokens=40), emit,
+                             cancelled=(lambda: len(seqs[0].tokens) >= 3) if i == 0 else (lambda: False)))
+    for s in seqs:
+        engine.queue.put(s)
+    assert all(e.wait(60) for e in done)
+    engine.shutdown()
+    assert seqs[0].finish_reason == "cancelled" and len(seqs[0].tokens) == 3
+    assert seqs[1].text == tg.seq2seq_greedy_text(path, PROMPTS[1], 40)
+
+
 def test_generation_rules_follow_transformers(ckpts, tmp_path):
     """Logits rules transformers applies in greedy decoding (read from generation_config.json): no-repeat
     n-grams, minimum new tokens, a forced first token, suppressed tokens, a repetition penalty — same text as
