@@ -279,12 +279,13 @@ def stage_pipeline_task(checkpoint, task: str, version_dir: Path, *, backend: st
 
 def stage_generation(checkpoint, task: str, version_dir: Path, *, backend: str, opset: int | None = None,
                      threads: int = 0) -> GenerationExport:
-    """Fill ``version_dir`` with ``model.py`` (the generate module), its engine, ``hf_model/`` and, for ONNX,
-    ``onnx/model.onnx``; compute the golden samples (transformers' greedy text).
+    """Fill ``version_dir`` with ``model.py`` (the generate module), its engine(s), ``hf_model/`` and, for ONNX,
+    ``onnx/model.onnx`` (decoder-only) or ``onnx/encoder_model.onnx`` + ``onnx/decoder_model_merged.onnx``
+    (encoder-decoder, :func:`_stage_seq2seq`); compute the golden samples (transformers' greedy text).
 
     Raises:
-        TritonRepoError: the checkpoint does not load as a causal LM, or the export fails.
-        ParityError: the ONNX decoder's greedy text differs from transformers'.
+        TritonRepoError: the checkpoint does not load as a causal / seq2seq LM, or the export fails.
+        ParityError: the ONNX graphs' greedy text (through tritonrepo's engine) differs from transformers'.
     """
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer  # noqa: PLC0415
 
