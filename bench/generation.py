@@ -1,7 +1,7 @@
 """Benchmark for served generation: tokens/s at concurrency 1 and 8, time to first token, as ratios against
 in-process generation in the same run. Prints a table.
 
-    python bench/generation.py [--tokens 32] [--size small|tiny] [--backends python,onnx]
+    python bench/generation.py [--tokens 32] [--size small|tiny] [--backends python,onnx] [--models gpt2,t5]
 
 The model is a randomly initialised GPT-2-small-sized model (124M parameters: 12 layers, hidden 768, 12 heads,
 vocab 50257, built from a config, no download). EOS is disabled so every request generates exactly
@@ -9,6 +9,9 @@ vocab 50257, built from a config, no download). EOS is disabled so every request
 
 * ``python`` backend vs ``model.generate(do_sample=False)`` in PyTorch, in this process;
 * ``onnx`` backend vs optimum's ``ORTModelForCausalLM.generate`` (onnxruntime), in this process.
+
+With ``--models ...,t5`` an encoder-decoder is measured too: a randomly initialised T5-small-sized model (60M: 6+6
+layers, d_model 512, 8 heads, vocab 32128), against ``model.generate`` and optimum's ``ORTModelForSeq2SeqLM``.
 
 Served figures: c1 = one request at a time (tokens/s = tokens / request time, via ``/generate``), TTFT =
 time to the first SSE event of ``/generate_stream``; c8 = 8 concurrent requests, total tokens / wall time.
@@ -57,6 +60,29 @@ def build_checkpoint(path: Path, size: str) -> Path:
     return path
 
 
+def build_t5_checkpoint(path: Path, size: str) -> Path:
+    """T5-small-sized (60M) or tiny encoder-decoder, random weights, EOS disabled; the GPT-2 bench tokenizer."""
+    import torch
+    from transformers import PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
+
+    build_checkpoint(path.parent / (path.name + "-tok"), "tiny")
+    fast = PreTrainedTokenizerFast.from_pretrained(path.parent / (path.name + "-tok"))
+    torch.manual_seed(0)
+    if size == "small":
+        cfg = T5Config(vocab_size=32128, d_model=512, d_kv=64, d_ff=2048, num_layers=6, num_heads=8)
+    else:
+        cfg = T5Config(vocab_size=32128, d_model=64, d_kv=32, d_ff=128, num_layers=2, num_heads=2)
+    fast.add_tokens([f"<u{i}>" for i in range(cfg.vocab_size - len(fast))])
+    cfg.pad_token_id = cfg.decoder_start_token_id = 0
+    cfg.eos_token_id = None
+    model = T5ForConditionalGeneration(cfg).eval()
+    model.generation_config.eos_token_id = None
+    model.save_pretrained(path)
+    fast.save_pretrained(path)
+    print(f"model: T5 {size}, {sum(p.numel() for p in model.parameters()) / 1e6:.0f}M parameters")
+    return path
+
+
 def timed(fn, repeat: int = 2) -> float:
     best = float("inf")
     for _ in range(repeat):
@@ -72,24 +98,28 @@ def in_process(ckpt: Path, tokens: int, backend: str, threads: int, onnx_dir: st
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from transformers import AutoConfig, AutoModelForSeq2SeqLM
+
     torch.set_num_threads(threads)
     tok = AutoTokenizer.from_pretrained(ckpt)
     ids = tok(PROMPT, return_tensors="pt").input_ids
+    seq2seq = AutoConfig.from_pretrained(ckpt).is_encoder_decoder
     if backend == "python":
-        model = AutoModelForCausalLM.from_pretrained(ckpt).eval()
+        model = (AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM).from_pretrained(ckpt).eval()
     else:
         import onnxruntime as ort
-        from optimum.onnxruntime import ORTModelForCausalLM
+        from optimum.onnxruntime import ORTModelForCausalLM, ORTModelForSeq2SeqLM
 
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
-        model = ORTModelForCausalLM.from_pretrained(onnx_dir, use_cache=True, session_options=so)
+        ort_class = ORTModelForSeq2SeqLM if seq2seq else ORTModelForCausalLM
+        model = ort_class.from_pretrained(onnx_dir, use_cache=True, session_options=so)
 
     def run(n):
         with torch.inference_mode():
             out = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=n,
                                  min_new_tokens=n, pad_token_id=0)
-        assert out.shape[1] - ids.shape[1] == n
+        assert out.shape[1] - (1 if seq2seq else ids.shape[1]) == n
 
     run(2)  # warm up
     total = timed(lambda: run(tokens))
@@ -105,7 +135,10 @@ def in_fresh_process(ckpt: Path, tokens: int, backend: str, threads: int, onnx_d
     code = (f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import generation; "
             f"print('RESULT', json.dumps(generation.in_process(__import__('pathlib').Path({str(ckpt)!r}), "
             f"{tokens}, {backend!r}, {threads}, {onnx_dir!r})))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if run.returncode:
+        raise RuntimeError(f"in-process {backend} reference failed: {run.stderr[-2000:]}")
+    out = run.stdout
     return json.loads(next(ln for ln in out.splitlines() if ln.startswith("RESULT"))[7:])
 
 
@@ -149,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tokens", type=int, default=32)
     ap.add_argument("--size", choices=("small", "tiny"), default="small")
     ap.add_argument("--backends", default="python,onnx")
+    ap.add_argument("--models", default="gpt2", help="gpt2 and/or t5 (a T5-small-sized encoder-decoder)")
     ap.add_argument("--threads", type=int, default=1,
                     help="intra-op threads for PyTorch/onnxruntime, in-process and served alike (default 1: on a "
                          "busy shared machine 2 OpenMP threads are up to 10x slower than 1)")
@@ -159,39 +193,46 @@ def main(argv: list[str] | None = None) -> int:
     from tritonrepo.config import ModelSettings
     from tritonrepo.server import TritonServer
 
+    families = [m for m in args.models.split(",") if m in ("gpt2", "t5")]
     with tempfile.TemporaryDirectory(prefix="gen-bench-") as tmp:
-        ckpt = build_checkpoint(Path(tmp) / "gpt2", args.size)
         repo = Path(tmp) / "repo"
-        for b in backends:
-            t = time.perf_counter()
-            add_hf(str(ckpt), AddOptions(repo=repo, name=f"gpt2_{b}", backend=b, settings=ModelSettings(
-                max_batch_size=8, parameters={"torch_threads": str(args.threads)})))
-            print(f"add-hf --backend {b}: {time.perf_counter() - t:.1f}s")
-        onnx_dir = ""
-        if "onnx" in backends:  # optimum's ORT model on the very graph the server runs (no second export)
-            import shutil
+        refs = {}
+        for fam in families:
+            ckpt = (build_checkpoint if fam == "gpt2" else build_t5_checkpoint)(Path(tmp) / fam, args.size)
+            for b in backends:
+                t = time.perf_counter()
+                add_hf(str(ckpt), AddOptions(repo=repo, name=f"{fam}_{b}", backend=b, settings=ModelSettings(
+                    max_batch_size=8, parameters={"torch_threads": str(args.threads)}),
+                    task="text2text-generation" if fam == "t5" else None))
+                print(f"add-hf {fam} --backend {b}: {time.perf_counter() - t:.1f}s")
+            onnx_dir = ""
+            if "onnx" in backends:  # optimum's ORT model on the very graph the server runs (no second export)
+                import shutil
 
-            onnx_dir = str(Path(tmp) / "ort")
-            shutil.copytree(repo / "gpt2_onnx" / "1" / "onnx", onnx_dir)
-            for f in (repo / "gpt2_onnx" / "1" / "hf_model").glob("*.json"):
-                shutil.copy2(f, onnx_dir)
-        refs = {b: in_fresh_process(ckpt, args.tokens, b, args.threads, onnx_dir) for b in backends}
+                onnx_dir = str(Path(tmp) / f"ort-{fam}")
+                shutil.copytree(repo / f"{fam}_onnx" / "1" / "onnx", onnx_dir)
+                for f in (repo / f"{fam}_onnx" / "1" / "hf_model").glob("*.json"):
+                    shutil.copy2(f, onnx_dir)
+            for b in backends:
+                refs[(fam, b)] = in_fresh_process(ckpt, args.tokens, b, args.threads, onnx_dir)
         rows = []
         with TritonServer(repo) as server:
-            for b in backends:
-                c1 = served(server.http_url, f"gpt2_{b}", args.tokens, 1)
-                c8 = served(server.http_url, f"gpt2_{b}", args.tokens, 8)
-                rows.append((b, refs[b], c1, c8))
-    ref_name = {"python": "model.generate (PyTorch)", "onnx": "ORTModelForCausalLM.generate"}
+            for fam in families:
+                for b in backends:
+                    c1 = served(server.http_url, f"{fam}_{b}", args.tokens, 1)
+                    c8 = served(server.http_url, f"{fam}_{b}", args.tokens, 8)
+                    rows.append((fam, b, refs[(fam, b)], c1, c8))
+    ref_name = {("gpt2", "python"): "model.generate (PyTorch)", ("gpt2", "onnx"): "ORTModelForCausalLM.generate",
+                ("t5", "python"): "model.generate (PyTorch)", ("t5", "onnx"): "ORTModelForSeq2SeqLM.generate"}
     print(f"\n{args.tokens} new tokens per request, prompt of {len(PROMPT.split())} words, {args.threads} thread(s)")
-    print(f"{'backend':8} {'in-process reference':30} {'ref tok/s':>9} {'c1 tok/s':>9} {'c1/ref':>7} "
+    print(f"{'model':5} {'backend':8} {'in-process reference':30} {'ref tok/s':>9} {'c1 tok/s':>9} {'c1/ref':>7} "
           f"{'c8 tok/s':>9} {'c8/c1':>6} {'ref TTFT':>9} {'TTFT':>8}")
     ok = True
-    for b, ref, c1, c8 in rows:
+    for fam, b, ref, c1, c8 in rows:
         ratio, scale = c1["tok_s"] / ref["tok_s"], c8["tok_s"] / c1["tok_s"]
         ok = ok and ratio >= 0.8 and scale > 1.0
-        print(f"{b:8} {ref_name[b]:30} {ref['tok_s']:9.1f} {c1['tok_s']:9.1f} {ratio:7.2f} {c8['tok_s']:9.1f} "
-              f"{scale:6.2f} {ref['ttft'] * 1000:7.1f}ms {c1['ttft'] * 1000:6.1f}ms")
+        print(f"{fam:5} {b:8} {ref_name[(fam, b)]:30} {ref['tok_s']:9.1f} {c1['tok_s']:9.1f} {ratio:7.2f} "
+              f"{c8['tok_s']:9.1f} {scale:6.2f} {ref['ttft'] * 1000:7.1f}ms {c1['ttft'] * 1000:6.1f}ms")
     print("goal (c1 >= 0.8 x in-process, c8 > c1):", "met" if ok else "NOT met")
     return 0
 

@@ -37,7 +37,6 @@ from tritonrepo.triton_models.generate_engine import (
 
 PROMPTS = ("hello world", "the good movie and the bad movie, a model generates text")
 MAX = 12
-SEQ2SEQ = ("bart", "t5", "marian")
 FAMILIES = {"gpt2": lambda p: tg.make_gpt2(p, positions=2048), "llama": tg.make_llama, "qwen2": tg.make_qwen2_chat}
 
 
@@ -45,7 +44,6 @@ FAMILIES = {"gpt2": lambda p: tg.make_gpt2(p, positions=2048), "llama": tg.make_
 def ckpts(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("gen-ckpt")
     out = {name: make(root / name) for name, make in FAMILIES.items()}
-    out.update({fam: tg.make_seq2seq(root / fam, fam) for fam in SEQ2SEQ})
     out["wav2vec2"] = tg.make_wav2vec2_ctc(root / "wav2vec2")
     return out
 
@@ -62,8 +60,6 @@ def repo(ckpts, tmp_path_factory) -> Path:
         for backend in ("python", "onnx"):
             add_hf(str(ckpts[fam]), AddOptions(repo=repo, name=f"{fam}_{backend}", backend=backend,
                                                settings=ModelSettings(max_batch_size=8)))
-    for fam in SEQ2SEQ:  # BartForConditionalGeneration alone would be detected as fill-mask
-        add_hf(str(ckpts[fam]), AddOptions(repo=repo, name=fam, backend="python", task="text2text-generation"))
     add_hf(str(ckpts["wav2vec2"]), AddOptions(repo=repo, name="wav2vec2", backend="python"))
     return repo
 
@@ -299,31 +295,6 @@ def test_cli_infer_replays_golden_and_streams(server, repo):
     data = json.loads(run.stdout)
     want = tg.greedy_text(Path(repo) / "gpt2_python" / "1" / "hf_model", PROMPTS[0], MAX)
     assert data["results"][0]["text_output"] == want
-
-
-@pytest.mark.server
-@pytest.mark.slow
-@pytest.mark.parametrize("model", SEQ2SEQ)
-def test_seq2seq_equals_transformers_greedy(server, ckpts, model):
-    """Encoder-decoder (text2text-generation): transformers' own generate() in the module, streamed."""
-    for prompt in PROMPTS:
-        want = tg.seq2seq_greedy_text(ckpts[model], prompt, MAX)
-        body = generate_request(prompt, max_tokens=MAX)
-        assert generate(server.http_url, model, body) == want
-        assert "".join(generate_stream(server.http_url, model, body)) == want
-        assert "".join(generate_grpc_stream(server.grpc_url, model, body)) == want
-    seeded = generate_request(PROMPTS[0], max_tokens=MAX, sampling={"temperature": 1.0, "seed": 5})
-    assert generate(server.http_url, model, seeded) == generate(server.http_url, model, seeded)
-    with pytest.raises(TritonRepoError, match="max_tokens must be > 0, got 0"):
-        generate(server.http_url, model, generate_request("hi", max_tokens=0))
-
-
-def test_seq2seq_onnx_is_refused_in_one_line(ckpts, tmp_path):
-    with pytest.raises(TritonRepoError) as err:
-        add_hf(str(ckpts["t5"]), AddOptions(repo=tmp_path / "r", backend="onnx", task="text2text-generation"))
-    assert str(err.value).startswith(
-        "task 'text2text-generation' (encoder-decoder) is served with --backend python only for now"
-    )
 
 
 @pytest.mark.server

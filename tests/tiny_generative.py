@@ -135,7 +135,8 @@ def greedy_text(path: Path, prompt: str, max_new_tokens: int, *, chat: bool = Fa
 
 def make_seq2seq(path: Path, family: str, seed: int = 0) -> Path:
     """Tiny encoder-decoder ``family`` (``"bart"``, ``"t5"`` or ``"marian"``) with the byte-level BPE tokenizer
-    (id 0 = pad/eos/decoder start): hidden 32, 2+2 layers."""
+    (id 0 = pad/eos/decoder start): hidden 32, 2+2 layers. Initialisation scales chosen so that greedy text
+    differs between prompts and is not one repeated token (random tiny models easily collapse to one)."""
     import torch
     import transformers as tf
 
@@ -146,7 +147,7 @@ def make_seq2seq(path: Path, family: str, seed: int = 0) -> Path:
     if family == "bart":
         cfg = tf.BartConfig(d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
                             decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
-                            max_position_embeddings=128, bos_token_id=0, forced_eos_token_id=None, init_std=0.3,
+                            max_position_embeddings=128, bos_token_id=0, forced_eos_token_id=None, init_std=0.2,
                             **common)
         model = tf.BartForConditionalGeneration(cfg)
     elif family == "t5":
@@ -156,7 +157,7 @@ def make_seq2seq(path: Path, family: str, seed: int = 0) -> Path:
     else:
         cfg = tf.MarianConfig(d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
                               decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
-                              max_position_embeddings=128, init_std=0.3, **common)
+                              max_position_embeddings=128, init_std=0.5, **common)
         model = tf.MarianMTModel(cfg)
     model.save_pretrained(path)
     return path

@@ -24,7 +24,7 @@ from tritonrepo.errors import ParityError, TritonRepoError
 
 #: optimum tasks served as generation (decoder-only).
 DECODER_TASKS = ("text-generation", "text-generation-with-past")
-#: encoder-decoder text generation (``--backend python`` for now); summarization/translation map here.
+#: encoder-decoder text generation (both backends); summarization/translation map here.
 SEQ2SEQ_TASKS = ("text2text-generation", "text2text-generation-with-past", "summarization", "translation")
 #: served through transformers' pipeline in the module: ``audio`` / ``image`` bytes in, ``text_output`` out.
 PIPELINE_TASKS = ("automatic-speech-recognition", "image-to-text")
@@ -111,13 +111,17 @@ def reference_texts(model, tokenizer, prompts, max_new_tokens: int) -> list[str]
     return out
 
 
-def engine_texts(runner, tokenizer, eos: list[int], prompts, max_new_tokens: int) -> list[str]:
-    """Greedy text of tritonrepo's engine (all prompts decoded together) for each prompt."""
+def engine_texts(runner, tokenizer, eos: list[int], prompts, max_new_tokens: int, *, engine=None) -> list[str]:
+    """Greedy text of tritonrepo's engine (all prompts decoded together) for each prompt.
+
+    ``engine``: an engine to use instead of a decoder-only :class:`Engine` on ``runner`` (e.g. a
+    :class:`~tritonrepo.triton_models.seq2seq_engine.Seq2SeqEngine`); it is shut down at the end.
+    """
     import threading  # noqa: PLC0415
 
     from tritonrepo.triton_models.generate_engine import Engine, Sampling, Sequence  # noqa: PLC0415
 
-    engine = Engine(runner, tokenizer, eos)
+    engine = engine or Engine(runner, tokenizer, eos)
     done = [threading.Event() for _ in prompts]
     seqs = []
     errors: list[str] = []
@@ -155,26 +159,50 @@ def _copy_tree(src: Path, dst: Path, *, weights: bool) -> None:
     shutil.copytree(src, dst, symlinks=False, ignore=ignore)
 
 
-def _export_decoder(model, version_dir: Path, opset: int | None) -> int:
-    """optimum's ONNX export for ``text-generation-with-past`` into ``version_dir/onnx/``; returns the opset."""
+def _export_decoder(model, version_dir: Path, opset: int | None, *, seq2seq: bool = False) -> int:
+    """optimum's ONNX export with past key/values into ``version_dir/onnx/``; returns the opset.
+
+    Decoder-only: ``text-generation-with-past`` -> ``model.onnx``. Encoder-decoder (``seq2seq``):
+    ``text2text-generation-with-past`` -> ``encoder_model.onnx`` + ``decoder_model_merged.onnx`` (optimum merges
+    ``decoder_model.onnx`` and ``decoder_with_past_model.onnx``; when it does not, those two are kept instead).
+
+    Raises:
+        TritonRepoError: optimum fails, or writes none of the expected graphs.
+    """
     import onnx  # noqa: PLC0415
     from optimum.exporters.onnx import onnx_export_from_model  # noqa: PLC0415
 
+    from tritonrepo.triton_models.seq2seq_engine import (  # noqa: PLC0415
+        DECODER_FILES,
+        ENCODER_FILE,
+        MERGED_DECODER_FILE,
+    )
+
+    task = "text2text-generation-with-past" if seq2seq else "text-generation-with-past"
     out_dir = version_dir.parent / (version_dir.name + ".optimum")
     try:
-        onnx_export_from_model(model, out_dir, opset=opset, task="text-generation-with-past", do_validation=False,
+        onnx_export_from_model(model, out_dir, opset=opset, task=task, do_validation=False,
                                library_name="transformers")
     except Exception as exc:  # noqa: BLE001 - optimum raises many types; report one line
-        raise TritonRepoError(f"optimum could not export the decoder with past key/values: {exc}") from None
+        what = "the encoder-decoder" if seq2seq else "the decoder"
+        raise TritonRepoError(f"optimum could not export {what} with past key/values: {exc}") from None
+    if seq2seq:
+        merged = (out_dir / MERGED_DECODER_FILE).is_file()
+        wanted = {ENCODER_FILE, *((MERGED_DECODER_FILE,) if merged else DECODER_FILES)}
+        main = [ENCODER_FILE, MERGED_DECODER_FILE if merged else DECODER_FILES[0]]
+    else:
+        wanted, main = {"model.onnx"}, ["model.onnx"]
     dst = version_dir / "onnx"
     dst.mkdir(parents=True, exist_ok=True)
     for p in out_dir.iterdir():
-        if p.suffix in (".onnx", ".onnx_data") or p.name.endswith(".onnx_data"):
+        stem = p.name.split(".onnx")[0] + ".onnx"
+        if stem in wanted and (p.suffix in (".onnx", ".onnx_data") or p.name.endswith(".onnx_data")):
             os.replace(p, dst / p.name)
     shutil.rmtree(out_dir, ignore_errors=True)
-    if not (dst / "model.onnx").is_file():
-        raise TritonRepoError(f"optimum wrote no model.onnx (got {sorted(p.name for p in dst.iterdir())})")
-    proto = onnx.load(str(dst / "model.onnx"), load_external_data=False)
+    missing = [m for m in main if not (dst / m).is_file()]
+    if missing:
+        raise TritonRepoError(f"optimum wrote no {', '.join(missing)} (got {sorted(p.name for p in dst.iterdir())})")
+    proto = onnx.load(str(dst / main[-1]), load_external_data=False)
     return max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
 
 
@@ -251,21 +279,17 @@ def stage_pipeline_task(checkpoint, task: str, version_dir: Path, *, backend: st
 
 def stage_generation(checkpoint, task: str, version_dir: Path, *, backend: str, opset: int | None = None,
                      threads: int = 0) -> GenerationExport:
-    """Fill ``version_dir`` with ``model.py`` (the generate module), its engine, ``hf_model/`` and, for ONNX,
-    ``onnx/model.onnx``; compute the golden samples (transformers' greedy text).
+    """Fill ``version_dir`` with ``model.py`` (the generate module), its engine(s), ``hf_model/`` and, for ONNX,
+    ``onnx/model.onnx`` (decoder-only) or ``onnx/encoder_model.onnx`` + ``onnx/decoder_model_merged.onnx``
+    (encoder-decoder, :func:`_stage_seq2seq`); compute the golden samples (transformers' greedy text).
 
     Raises:
-        TritonRepoError: the checkpoint does not load as a causal LM, or the export fails.
-        ParityError: the ONNX decoder's greedy text differs from transformers'.
+        TritonRepoError: the checkpoint does not load as a causal / seq2seq LM, or the export fails.
+        ParityError: the ONNX graphs' greedy text (through tritonrepo's engine) differs from transformers'.
     """
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer  # noqa: PLC0415
 
     seq2seq = task not in DECODER_TASKS
-    if seq2seq and backend == "onnx":
-        raise TritonRepoError(
-            f"task {task!r} (encoder-decoder) is served with --backend python only for now",
-            "use --backend python (docs/generation.md)",
-        )
     auto = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
     try:
         model = auto.from_pretrained(checkpoint.path).eval()
@@ -279,7 +303,9 @@ def stage_generation(checkpoint, task: str, version_dir: Path, *, backend: str, 
     if threads:
         parameters["torch_threads"] = str(threads)
     opset_used, exporter = 0, "none (PyTorch in the Python backend)"
-    if backend == "onnx":
+    if seq2seq:
+        opset_used, exporter = _stage_seq2seq(model, tokenizer, refs, version_dir, parameters, backend, opset)
+    elif backend == "onnx":
         from tritonrepo.triton_models.generate_engine import OrtRunner  # noqa: PLC0415
 
         opset_used = _export_decoder(model, version_dir, opset)
@@ -298,6 +324,8 @@ def stage_generation(checkpoint, task: str, version_dir: Path, *, backend: str, 
     pkg = resources.files("tritonrepo") / "triton_models"
     (version_dir / "model.py").write_bytes((pkg / "generate.py").read_bytes())
     (version_dir / "tritonrepo_generate_engine.py").write_bytes((pkg / "generate_engine.py").read_bytes())
+    if seq2seq:
+        (version_dir / "tritonrepo_seq2seq_engine.py").write_bytes((pkg / "seq2seq_engine.py").read_bytes())
     samples = []
     for prompt, ref in zip(GOLDEN_PROMPTS, refs):
         samples.append((
@@ -310,6 +338,50 @@ def stage_generation(checkpoint, task: str, version_dir: Path, *, backend: str, 
         inputs=[], outputs=[], batching=False, samples=samples, opset=opset_used, exporter=exporter,
         parameters=parameters,
     )
+
+
+def _stage_seq2seq(model, tokenizer, refs: list[str], version_dir: Path, parameters: dict, backend: str,
+                   opset: int | None) -> tuple[int, str]:
+    """Encoder-decoder: export the ONNX graphs (``--backend onnx``) and check that the batched engine
+    (:mod:`tritonrepo.triton_models.seq2seq_engine`, the golden prompts decoded together) gives transformers'
+    greedy text ``refs``. Updates ``parameters`` (``runtime``, ``onnx_folder``); returns ``(opset, exporter)``.
+
+    Raises:
+        TritonRepoError: the export fails.
+        ParityError: ``--backend onnx`` and the ONNX graphs' greedy text differs from transformers'.
+    """
+    from tritonrepo.triton_models.seq2seq_engine import (  # noqa: PLC0415
+        GenerationRules,
+        Seq2SeqEngine,
+        Seq2SeqOrtRunner,
+        Seq2SeqTorchRunner,
+    )
+
+    eos = _eos_ids(model)
+    rules = GenerationRules.from_configs(model.generation_config, model.config, eos)
+    opset_used = 0
+    if backend == "onnx":
+        opset_used = _export_decoder(model, version_dir, opset, seq2seq=True)
+        runner = Seq2SeqOrtRunner(str(version_dir / "onnx"))
+    else:
+        runner = Seq2SeqTorchRunner(model)
+    engine = Seq2SeqEngine(runner, tokenizer, eos, rules)
+    got = engine_texts(runner, tokenizer, eos, GOLDEN_PROMPTS, GOLDEN_MAX_TOKENS, engine=engine)
+    bad = [(p, g, r) for p, g, r in zip(GOLDEN_PROMPTS, got, refs) if g != r]
+    if backend == "onnx":
+        if bad:
+            p, g, r = bad[0]
+            raise ParityError(
+                f"the ONNX encoder-decoder's greedy text differs from transformers' for {p!r}: {g!r} != {r!r}",
+                "use --backend python",
+            )
+        parameters.update(runtime="seq2seq-onnx", onnx_folder="onnx")
+        return opset_used, ("optimum-onnx (text2text-generation-with-past: encoder + merged decoder) + "
+                            "onnxruntime in the generate module, batched")
+    if bad:  # a generation_config rule the batched engine does not apply: transformers' generate(), serially
+        parameters.update(runtime="seq2seq-generate")
+        return 0, "none (PyTorch: transformers' generate() in the Python backend, one request at a time)"
+    return 0, "none (PyTorch in the Python backend, batched encoder-decoder engine)"
 
 
 def add_generation(checkpoint, task: str, name: str, options, tmp: Path):

@@ -35,7 +35,8 @@ register(TaskSpec(
     sample_inputs=_UNUSED,
     kind="generate",
     builder=_BUILD,
-    notes="encoder-decoder generation with PyTorch's generate() (--backend python; ONNX is refused)",
+    notes="encoder-decoder generation, encoder once per request, decoder with self/cross KV caches, batched "
+          "by cohort; ONNX (encoder + merged decoder) or PyTorch",
 ))
 
 for _task in ("summarization", "translation"):
@@ -48,7 +49,7 @@ for _task in ("summarization", "translation"):
         sample_inputs=_UNUSED,
         kind="generate",
         builder=_BUILD,
-        notes="as text2text-generation (--backend python)",
+        notes="as text2text-generation (ONNX or PyTorch)",
     ))
 
 register(TaskSpec(

@@ -23,8 +23,11 @@ genai-perf work unchanged (``max_batch_size: 0``, every input ``dims: [1]``):
   list of ``{"role", "content"}`` messages;
 * output ``text_output`` (TYPE_STRING, ``dims: [-1]``).
 
-Config ``parameters``: ``runtime`` (``torch`` or ``onnx``), ``model_subfolder`` (checkpoint + tokenizer,
+Config ``parameters``: ``runtime`` (``torch`` or ``onnx``: decoder-only; ``seq2seq`` or ``seq2seq-onnx``:
+encoder-decoder, batched by ``tritonrepo_seq2seq_engine.py``; ``seq2seq-generate``: transformers'
+``generate()``, one request at a time), ``model_subfolder`` (checkpoint + tokenizer,
 default ``hf_model``), ``onnx_file`` (ONNX runtime: the decoder graph, relative to the version folder),
+``onnx_folder`` (``seq2seq-onnx``: the folder of ``encoder_model.onnx`` + ``decoder_model_merged.onnx``),
 ``max_batch`` (sequences decoded together, default 8), ``default_max_tokens`` (16), ``context_length``
 (default: the checkpoint's), ``torch_threads``.
 
@@ -91,7 +94,8 @@ class TritonPythonModel:
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
         hf_config = AutoConfig.from_pretrained(folder)
         runtime = _param(self.config, "runtime", "torch")
-        self.seq2seq = runtime == "seq2seq"
+        # encoder-decoder: batched tritonrepo_seq2seq_engine.py, or transformers' generate() one at a time
+        self.seq2seq = runtime in ("seq2seq", "seq2seq-onnx", "seq2seq-generate")
         self.pipeline = None
         if runtime == "pipeline":  # speech / image to text: transformers' pipeline, one answer per request
             from transformers import pipeline  # noqa: PLC0415
@@ -104,9 +108,7 @@ class TritonPythonModel:
             runner = OrtRunner(os.path.join(version_dir, _param(self.config, "onnx_file", "model.onnx")),
                                threads=int(threads or 0))
         elif self.seq2seq:
-            from transformers import AutoModelForSeq2SeqLM  # noqa: PLC0415
-
-            model = AutoModelForSeq2SeqLM.from_pretrained(folder).eval()
+            runner = None  # built by build_seq2seq_engine below
         else:
             from transformers import AutoModelForCausalLM  # noqa: PLC0415
 
@@ -122,8 +124,18 @@ class TritonPythonModel:
             getattr(hf_config, "max_position_embeddings", None) or getattr(hf_config, "n_positions", 0) or 1 << 30
         )
         self.default_max_tokens = int(_param(self.config, "default_max_tokens", "16"))
-        if self.seq2seq:
-            self.engine = SerialEngine(model, self.tokenizer, eos)
+        if runtime == "seq2seq-generate":
+            from transformers import AutoModelForSeq2SeqLM  # noqa: PLC0415
+
+            self.engine = SerialEngine(AutoModelForSeq2SeqLM.from_pretrained(folder).eval(), self.tokenizer, eos)
+        elif self.seq2seq:
+            from tritonrepo_seq2seq_engine import build_seq2seq_engine  # noqa: PLC0415
+
+            self.engine = build_seq2seq_engine(
+                runtime, version_dir, folder, self.tokenizer, eos,
+                onnx_folder=_param(self.config, "onnx_folder", "onnx"),
+                max_batch=int(_param(self.config, "max_batch", "8")), threads=int(threads or 0),
+            )
         else:
             self.engine = Engine(runner, self.tokenizer, eos, max_batch=int(_param(self.config, "max_batch", "8")))
 
