@@ -8,12 +8,14 @@ fails the cell), and served outputs equal PyTorch (core outputs <= 1e-3 at real-
 ``transformers.pipeline`` (labels/words/offsets equal, scores <= 1e-3; sentence embeddings cosine >= 0.9999), for
 two text lengths.
 
-Every cell is built into one repository, validated once. The server runs in ``--model-control-mode explicit``
-and loads one *group* of models at a time (:data:`GROUPS`): first every ONNX and pipeline model (light stubs),
-then the PyTorch models :data:`PYTHON_GROUP` at a time. Each Python-backend model is a stub process of its own
-(~430 MB RSS with torch and transformers imported), so loading all 23 at once would need ~10 GB; a group is
-unloaded (its stubs exit) before the next one loads. The group is a module-scoped, indirectly parametrized
-fixture, so pytest runs the tests group by group.
+Every cell is built into one repository, validated once; the models are then served one *group* at a time
+(:data:`GROUPS`): first every ONNX and pipeline model (light stubs), then the PyTorch models :data:`PYTHON_GROUP`
+at a time. Each group gets its own server (``--model-control-mode explicit``, ``--load-model`` for each of the
+group's models), stopped before the next group's starts. Each Python-backend model is a stub process of its own
+(~430 MB RSS, ~300 MB PSS, ~8 s CPU to import torch and transformers), so serving the 23 PyTorch models together
+with the rest would add ~7 GB; group by group the module peaks at ~2.7 GB. The group is a module-scoped,
+indirectly parametrized fixture, so pytest runs the tests group by group. Python and pipeline cells also replay the
+golden sample ``add-hf`` recorded. With ``-k`` only the selected cells are built.
 """
 
 from __future__ import annotations
@@ -115,7 +117,7 @@ def _model_name(arch: str, head: str, mode: str) -> str:
 def _selected_cells(session) -> set[str]:
     """Ids of the cells this session runs: all of them unless only ``test_cell`` items are selected (``-k``); an
     ONNX cell brings its pipeline (the ONNX cell is the pipeline's core step)."""
-    items = [i for i in session.items if i.module.__name__ == __name__]
+    items = [i for i in session.items if getattr(getattr(i, "module", None), "__name__", "") == __name__]
     if any(i.originalname != "test_cell" for i in items):
         return {c.id for c in CELLS}
     ids = {i.callspec.params["cell_id"] for i in items}
