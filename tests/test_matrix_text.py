@@ -2,10 +2,20 @@
 
 Modes: ``onnx`` (the core model exactly as ``add-hf`` exports it: here the ``NAME_model`` step that
 ``add-hf --pipeline`` writes), ``pipeline`` (the ensemble: raw text in, the pipeline's answer out) and ``python``
-(``add-hf --backend python``, for a subset: a PyTorch stub costs ~430 MB). For each cell: ``add-hf`` exits 0,
-``tritonrepo validate`` passes the repository, the real server loads the model, and served outputs equal PyTorch
-(core outputs <= 1e-3 at real-token positions) or ``transformers.pipeline`` (labels/words/offsets equal, scores
-<= 1e-3; sentence embeddings cosine >= 0.9999), for two text lengths. One server loads the whole repository.
+(``add-hf --backend python``: PyTorch in the Python backend). For each cell: ``add-hf`` exits 0, ``tritonrepo
+validate`` passes the repository, the real server loads the model (so a clean ``validate`` the server refuses
+fails the cell), and served outputs equal PyTorch (core outputs <= 1e-3 at real-token positions) or
+``transformers.pipeline`` (labels/words/offsets equal, scores <= 1e-3; sentence embeddings cosine >= 0.9999), for
+two text lengths.
+
+Every cell is built into one repository, validated once; the models are then served one *group* at a time
+(:data:`GROUPS`): first every ONNX and pipeline model (light stubs), then the PyTorch models :data:`PYTHON_GROUP`
+at a time. Each group gets its own server (``--model-control-mode explicit``, ``--load-model`` for each of the
+group's models), stopped before the next group's starts. Each Python-backend model is a stub process of its own
+(~430 MB RSS, ~300 MB PSS, ~8 s CPU to import torch and transformers), so serving the 23 PyTorch models together
+with the rest would add ~7 GB; group by group the module peaks at ~2.7 GB. The group is a module-scoped,
+indirectly parametrized fixture, so pytest runs the tests group by group. Python and pipeline cells also replay the
+golden sample ``add-hf`` recorded. With ``-k`` only the selected cells are built.
 """
 
 from __future__ import annotations
@@ -32,9 +42,8 @@ pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 #: Head of tiny_text -> registry task.
 TASK = {"multi-label": "text-classification", "nli": "zero-shot-classification"}
-#: Architectures whose PyTorch (python backend) model is also served.
-PYTHON_CELLS = {("bert", "text-classification"), ("bert", "token-classification"), ("bert", "question-answering"),
-                ("bert", "multiple-choice"), ("roberta", "text-classification")}
+#: PyTorch (python backend) models loaded at a time (each stub imports torch and transformers).
+PYTHON_GROUP = 6
 #: Two text lengths (short, long): the second batch pads differently and is longer.
 SHORT = ["the movie was good", "John works at Acme corporation in London."]
 LONG = ["Paris is the capital of France and Berlin is in Germany, said the cat that sat on the mat today.",
@@ -57,6 +66,7 @@ class Cell:
     head: str
     mode: str  # onnx | python | pipeline
     name: str = ""
+    group: str = "main"  # the models loaded together (see GROUPS)
     built: bool = False
     failure: str = ""  # why the cell failed before inference (add-hf, validate, load)
 
@@ -70,16 +80,18 @@ class Cell:
 
 
 def _cells() -> list[Cell]:
-    """Every pair as a pipeline and its ONNX core; a few in the Python backend."""
-    cells = []
+    """Every pair as a pipeline, its ONNX core and a PyTorch model in the Python backend."""
+    cells, python = [], 0
     for arch, head in [*tiny_text.pairs(), ("minilm", "feature-extraction")]:
-        cells += [Cell(arch, head, "pipeline"), Cell(arch, head, "onnx")]
-        if (arch, head) in PYTHON_CELLS:
-            cells.append(Cell(arch, head, "python"))
+        cells += [Cell(arch, head, "pipeline"), Cell(arch, head, "onnx"),
+                  Cell(arch, head, "python", group=f"python-{python // PYTHON_GROUP}")]
+        python += 1
     return cells
 
 
 CELLS = _cells()
+#: Model groups in load order: ``main`` (ONNX cores and pipelines), then ``python-0``, ``python-1``, ...
+GROUPS = list(dict.fromkeys(c.group for c in CELLS))
 
 
 def _checkpoint(arch: str, head: str) -> Path:
@@ -102,16 +114,28 @@ def _model_name(arch: str, head: str, mode: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", f"{arch}_{head}_{ {'python': 'py', 'pipeline': 'pl'}.get(mode, 'onnx')}")
 
 
+def _selected_cells(session) -> set[str]:
+    """Ids of the cells this session runs: all of them unless only ``test_cell`` items are selected (``-k``); an
+    ONNX cell brings its pipeline (the ONNX cell is the pipeline's core step)."""
+    items = [i for i in session.items if getattr(getattr(i, "module", None), "__name__", "") == __name__]
+    if any(i.originalname != "test_cell" for i in items):
+        return {c.id for c in CELLS}
+    ids = {i.callspec.params["cell_id"] for i in items}
+    return ids | {i.replace("-onnx", "-pipeline") for i in ids if i.endswith("-onnx")}
+
+
 @pytest.fixture(scope="module")
-def matrix(tmp_path_factory):
-    """Build every cell into one repository, validate it, and serve it; yields ``(cells by id, server)``."""
+def built(request, tmp_path_factory):
+    """Build every selected cell into one repository and validate it; returns ``(cells by id, repository, validate
+    result)``."""
     import time
 
     t0 = time.perf_counter()
     repo = tmp_path_factory.mktemp("text-matrix") / "repo"
     runner = CliRunner()
-    by_id = {c.id: c for c in CELLS}
-    for c in CELLS:
+    selected = _selected_cells(request.session)
+    by_id = {c.id: c for c in CELLS if c.id in selected}
+    for c in by_id.values():
         piped = f"{c.arch}-{c.head}-pipeline" in by_id
         if c.mode == "onnx" and piped:
             continue  # the pipeline's core step
@@ -120,7 +144,8 @@ def matrix(tmp_path_factory):
         args += {"python": ["--backend", "python"], "pipeline": ["--pipeline"], "onnx": []}[c.mode]
         result = runner.invoke(app, args)
         ok = result.exit_code == 0
-        targets = [c] + ([by_id[f"{c.arch}-{c.head}-onnx"]] if c.mode == "pipeline" else [])
+        core = by_id.get(f"{c.arch}-{c.head}-onnx") if c.mode == "pipeline" else None
+        targets = [c] + ([core] if core else [])
         for t in targets:
             t.name = f"{name}_model" if (t.mode == "onnx" and piped) else name
             t.built = ok
@@ -132,24 +157,44 @@ def matrix(tmp_path_factory):
         for c in CELLS:
             if c.built and re.search(rf"\b{re.escape(c.name)}\b", validate.output):
                 c.failure = f"validate: {validate.output.strip()[:300]}"
-    server = TritonServer(repo, extra_args=["--exit-on-error=false", "--strict-readiness=false"])
-    t2 = time.perf_counter()
-    try:
-        server.start(timeout=600)  # ~75 Python-backend stubs (most of them light) start in parallel on 2 cores
-        print(f"text matrix: build {t1 - t0:.0f} s, validate {t2 - t1:.0f} s, "
-              f"server load {time.perf_counter() - t2:.0f} s")
-        import tritonclient.http as th
+    print(f"text matrix: build {t1 - t0:.0f} s, validate {time.perf_counter() - t1:.0f} s")
+    return by_id, repo, validate
 
-        client = th.InferenceServerClient(server.http_url)
-        states = {m["name"]: m for m in client.get_model_repository_index()}
+
+def _group_models(repo: Path, group: str) -> list[str]:
+    """The repository's models of ``group``: the ``python-i`` cells, or (``main``) every model but the PyTorch ones."""
+    python = {c.name: c.group for c in CELLS if c.mode == "python" and c.name}
+    if group != "main":
+        return sorted(n for n, g in python.items() if g == group)
+    return sorted(p.name for p in repo.iterdir() if (p / "config.pbtxt").is_file() and p.name not in python)
+
+
+@pytest.fixture(scope="module")
+def matrix(request, built):
+    """Serve one group of models (``request.param``, indirect) on the real server in explicit model control;
+    yields ``(cells by id, server, validate result)``. Cells of the group the server did not load get a failure."""
+    import time
+
+    import tritonclient.http as th
+
+    by_id, repo, validate = built
+    group = request.param
+    names = _group_models(repo, group)
+    server = TritonServer(repo, model_control="explicit", load=names,
+                          extra_args=["--exit-on-error=false", "--strict-readiness=false"])
+    t0 = time.perf_counter()
+    try:
+        server.start(timeout=600)  # ~70 light stubs (main) or a few PyTorch ones start in parallel on 2 cores
+        print(f"text matrix {group}: {len(names)} models loaded in {time.perf_counter() - t0:.0f} s")
+        states = {m["name"]: m for m in th.InferenceServerClient(server.http_url).get_model_repository_index()}
         for c in CELLS:
-            if c.built and not c.failure:
+            if c.group == group and c.built and not c.failure:
                 state = states.get(c.name, {})
                 if state.get("state") != "READY":
                     c.failure = f"server did not load {c.name}: {state.get('reason', 'not in the index')}"
         yield by_id, server, validate
     finally:
-        server.stop(timeout=5)  # unloading ~75 stubs gracefully takes > 20 s; the process group is killed after 5
+        server.stop(timeout=2)  # unloading the stubs gracefully takes > 20 s; the process group is killed after 2
 
 
 # --- references ------------------------------------------------------------------------------------------------------
@@ -310,7 +355,11 @@ def _check_core(cell: Cell, path: Path, server) -> None:
 
         cfg = th.InferenceServerClient(server.http_url).get_model_config(cell.name)
         names = [t["name"] for t in cfg["input"]]
-        got = infer(server.http_url, cell.name, {n: inputs[n] for n in names})
+        # a batching model takes at most max_batch_size rows a request (zero-shot sends texts x labels pairs)
+        step = cfg.get("max_batch_size", 0) or len(inputs["input_ids"])
+        parts = [infer(server.http_url, cell.name, {n: inputs[n][i:i + step] for n in names})
+                 for i in range(0, len(inputs["input_ids"]), step)]
+        got = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         want = _torch_outputs(path, cell.task, {n: inputs[n] for n in names})
         valid = inputs["attention_mask"].astype(bool)
         if "embedding" in got:  # an embedding core has pooling (+ normalisation) folded into its graph
@@ -330,11 +379,12 @@ def _check_core(cell: Cell, path: Path, server) -> None:
             assert diff.max() <= ATOL, (name, float(diff.max()))
 
 
-def test_validate_accepts_the_whole_repository(matrix):
-    _, _, validate = matrix
+def test_validate_accepts_the_whole_repository(built):
+    _, _, validate = built
     assert validate.exit_code == 0, validate.output
 
 
+@pytest.mark.parametrize("matrix", ["main"], indirect=True)
 def test_zero_shot_pipeline_refuses_a_batching_core_model(matrix):
     by_id, server, _ = matrix
     repo = Path(server.repository)
@@ -346,10 +396,12 @@ def test_zero_shot_pipeline_refuses_a_batching_core_model(matrix):
     assert not (repo / "zs_over_batching").exists()
 
 
-@pytest.mark.parametrize("cell_id", [c.id for c in CELLS])
+@pytest.mark.parametrize(("matrix", "cell_id"), [(c.group, c.id) for c in CELLS], indirect=["matrix"],
+                         scope="module",  # group the tests by server group (pytest reorders module-scoped params)
+                         ids=[c.id for c in CELLS])
 def test_cell(matrix, cell_id, matrix_record):
     by_id, server, _ = matrix
-    cell = by_id[cell_id]
+    cell = next(c for c in CELLS if c.id == cell_id)
     try:
         assert cell.built, cell.failure or "not built"
         assert not cell.failure, cell.failure
@@ -364,12 +416,13 @@ def test_cell(matrix, cell_id, matrix_record):
                 except TritonRepoError as exc:
                     raise AssertionError(str(exc)) from None
                 _check_pipeline(cell, path, raw, got)
-            g = golden_sample(Path(server.repository) / cell.name)  # the reference recorded by add-hf --pipeline
-            replay = max_abs_diff(infer(server.http_url, cell.name, g.inputs), g.outputs, g.valid)
-            assert replay <= ATOL, f"golden sample replay differs by {replay}"
         else:
             _check_core(cell, path, server)
-    except AssertionError as exc:
+        if cell.mode != "onnx":  # the reference add-hf recorded (PyTorch trial run / transformers.pipeline)
+            g = golden_sample(Path(server.repository) / cell.name)
+            replay = max_abs_diff(infer(server.http_url, cell.name, g.inputs), g.outputs, g.valid)
+            assert replay <= ATOL, f"golden sample replay differs by {replay}"
+    except (AssertionError, TritonRepoError) as exc:  # a refused request fails the cell too
         arch, task, model_type = _matrix_key(cell)
         reason = (str(exc).splitlines() or ["fails"])[0][:200]
         matrix_record(arch, task, cell.mode, f"fails: {reason}", model_type=model_type)
