@@ -93,12 +93,17 @@ class TritonPythonModel:
         runtime = _param(self.config, "runtime", "torch")
         self.seq2seq = runtime == "seq2seq"
         self.pipeline = None
-        if runtime == "pipeline":  # speech / image to text: transformers' pipeline, one answer per request
+        if runtime == "pipeline":  # speech / image to text: transformers' pipeline, streamed (media_generate)
+            from tritonrepo_audio import decode_audio  # noqa: PLC0415
+            from tritonrepo_media_generate import MediaGenerator  # noqa: PLC0415
             from transformers import pipeline  # noqa: PLC0415
 
             self.task = _param(self.config, "task", "automatic-speech-recognition")
             self.pipeline = pipeline(self.task, model=folder, device="cpu")
-            self.chunk_length_s = float(_param(self.config, "chunk_length_s", "0"))
+            self.media = MediaGenerator(
+                self.pipeline, self.task, chunk_length_s=float(_param(self.config, "chunk_length_s", "0")),
+                decode_audio=decode_audio, num_beams=int(_param(self.config, "num_beams", "1")),
+            )
             return
         if runtime == "onnx":
             runner = OrtRunner(os.path.join(version_dir, _param(self.config, "onnx_file", "model.onnx")),
@@ -194,41 +199,39 @@ class TritonPythonModel:
         self.engine.submit(seq)
 
     def _transcribe(self, request, sender):
-        """``audio`` (WAV/FLAC/OGG bytes) or ``image`` (encoded bytes) -> ``text_output``, one final response."""
+        """``audio`` (WAV/FLAC/OGG bytes) or ``image`` (encoded bytes) -> ``text_output``: one response, or with
+        ``stream`` one per new piece of text and a final one with the rest (``tritonrepo_media_generate.py``)."""
+        from tritonrepo_media_generate import Cancelled, MediaRequestError  # noqa: PLC0415
+
         key = "image" if self.task == "image-to-text" else "audio"
         tensor = pb_utils.get_input_tensor_by_name(request, key)
         if tensor is None:
             raise RequestError(f"missing input '{key}'")
-        data = tensor.as_numpy().reshape(-1)[0]
+        data = tensor.as_numpy().reshape(-1)
+        if data.size != 1:
+            raise RequestError(f"input '{key}' must hold one element (one file), got {data.size}")
         max_tokens = _scalar(request, "max_tokens")
-        if max_tokens is not None and max_tokens <= 0:
-            raise RequestError(f"max_tokens must be > 0, got {max_tokens}")
-        kwargs = {}
-        if key == "audio":
-            from tritonrepo_audio import AudioError, decode_audio  # noqa: PLC0415
+        stream = bool(_scalar(request, "stream") or False)
+        out_dtype = self.out_dtype
+        sent: list[str] = []
 
-            rate = self.pipeline.feature_extractor.sampling_rate
-            try:
-                value = {"raw": decode_audio(bytes(data), rate), "sampling_rate": rate}
-            except AudioError as exc:
-                raise RequestError(f"audio: {exc}") from None
-            if self.chunk_length_s:
-                kwargs["chunk_length_s"] = self.chunk_length_s
-        else:
-            import io  # noqa: PLC0415
+        def respond(text: str, flags: int) -> None:
+            out = pb_utils.Tensor("text_output", np.array([text.encode("utf-8")], dtype=out_dtype))
+            sender.send(pb_utils.InferenceResponse(output_tensors=[out]), flags=flags)
 
-            from PIL import Image  # noqa: PLC0415
+        def emit(piece: str) -> None:
+            sent.append(piece)
+            respond(piece, 0)
 
-            try:
-                value = Image.open(io.BytesIO(bytes(data))).convert("RGB")
-            except Exception as exc:  # noqa: BLE001 - PIL raises several types
-                raise RequestError(f"image: cannot decode the bytes: {exc}") from None
-        if max_tokens is not None and getattr(self.pipeline.model.config, "is_encoder_decoder", False):
-            kwargs["generate_kwargs"] = {"max_new_tokens": int(max_tokens)}
-        text = self.pipeline(value, **kwargs)
-        text = text[0]["generated_text"] if isinstance(text, list) else text["text"]
-        tensor = pb_utils.Tensor("text_output", np.array([text.encode("utf-8")], dtype=self.out_dtype))
-        sender.send(pb_utils.InferenceResponse(output_tensors=[tensor]), flags=FINAL)
+        try:
+            text = self.media.run(bytes(data[0]), max_tokens, emit if stream else None, cancelled=sender.is_cancelled)
+        except MediaRequestError as exc:
+            raise RequestError(str(exc)) from None
+        except Cancelled:
+            pb_utils.Logger.log_info(f"{key}-to-text cancelled by the client after {len(sent)} pieces")
+            sender.send(flags=FINAL)
+            return
+        respond(text[len("".join(sent)):], FINAL)
 
     def execute(self, requests):
         """Queue every request; responses come from the engine thread. Returns ``None`` (decoupled)."""
