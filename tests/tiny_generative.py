@@ -255,7 +255,7 @@ def make_whisper(path: Path, seed: int = 0) -> Path:
     model = WhisperForConditionalGeneration(cfg)
     model.generation_config = GenerationConfig(
         decoder_start_token_id=cfg.decoder_start_token_id, bos_token_id=0, eos_token_id=0, pad_token_id=0,
-        no_timestamps_token_id=ids["<|notimestamps|>"], max_length=128, begin_suppress_tokens=[0],
+        no_timestamps_token_id=ids["<|notimestamps|>"], max_length=48, begin_suppress_tokens=[0],
         suppress_tokens=printable_token_ids(tok),
     )
     model.save_pretrained(path)
@@ -270,10 +270,11 @@ def make_whisper(path: Path, seed: int = 0) -> Path:
 def make_vision_encoder_decoder(path: Path, seed: int = 0) -> Path:
     """VisionEncoderDecoder (image-to-text): a ViT encoder (32x32 images, patch 8, hidden 32, 2 layers) and a
     GPT-2 decoder with cross-attention (``add_cross_attention=True``, ``is_decoder=True``; hidden 32, 2 layers,
-    300 positions: the image-to-text pipeline's default is 256 new tokens), the byte-level BPE tokenizer
-    (id 0 = bos/eos/pad/decoder start) and a ``ViTImageProcessor`` resizing to 32x32. The combination that
-    works with transformers 4.57: ``decoder_start_token_id`` and ``pad_token_id`` set on the composite config
-    (generate needs both), the decoder's ``n_positions`` above the pipeline's default length."""
+    64 positions), the byte-level BPE tokenizer (id 0 = bos/eos/pad/decoder start) and a ``ViTImageProcessor``
+    resizing to 32x32. The combination that works with transformers 4.57: ``decoder_start_token_id`` and
+    ``pad_token_id`` set on the composite config (generate needs both), and a generation ``max_length`` (32)
+    within the decoder's positions — without one, the image-to-text pipeline generates up to its default of
+    256 new tokens and GPT-2 runs past its position table (``IndexError: index out of range``)."""
     import torch
     from transformers import (
         GenerationConfig,
@@ -288,13 +289,14 @@ def make_vision_encoder_decoder(path: Path, seed: int = 0) -> Path:
     tok = make_bpe_tokenizer(path)
     enc = ViTConfig(image_size=32, patch_size=8, num_channels=3, hidden_size=32, num_hidden_layers=2,
                     num_attention_heads=2, intermediate_size=64)
-    dec = GPT2Config(vocab_size=len(tok), n_positions=300, n_embd=32, n_layer=2, n_head=2, bos_token_id=0,
+    dec = GPT2Config(vocab_size=len(tok), n_positions=64, n_embd=32, n_layer=2, n_head=2, bos_token_id=0,
                      eos_token_id=0, add_cross_attention=True, is_decoder=True, initializer_range=0.2)
     cfg = VisionEncoderDecoderConfig.from_encoder_decoder_configs(enc, dec)
     cfg.decoder_start_token_id = cfg.pad_token_id = cfg.eos_token_id = 0
     model = VisionEncoderDecoderModel(config=cfg)
     model.generation_config = GenerationConfig(decoder_start_token_id=0, bos_token_id=0, eos_token_id=0,
-                                               pad_token_id=0, suppress_tokens=printable_token_ids(tok))
+                                               pad_token_id=0, max_length=32,
+                                               suppress_tokens=printable_token_ids(tok))
     model.save_pretrained(path)
     ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(path)
     return path

@@ -240,7 +240,8 @@ def stage_pipeline_task(checkpoint, task: str, version_dir: Path, *, backend: st
         chunk = float(parameters.get("chunk_length_s", params.get("chunk_length_s", "0")))
         beams = int(parameters.get("num_beams", "1"))
     except ValueError as exc:
-        raise TritonRepoError(f"bad config parameter: {exc}", "chunk_length_s is seconds, num_beams an integer") from None
+        raise TritonRepoError(f"bad config parameter: {exc}",
+                              "chunk_length_s is a number of seconds, num_beams an integer") from None
     data = _sample_media(task, pipe)
     ref = pipeline_text(pipe, task, data, chunk_length_s=chunk, num_beams=beams)
     version_dir.mkdir(parents=True, exist_ok=True)
@@ -367,8 +368,12 @@ def add_generation(checkpoint, task: str, name: str, options, tmp: Path):
             outputs=[array_to_tensor(k, v) for k, v in outs.items()], atol=0.0,
         ))
     write_staged_model(stage, model_dir, cfg, record)
-    return AddResult(model_dir, ver, cfg, export_like, checkpoint, task,
-                     ["generation model (decoupled): query it with /v2/models/NAME/generate or tritonrepo infer --text"])
+    if task in PIPELINE_TASKS:
+        flag = "--image FILE" if task == "image-to-text" else "--audio FILE"
+        note = f"generation model (decoupled): query it with tritonrepo infer NAME {flag} --protocol grpc [--stream]"
+    else:
+        note = "generation model (decoupled): query it with /v2/models/NAME/generate or tritonrepo infer --text"
+    return AddResult(model_dir, ver, cfg, export_like, checkpoint, task, [note])
 
 
 def build_from_spec(checkpoint, spec, name: str, options, tmp: Path):

@@ -28,9 +28,15 @@ default ``hf_model``), ``onnx_file`` (ONNX runtime: the decoder graph, relative 
 ``max_batch`` (sequences decoded together, default 8), ``default_max_tokens`` (16), ``context_length``
 (default: the checkpoint's), ``torch_threads``.
 
-A bad request (bad JSON, ``max_tokens <= 0``, a prompt that with ``max_tokens`` exceeds the context) gets an
-error response of its own; the model keeps serving. A cancelled request (client gone:
-``response_sender.is_cancelled()``) stops generating at the next step.
+Speech recognition and image-to-text (``runtime`` = ``pipeline``): input ``audio`` (TYPE_STRING, WAV/FLAC/OGG
+bytes) or ``image`` (TYPE_STRING, encoded bytes), optional ``max_tokens`` and ``stream``, output ``text_output``;
+run by ``tritonrepo_media_generate.py`` (transformers' pipeline steps, greedy, streamed token by token for
+Whisper and image-to-text; long audio chunked with config parameter ``chunk_length_s``; ``num_beams``), one
+request at a time in ``execute``.
+
+A bad request (bad JSON, ``max_tokens <= 0``, a prompt that with ``max_tokens`` exceeds the context,
+undecodable audio or image bytes) gets an error response of its own; the model keeps serving. A cancelled
+request (client gone: ``response_sender.is_cancelled()``) stops generating at the next step.
 """
 
 import json
