@@ -143,8 +143,10 @@ def test_media_generator_streams_the_pipeline_text_in_process(pipes):
     text = gen.run(wav, MAX, emit=pieces.append)
     assert text == whisper_pipeline_text(pipes["whisper"], decode_audio(wav, RATE))
     assert len(pieces) > MAX // 2 and text == "".join(pieces)  # token by token (the last piece may be "")
+    cut: list[str] = []  # the client goes away after 3 pieces: generate stops at the next token
     with pytest.raises(Cancelled):
-        gen.run(wav, MAX, emit=pieces.append, cancelled=lambda: len(pieces) > 2)
+        gen.run(wav, MAX, emit=cut.append, cancelled=lambda: len(cut) >= 3)
+    assert cut == pieces[:3]
 
 
 # -- Whisper on the real server -------------------------------------------------------------------------------------
