@@ -245,3 +245,38 @@ def test_golden_samples_replay(server, repo, capsys):
                                 stream=stream, max_tokens=None, sampling=None, chat=False, fmt=OutputFormat.text)
     out = capsys.readouterr().out
     assert out.count("golden sample (transformers' greedy text): matches") == 2, out
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_client_disconnect_stops_transcription(server):
+    """gRPC: cancelling the stream after the first piece stops Whisper's generate at the next token (the module's
+    stopping criterion polls ``response_sender.is_cancelled()``) instead of generating 100 tokens."""
+    import queue
+    import time
+
+    import tritonclient.grpc as grpcclient
+
+    client = grpcclient.InferenceServerClient(server.grpc_url)
+    got: queue.Queue = queue.Queue()
+    client.start_stream(callback=lambda result, error: got.put((result, error)))
+    inputs = []
+    for name, arr, wire in (("audio", np.array([encode_wav(SHORT["1.5s"], RATE)], dtype=object), "BYTES"),
+                            ("max_tokens", np.array([100], dtype=np.int32), "INT32"),
+                            ("stream", np.array([True]), "BOOL")):
+        inp = grpcclient.InferInput(name, [1], wire)
+        inp.set_data_from_numpy(arr)
+        inputs.append(inp)
+    mark = "audio-to-text cancelled by the client after "
+    before = server.log().count(mark)
+    client.async_stream_infer("whisper", inputs)
+    result, error = got.get(timeout=60)
+    assert error is None
+    client.stop_stream(cancel_requests=True)
+    client.close()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and server.log().count(mark) == before:
+        time.sleep(0.1)
+    lines = [ln for ln in server.log().splitlines() if mark in ln]
+    assert len(lines) == before + 1
+    assert int(lines[-1].split(mark)[1].split(" pieces")[0]) < 100
