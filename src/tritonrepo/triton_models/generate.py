@@ -41,7 +41,9 @@ request (client gone: ``response_sender.is_cancelled()``) stops generating at th
 
 import json
 import os
+import queue
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -110,6 +112,11 @@ class TritonPythonModel:
                 self.pipeline, self.task, chunk_length_s=float(_param(self.config, "chunk_length_s", "0")),
                 decode_audio=decode_audio, num_beams=int(_param(self.config, "num_beams", "1")),
             )
+            # one worker thread runs the requests in order (as the engine thread does for text): execute returns at
+            # once, and response_sender.is_cancelled() is polled from this thread, never from execute's
+            self.media_jobs = queue.Queue()
+            self.media_thread = threading.Thread(target=self._media_loop, name="tritonrepo-media", daemon=True)
+            self.media_thread.start()
             return
         if runtime == "onnx":
             runner = OrtRunner(os.path.join(version_dir, _param(self.config, "onnx_file", "model.onnx")),
@@ -205,10 +212,9 @@ class TritonPythonModel:
         self.engine.submit(seq)
 
     def _transcribe(self, request, sender):
-        """``audio`` (WAV/FLAC/OGG bytes) or ``image`` (encoded bytes) -> ``text_output``: one response, or with
-        ``stream`` one per new piece of text and a final one with the rest (``tritonrepo_media_generate.py``)."""
-        from tritonrepo_media_generate import Cancelled, MediaRequestError  # noqa: PLC0415
-
+        """``audio`` (WAV/FLAC/OGG bytes) or ``image`` (encoded bytes) -> ``text_output``: reads the request's inputs
+        and queues the job for the worker thread (:meth:`_media_loop`). Raises ``RequestError`` for missing or
+        malformed inputs."""
         key = "image" if self.task == "image-to-text" else "audio"
         tensor = pb_utils.get_input_tensor_by_name(request, key)
         if tensor is None:
@@ -218,26 +224,41 @@ class TritonPythonModel:
             raise RequestError(f"input '{key}' must hold one element (one file), got {data.size}")
         max_tokens = _scalar(request, "max_tokens")
         stream = bool(_scalar(request, "stream") or False)
-        out_dtype = self.out_dtype
-        sent: list[str] = []
+        self.media_jobs.put((key, bytes(data[0]), max_tokens, stream, sender))
 
-        def respond(text: str, flags: int) -> None:
-            out = pb_utils.Tensor("text_output", np.array([text.encode("utf-8")], dtype=out_dtype))
-            sender.send(pb_utils.InferenceResponse(output_tensors=[out]), flags=flags)
+    def _media_loop(self):
+        """Worker thread: answer queued jobs one at a time — one response, or with ``stream`` one per new piece
+        of text and a final one with the rest (``tritonrepo_media_generate.py``); errors are that request's."""
+        from tritonrepo_media_generate import Cancelled, MediaRequestError  # noqa: PLC0415
 
-        def emit(piece: str) -> None:
-            sent.append(piece)
-            respond(piece, 0)
+        while True:
+            job = self.media_jobs.get()
+            if job is None:
+                return
+            key, data, max_tokens, stream, sender = job
+            sent: list[str] = []
 
-        try:
-            text = self.media.run(bytes(data[0]), max_tokens, emit if stream else None, cancelled=sender.is_cancelled)
-        except MediaRequestError as exc:
-            raise RequestError(str(exc)) from None
-        except Cancelled:
-            pb_utils.Logger.log_info(f"{key}-to-text cancelled by the client after {len(sent)} pieces")
-            sender.send(flags=FINAL)
-            return
-        respond(text[len("".join(sent)):], FINAL)
+            def respond(text: str, flags: int, sender=sender) -> None:
+                out = pb_utils.Tensor("text_output", np.array([text.encode("utf-8")], dtype=self.out_dtype))
+                sender.send(pb_utils.InferenceResponse(output_tensors=[out]), flags=flags)
+
+            def emit(piece: str, sent=sent, respond=respond) -> None:
+                sent.append(piece)
+                respond(piece, 0)
+
+            try:
+                text = self.media.run(data, max_tokens, emit if stream else None, cancelled=sender.is_cancelled)
+                respond(text[len("".join(sent)):], FINAL)
+            except Cancelled:
+                pb_utils.Logger.log_info(f"{key}-to-text cancelled by the client after {len(sent)} pieces")
+                sender.send(flags=FINAL)
+            except Exception as exc:  # noqa: BLE001 - this request's error only (MediaRequestError: bad bytes)
+                message = str(exc) if isinstance(exc, MediaRequestError) else f"{type(exc).__name__}: {exc}"
+                try:
+                    sender.send(pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message)),
+                                flags=FINAL)
+                except Exception:  # noqa: BLE001, S110 - the client is gone
+                    pass
 
     def execute(self, requests):
         """Queue every request; responses come from the engine thread. Returns ``None`` (decoupled)."""
@@ -259,6 +280,12 @@ class TritonPythonModel:
         return None
 
     def finalize(self):
-        """Stop the engine thread."""
+        """Stop the engine (or media worker) thread."""
         if self.pipeline is None:
             self.engine.shutdown()
+        else:
+            self.media_jobs.put(None)
+            self.media_thread.join(10)
+        import gc  # noqa: PLC0415
+
+        gc.collect()  # free leftover response senders now, while the server still answers their messages

@@ -30,8 +30,6 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 
-import numpy as np
-
 IMAGE_TASK = "image-to-text"
 
 
@@ -78,6 +76,52 @@ class _TextStream:
             piece = text[len(self.sent):end]
             self.sent = text[:end]
             self.emit(piece)
+
+
+class _TokenStreamer:
+    """transformers' streamer protocol (``put(ids)``, ``end()``): the first ``put`` of each ``generate`` call holds
+    the decoder's start tokens; every later one a new token, appended to ``tokens`` and, with one chunk, offered
+    as text. Module-level classes on purpose: a class defined per request is cyclic garbage that keeps the
+    request's response sender alive until a garbage collection, and collecting a sender while the stub exits
+    hung the Python backend's unload (Triton 2.51)."""
+
+    def __init__(self, tokens: list[int], stream: _TextStream, tokenizer, chunked: list[bool]) -> None:
+        self.tokens, self.stream, self.tokenizer, self.chunked = tokens, stream, tokenizer, chunked
+        self.prompt = True
+
+    def put(self, value) -> None:
+        if self.prompt:
+            self.prompt = False
+            return
+        self.tokens.append(int(value.reshape(-1)[-1]))
+        if not self.chunked[0]:
+            self.stream.offer(self.tokenizer.decode(self.tokens, skip_special_tokens=True))
+
+    def end(self) -> None:
+        self.prompt = True
+
+
+_CANCEL_CLASS: list = []
+
+
+def _cancel_criterion():
+    """The ``StoppingCriteria`` subclass (built once, transformers imported lazily) whose instances raise
+    :class:`Cancelled` when ``cancelled()`` is true, and otherwise never stop generation."""
+    if not _CANCEL_CLASS:
+        import torch  # noqa: PLC0415
+        from transformers import StoppingCriteria  # noqa: PLC0415
+
+        class CancelCriterion(StoppingCriteria):
+            def __init__(self, cancelled) -> None:
+                self.cancelled = cancelled
+
+            def __call__(self, input_ids, scores, **kwargs):
+                if self.cancelled():
+                    raise Cancelled()
+                return torch.zeros((input_ids.shape[0],), dtype=torch.bool)
+
+        _CANCEL_CLASS.append(CancelCriterion)
+    return _CANCEL_CLASS[0]
 
 
 class MediaGenerator:
@@ -145,11 +189,11 @@ class MediaGenerator:
         pipe = self.pipe
         stream = _TextStream(emit)
         kwargs = self.call_kwargs(max_tokens)
-        tokens: list[int] = []
-        self._chunked = False
+        tokens: list[int] = []  # the current generate call's new tokens
+        chunked = [False]  # several audio chunks: text is offered per chunk, not per token
         streaming = self.generative and self.num_beams == 1
         if streaming:
-            kwargs["generate_kwargs"].update(self._generate_hooks(tokens, stream, cancelled))
+            kwargs["generate_kwargs"].update(self._generate_hooks(tokens, stream, cancelled, chunked))
         pre, fwd, post = pipe._sanitize_parameters(**kwargs)  # as Pipeline.__call__ does
         pre = {**pipe._preprocess_params, **pre}
         fwd = {**pipe._forward_params, **fwd}
@@ -162,15 +206,14 @@ class MediaGenerator:
             items = iter(pipe.preprocess(value, **pre))
             outputs = []
             item = next(items)
-            chunked = not item.get("is_last", True)
-            self._chunked = chunked
+            chunked[0] = not item.get("is_last", True)
             while item is not None:
                 if cancelled():
                     raise Cancelled()
                 tokens.clear()
                 outputs.append(pipe.forward(item, **fwd))
                 item = next(items, None)
-                if chunked and item is not None and streaming:
+                if chunked[0] and item is not None and streaming:
                     self._offer_chunks(outputs, post, tokens, stream)
             result = pipe.postprocess(outputs, **post)
         text = result[0]["generated_text"] if isinstance(result, list) else result["text"]
@@ -178,36 +221,13 @@ class MediaGenerator:
             raise RuntimeError(f"streamed text {stream.sent!r} is not a prefix of the final text {text!r}")
         return text
 
-    def _generate_hooks(self, tokens: list[int], stream: _TextStream, cancelled) -> dict:
+    def _generate_hooks(self, tokens: list[int], stream: _TextStream, cancelled, chunked: list[bool]) -> dict:
         """``streamer`` (collects each ``generate`` call's new tokens, emits text in one-chunk mode) and a
         ``stopping_criteria`` that raises :class:`Cancelled` when the client is gone."""
-        import torch  # noqa: PLC0415
-        from transformers import StoppingCriteria, StoppingCriteriaList  # noqa: PLC0415
+        from transformers import StoppingCriteriaList  # noqa: PLC0415
 
-        tokenizer = self.pipe.tokenizer
-        gen = self
-
-        class Streamer:  # transformers' BaseStreamer protocol: put(ids), end()
-            prompt = True
-
-            def put(self, value):
-                if self.prompt:  # generate() first puts the decoder's start tokens
-                    self.prompt = False
-                    return
-                tokens.append(int(value.reshape(-1)[-1]))
-                if not gen._chunked:
-                    stream.offer(tokenizer.decode(tokens, skip_special_tokens=True))
-
-            def end(self):
-                self.prompt = True
-
-        class Stop(StoppingCriteria):
-            def __call__(self, input_ids, scores, **kwargs):
-                if cancelled():
-                    raise Cancelled()
-                return torch.zeros((input_ids.shape[0],), dtype=torch.bool)
-
-        return {"streamer": Streamer(), "stopping_criteria": StoppingCriteriaList([Stop()])}
+        streamer = _TokenStreamer(tokens, stream, self.pipe.tokenizer, chunked)
+        return {"streamer": streamer, "stopping_criteria": StoppingCriteriaList([_cancel_criterion()(cancelled)])}
 
     def _offer_chunks(self, outputs: list, post: dict, last_tokens: list[int], stream: _TextStream) -> None:
         """Several chunks: emit the text of the chunks so far up to what merging the next chunk cannot change
@@ -217,7 +237,3 @@ class MediaGenerator:
         tail = len(self.pipe.tokenizer.decode(last_tokens, skip_special_tokens=True))
         stream.offer(text, upto=len(text) - tail - 1)
 
-
-def as_numpy_bytes(text: str, dtype) -> np.ndarray:
-    """``text`` as a one-element ``TYPE_STRING`` array (UTF-8)."""
-    return np.array([text.encode("utf-8")], dtype=dtype)
