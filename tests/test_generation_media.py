@@ -42,7 +42,7 @@ SHORT = {"1.5s": _clip([(1.5, 220, 0, 0.3)]), "4s": _clip([(4.0, 1500, 1, 0.3)])
 LONG = _clip([(5, 220, 0, 0.3), (5, 1500, 1, 0.0), (5, 440, 2, 0.6), (5, 3000, 3, 0.1)])  # 20 s
 
 
-def _png(h: int, w: int, seed: int, fmt: str = "PNG") -> bytes:
+def _image(h: int, w: int, seed: int, fmt: str = "PNG") -> bytes:
     from PIL import Image
 
     buf = io.BytesIO()
@@ -50,7 +50,7 @@ def _png(h: int, w: int, seed: int, fmt: str = "PNG") -> bytes:
     return buf.getvalue()
 
 
-IMAGES = {"portrait": _png(48, 32, 0), "landscape": _png(32, 64, 1, "JPEG")}
+IMAGES = {"portrait": _image(48, 32, 0), "landscape": _image(32, 64, 1, "JPEG")}
 
 
 @pytest.fixture(scope="module")
@@ -214,7 +214,7 @@ def test_image_to_text_equals_transformers_greedy_and_streams_tokens(server, ckp
         ("whisper", {"audio": b""}, "audio: empty audio: send the bytes of a WAV, FLAC or OGG file"),
         ("captioner", {"image": b"\x89PNG broken"}, "image: cannot decode the bytes (UnidentifiedImageError: "
                                                    "cannot identify image file"),
-        ("captioner", {"image": _png(8, 8, 0), "max_tokens": 0}, "max_tokens must be > 0, got 0"),
+        ("captioner", {"image": _image(8, 8, 0), "max_tokens": 0}, "max_tokens must be > 0, got 0"),
     ],
 )
 def test_bad_media_gets_an_error_and_the_next_request_is_answered(server, ckpts, pipes, model, body, message):
