@@ -30,3 +30,15 @@ def test_minilm_embeddings_example(tmp_path, capsys):
     assert minilm_embeddings.main(tmp_path / "repo") == 0
     out = capsys.readouterr().out
     assert "min cosine vs sentence-transformers encode" in out and "example passed" in out
+
+
+def test_generate_text_example(tmp_path, capsys):
+    """examples/generate_text.py on a tiny GPT-2 (``--backend python``): greedy text equals transformers', the SSE
+    and gRPC streams concatenate to it, seeded sampling repeats."""
+    import generate_text
+    import tiny_generative
+
+    ckpt = tiny_generative.make_gpt2(tmp_path / "gpt2")
+    assert generate_text.main(str(ckpt), tmp_path / "repo", backend="python") == 0
+    out = capsys.readouterr().out
+    assert out.count("greedy text equals transformers") == 2 and "FAIL" not in out and "example passed" in out

@@ -208,3 +208,96 @@ def make_wav2vec2_ctc(path: Path, seed: int = 0) -> Path:
     model.save_pretrained(path)
     Wav2Vec2Processor(feature_extractor=fe, tokenizer=tok).save_pretrained(path)
     return path
+
+
+def printable_token_ids(tok) -> list[int]:
+    """Ids of the byte-level tokens that do not decode to printable ASCII (bytes of multi-byte characters and
+    control characters): a tiny random model's generation config suppresses them, so generated text is
+    readable and holds no partial UTF-8 characters."""
+    out = []
+    for token, i in tok.get_vocab().items():
+        text = tok.convert_tokens_to_string([token])
+        if i not in tok.all_special_ids and not all(32 <= ord(c) < 127 for c in text):
+            out.append(i)
+    return sorted(out)
+
+
+def make_whisper(path: Path, seed: int = 0) -> Path:
+    """Whisper (``WhisperForConditionalGeneration``): d_model 32, 2+2 layers, 80 mel bins, 30 s windows
+    (1500 encoder positions), a ``WhisperTokenizerFast`` built on the byte-level BPE of :func:`make_bpe_tokenizer`
+    with Whisper's special tokens appended after the text tokens (``<|notimestamps|>`` last, so no text token
+    reads as a timestamp), and a 16 kHz ``WhisperFeatureExtractor``. The generation config starts from
+    ``<|startoftranscript|>`` (no language/task tokens: not multilingual) and suppresses the unprintable byte
+    tokens; ``<|endoftext|>`` (id 0) ends."""
+    import torch
+    from transformers import (
+        GenerationConfig,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperProcessor,
+        WhisperTokenizerFast,
+    )
+
+    torch.manual_seed(seed)
+    base = make_bpe_tokenizer(path / "_bpe")
+    specials = ["<|startoftranscript|>", "<|en|>", "<|transcribe|>", "<|translate|>", "<|nocaptions|>",
+                "<|notimestamps|>"]
+    tok = WhisperTokenizerFast(tokenizer_object=base.backend_tokenizer, bos_token="<|endoftext|>",
+                               eos_token="<|endoftext|>", unk_token="<|endoftext|>", pad_token="<|endoftext|>")
+    tok.add_special_tokens({"additional_special_tokens": specials})
+    ids = dict(zip(specials, tok.convert_tokens_to_ids(specials)))
+    cfg = WhisperConfig(
+        vocab_size=len(tok), d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, num_mel_bins=80, max_source_positions=1500,
+        max_target_positions=128, pad_token_id=0, bos_token_id=0, eos_token_id=0,
+        decoder_start_token_id=ids["<|startoftranscript|>"], init_std=0.3,
+    )
+    model = WhisperForConditionalGeneration(cfg)
+    model.generation_config = GenerationConfig(
+        decoder_start_token_id=cfg.decoder_start_token_id, bos_token_id=0, eos_token_id=0, pad_token_id=0,
+        no_timestamps_token_id=ids["<|notimestamps|>"], max_length=48, begin_suppress_tokens=[0],
+        suppress_tokens=printable_token_ids(tok),
+    )
+    model.save_pretrained(path)
+    WhisperProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=80, sampling_rate=16000),
+                     tokenizer=tok).save_pretrained(path)
+    import shutil
+
+    shutil.rmtree(path / "_bpe")
+    return path
+
+
+def make_vision_encoder_decoder(path: Path, seed: int = 0) -> Path:
+    """VisionEncoderDecoder (image-to-text): a ViT encoder (32x32 images, patch 8, hidden 32, 2 layers) and a
+    GPT-2 decoder with cross-attention (``add_cross_attention=True``, ``is_decoder=True``; hidden 32, 2 layers,
+    64 positions), the byte-level BPE tokenizer (id 0 = bos/eos/pad/decoder start) and a ``ViTImageProcessor``
+    resizing to 32x32. The combination that works with transformers 4.57: ``decoder_start_token_id`` and
+    ``pad_token_id`` set on the composite config (generate needs both), and a generation ``max_length`` (32)
+    within the decoder's positions — without one, the image-to-text pipeline generates up to its default of
+    256 new tokens and GPT-2 runs past its position table (``IndexError: index out of range``)."""
+    import torch
+    from transformers import (
+        GenerationConfig,
+        GPT2Config,
+        VisionEncoderDecoderConfig,
+        VisionEncoderDecoderModel,
+        ViTConfig,
+        ViTImageProcessor,
+    )
+
+    torch.manual_seed(seed)
+    tok = make_bpe_tokenizer(path)
+    enc = ViTConfig(image_size=32, patch_size=8, num_channels=3, hidden_size=32, num_hidden_layers=2,
+                    num_attention_heads=2, intermediate_size=64)
+    dec = GPT2Config(vocab_size=len(tok), n_positions=64, n_embd=32, n_layer=2, n_head=2, bos_token_id=0,
+                     eos_token_id=0, add_cross_attention=True, is_decoder=True, initializer_range=0.2)
+    cfg = VisionEncoderDecoderConfig.from_encoder_decoder_configs(enc, dec)
+    cfg.decoder_start_token_id = cfg.pad_token_id = cfg.eos_token_id = 0
+    model = VisionEncoderDecoderModel(config=cfg)
+    model.generation_config = GenerationConfig(decoder_start_token_id=0, bos_token_id=0, eos_token_id=0,
+                                               pad_token_id=0, max_length=32,
+                                               suppress_tokens=printable_token_ids(tok))
+    model.save_pretrained(path)
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(path)
+    return path

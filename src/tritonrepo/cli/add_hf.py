@@ -64,6 +64,7 @@ def add_hf(
     quantize: Annotated[str | None, typer.Option("--quantize", help="int8, int8-dynamic, int8-static or fp16 (GPU), behind a quality gate.")] = None,
     min_cosine: Annotated[float, typer.Option("--min-cosine", help="Quality gate: lowest embedding cosine vs PyTorch.")] = 0.99,
     min_agreement: Annotated[float, typer.Option("--min-agreement", help="Quality gate: lowest argmax agreement vs PyTorch.")] = 0.99,
+    chunk_length_s: Annotated[float | None, typer.Option("--chunk-length-s", min=0, help="Speech recognition: chunk long audio into windows of this many seconds, as transformers' pipeline (Whisper default: 30).")] = None,
     fmt: FormatOpt = OutputFormat.text,
     list_tasks: Annotated[bool, typer.Option("--list-tasks", is_eager=True, callback=_list_tasks,
                                              help="Print the supported tasks and the support matrix, then exit.")] = False,
@@ -93,6 +94,7 @@ def add_hf(
         instance_count=instance_count,
         device=device.value,
         threads=threads,
+        parameters={} if chunk_length_s is None else {"chunk_length_s": f"{chunk_length_s:g}"},
     )
     options = AddOptions(
         repo=Path(repo), name=name, task=task, backend=backend.value, revision=revision, version=version,

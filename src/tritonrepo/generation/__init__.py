@@ -225,30 +225,28 @@ def _sample_media(task: str, pipe) -> bytes:
     return encode_wav((0.3 * np.sin(2 * np.pi * 220 * t) + 0.2 * np.sin(2 * np.pi * 587 * t)).astype(np.float32), rate)
 
 
-def pipeline_text(pipe, task: str, data: bytes, max_tokens: int | None = None, chunk_length_s: float = 0) -> str:
-    """transformers' pipeline on the decoded file, as the module calls it (the golden reference)."""
-    kwargs: dict = {}
-    if task == "image-to-text":
-        import io  # noqa: PLC0415
+def pipeline_text(pipe, task: str, data: bytes, max_tokens: int | None = None, chunk_length_s: float = 0,
+                  num_beams: int = 1) -> str:
+    """transformers' pipeline on the decoded file, called with the arguments the module uses (the golden
+    reference): ``pipe(value, chunk_length_s=..., generate_kwargs={"num_beams": 1, "max_new_tokens": ...})`` —
+    greedy for encoder-decoders (the ASR pipeline's own default for Whisper is 5 beams)."""
+    from tritonrepo.triton_models.audio import decode_audio  # noqa: PLC0415
+    from tritonrepo.triton_models.media_generate import MediaGenerator  # noqa: PLC0415
 
-        from PIL import Image  # noqa: PLC0415
-
-        value = Image.open(io.BytesIO(data)).convert("RGB")
-    else:
-        from tritonrepo.triton_models.audio import decode_audio  # noqa: PLC0415
-
-        rate = pipe.feature_extractor.sampling_rate
-        value = {"raw": decode_audio(data, rate), "sampling_rate": rate}
-        if chunk_length_s:
-            kwargs["chunk_length_s"] = chunk_length_s
-    if max_tokens is not None and getattr(pipe.model.config, "is_encoder_decoder", False):
-        kwargs["generate_kwargs"] = {"max_new_tokens": max_tokens}
-    out = pipe(value, **kwargs)
+    gen = MediaGenerator(pipe, task, chunk_length_s=chunk_length_s, decode_audio=decode_audio, num_beams=num_beams)
+    out = pipe(gen.value(data), **gen.call_kwargs(max_tokens))
     return out[0]["generated_text"] if isinstance(out, list) else out["text"]
 
 
-def stage_pipeline_task(checkpoint, task: str, version_dir: Path, *, backend: str) -> GenerationExport:
-    """Speech recognition / image-to-text through transformers' pipeline inside the module (``--backend python``).
+def stage_pipeline_task(checkpoint, task: str, version_dir: Path, *, backend: str,
+                        parameters: dict[str, str] | None = None) -> GenerationExport:
+    """Speech recognition / image-to-text through transformers' pipeline inside the module (``--backend python``):
+    ``model.py`` (the generate module) with ``tritonrepo_media_generate.py`` (the pipeline's steps, streamed),
+    ``tritonrepo_audio.py`` and the checkpoint in ``hf_model/``.
+
+    Whisper gets config parameter ``chunk_length_s`` = its feature extractor's window (30 s) unless
+    ``parameters`` (the user's ``--parameter``s) set it, so longer audio is chunked as the pipeline does; the
+    golden sample is the pipeline's text with the same ``chunk_length_s`` and ``num_beams``.
 
     Raises:
         TritonRepoError: ``--backend onnx``, or the checkpoint does not load as a ``task`` pipeline.
@@ -262,19 +260,29 @@ def stage_pipeline_task(checkpoint, task: str, version_dir: Path, *, backend: st
         pipe = pipeline(task, model=str(checkpoint.path), device="cpu")
     except (OSError, ValueError, KeyError) as exc:
         raise TritonRepoError(f"{checkpoint.path}: cannot build a {task} pipeline: {exc}") from None
+    parameters = dict(parameters or {})
+    params = {"task": task, "model_subfolder": SUBFOLDER, "runtime": "pipeline"}
+    if getattr(pipe.model.config, "model_type", "") == "whisper" and "chunk_length_s" not in parameters:
+        params["chunk_length_s"] = str(getattr(pipe.feature_extractor, "chunk_length", 30))
+    try:
+        chunk = float(parameters.get("chunk_length_s", params.get("chunk_length_s", "0")))
+        beams = int(parameters.get("num_beams", "1"))
+    except ValueError as exc:
+        raise TritonRepoError(f"bad config parameter: {exc}",
+                              "chunk_length_s is a number of seconds, num_beams an integer") from None
     data = _sample_media(task, pipe)
-    ref = pipeline_text(pipe, task, data)
+    ref = pipeline_text(pipe, task, data, chunk_length_s=chunk, num_beams=beams)
     version_dir.mkdir(parents=True, exist_ok=True)
     _copy_tree(checkpoint.path, version_dir / SUBFOLDER, weights=True)
     pkg = resources.files("tritonrepo") / "triton_models"
     (version_dir / "model.py").write_bytes((pkg / "generate.py").read_bytes())
     (version_dir / "tritonrepo_generate_engine.py").write_bytes((pkg / "generate_engine.py").read_bytes())
     (version_dir / "tritonrepo_audio.py").write_bytes((pkg / "audio.py").read_bytes())
+    (version_dir / "tritonrepo_media_generate.py").write_bytes((pkg / "media_generate.py").read_bytes())
     key = "image" if task == "image-to-text" else "audio"
     sample = ({key: np.array([data], dtype=object)}, {"text_output": np.array([ref.encode()], dtype=object)})
     return GenerationExport(inputs=[], outputs=[], batching=False, samples=[sample],
-                            exporter="none (transformers pipeline in the Python backend)",
-                            parameters={"task": task, "model_subfolder": SUBFOLDER, "runtime": "pipeline"})
+                            exporter="none (transformers pipeline in the Python backend)", parameters=params)
 
 
 def stage_generation(checkpoint, task: str, version_dir: Path, *, backend: str, opset: int | None = None,
@@ -415,7 +423,8 @@ def add_generation(checkpoint, task: str, name: str, options, tmp: Path):
     stage = tmp / name
     vdir = stage / str(ver)
     if task in PIPELINE_TASKS:
-        result = stage_pipeline_task(checkpoint, task, vdir, backend=options.backend)
+        result = stage_pipeline_task(checkpoint, task, vdir, backend=options.backend,
+                                     parameters=dict(options.settings.parameters or {}))
         cfg = generation_config(name, options.settings, result.parameters or {}, inputs=pipeline_inputs(task))
     else:
         result = stage_generation(checkpoint, task, vdir, backend=options.backend, opset=options.opset)
@@ -431,8 +440,12 @@ def add_generation(checkpoint, task: str, name: str, options, tmp: Path):
             outputs=[array_to_tensor(k, v) for k, v in outs.items()], atol=0.0,
         ))
     write_staged_model(stage, model_dir, cfg, record)
-    return AddResult(model_dir, ver, cfg, export_like, checkpoint, task,
-                     ["generation model (decoupled): query it with /v2/models/NAME/generate or tritonrepo infer --text"])
+    if task in PIPELINE_TASKS:
+        flag = "--image FILE" if task == "image-to-text" else "--audio FILE"
+        note = f"generation model (decoupled): query it with tritonrepo infer NAME {flag} --protocol grpc [--stream]"
+    else:
+        note = "generation model (decoupled): query it with /v2/models/NAME/generate or tritonrepo infer --text"
+    return AddResult(model_dir, ver, cfg, export_like, checkpoint, task, [note])
 
 
 def build_from_spec(checkpoint, spec, name: str, options, tmp: Path):

@@ -2,9 +2,12 @@
 
 Every entry is of kind ``generate``: ``add-hf`` hands the checkpoint to
 :func:`tritonrepo.generation.build_from_spec`, which stages one decoupled Python-backend model with the vLLM
-backend's tensor contract (``text_input`` ... -> ``text_output``; docs/generation.md). Model types are the ones
-tests/test_generation.py serves on the real server; the ``sample_inputs`` field is not used by the builder
-(it builds its own golden prompts, audio or images).
+backend's tensor contract (``text_input`` ... -> ``text_output``; speech and image-to-text take ``audio`` /
+``image`` bytes instead; docs/generation.md). Model types are the ones tests/test_generation.py and
+tests/test_generation_media.py serve on the real server; the ``sample_inputs`` field is not used by the builder
+(it builds its own golden prompts, audio or images). Whisper has an entry of its own (family ``speech-seq2seq``):
+the registry key is ``(task, family)`` and its pipeline class is ``AutoModelForSpeechSeq2Seq``, not wav2vec2's
+``AutoModelForCTC``.
 """
 
 from __future__ import annotations
@@ -62,4 +65,30 @@ register(TaskSpec(
     kind="generate",
     builder=_BUILD,
     notes="audio bytes (WAV/FLAC/OGG) in, text_output out: CTC argmax + tokenizer decode (--backend python)",
+))
+
+register(TaskSpec(
+    task="automatic-speech-recognition",
+    family="speech-seq2seq",
+    model_types=("whisper",),
+    architectures=("WhisperForConditionalGeneration",),
+    auto_class="AutoModelForSpeechSeq2Seq",
+    sample_inputs=_UNUSED,
+    kind="generate",
+    builder=_BUILD,
+    notes="Whisper: audio bytes in, greedy text streamed token by token; long audio chunked as the pipeline "
+          "does (chunk_length_s, default 30) (--backend python)",
+))
+
+register(TaskSpec(
+    task="image-to-text",
+    family="generation",
+    model_types=("vision-encoder-decoder",),
+    architectures=("VisionEncoderDecoderModel",),
+    auto_class="AutoModelForVision2Seq",
+    sample_inputs=_UNUSED,
+    kind="generate",
+    builder=_BUILD,
+    notes="VisionEncoderDecoder (ViT + GPT-2 ...): image bytes in, greedy text streamed token by token "
+          "(--backend python)",
 ))

@@ -31,14 +31,22 @@ default ``hf_model``), ``onnx_file`` (ONNX runtime: the decoder graph, relative 
 ``max_batch`` (sequences decoded together, default 8), ``default_max_tokens`` (16), ``context_length``
 (default: the checkpoint's), ``torch_threads``.
 
-A bad request (bad JSON, ``max_tokens <= 0``, a prompt that with ``max_tokens`` exceeds the context) gets an
-error response of its own; the model keeps serving. A cancelled request (client gone:
-``response_sender.is_cancelled()``) stops generating at the next step.
+Speech recognition and image-to-text (``runtime`` = ``pipeline``): input ``audio`` (TYPE_STRING, WAV/FLAC/OGG
+bytes) or ``image`` (TYPE_STRING, encoded bytes), optional ``max_tokens`` and ``stream``, output ``text_output``;
+run by ``tritonrepo_media_generate.py`` (transformers' pipeline steps, greedy, streamed token by token for
+Whisper and image-to-text; long audio chunked with config parameter ``chunk_length_s``; ``num_beams``), one
+request at a time in ``execute``.
+
+A bad request (bad JSON, ``max_tokens <= 0``, a prompt that with ``max_tokens`` exceeds the context,
+undecodable audio or image bytes) gets an error response of its own; the model keeps serving. A cancelled
+request (client gone: ``response_sender.is_cancelled()``) stops generating at the next step.
 """
 
 import json
 import os
+import queue
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -97,12 +105,22 @@ class TritonPythonModel:
         # encoder-decoder: batched tritonrepo_seq2seq_engine.py, or transformers' generate() one at a time
         self.seq2seq = runtime in ("seq2seq", "seq2seq-onnx", "seq2seq-generate")
         self.pipeline = None
-        if runtime == "pipeline":  # speech / image to text: transformers' pipeline, one answer per request
+        if runtime == "pipeline":  # speech / image to text: transformers' pipeline, streamed (media_generate)
+            from tritonrepo_audio import decode_audio  # noqa: PLC0415
+            from tritonrepo_media_generate import MediaGenerator  # noqa: PLC0415
             from transformers import pipeline  # noqa: PLC0415
 
             self.task = _param(self.config, "task", "automatic-speech-recognition")
             self.pipeline = pipeline(self.task, model=folder, device="cpu")
-            self.chunk_length_s = float(_param(self.config, "chunk_length_s", "0"))
+            self.media = MediaGenerator(
+                self.pipeline, self.task, chunk_length_s=float(_param(self.config, "chunk_length_s", "0")),
+                decode_audio=decode_audio, num_beams=int(_param(self.config, "num_beams", "1")),
+            )
+            # one worker thread runs the requests in order (as the engine thread does for text): execute returns at
+            # once, and response_sender.is_cancelled() is polled from this thread, never from execute's
+            self.media_jobs = queue.Queue()
+            self.media_thread = threading.Thread(target=self._media_loop, name="tritonrepo-media", daemon=True)
+            self.media_thread.start()
             return
         if runtime == "onnx":
             runner = OrtRunner(os.path.join(version_dir, _param(self.config, "onnx_file", "model.onnx")),
@@ -206,41 +224,53 @@ class TritonPythonModel:
         self.engine.submit(seq)
 
     def _transcribe(self, request, sender):
-        """``audio`` (WAV/FLAC/OGG bytes) or ``image`` (encoded bytes) -> ``text_output``, one final response."""
+        """``audio`` (WAV/FLAC/OGG bytes) or ``image`` (encoded bytes) -> ``text_output``: reads the request's inputs
+        and queues the job for the worker thread (:meth:`_media_loop`). Raises ``RequestError`` for missing or
+        malformed inputs."""
         key = "image" if self.task == "image-to-text" else "audio"
         tensor = pb_utils.get_input_tensor_by_name(request, key)
         if tensor is None:
             raise RequestError(f"missing input '{key}'")
-        data = tensor.as_numpy().reshape(-1)[0]
+        data = tensor.as_numpy().reshape(-1)
+        if data.size != 1:
+            raise RequestError(f"input '{key}' must hold one element (one file), got {data.size}")
         max_tokens = _scalar(request, "max_tokens")
-        if max_tokens is not None and max_tokens <= 0:
-            raise RequestError(f"max_tokens must be > 0, got {max_tokens}")
-        kwargs = {}
-        if key == "audio":
-            from tritonrepo_audio import AudioError, decode_audio  # noqa: PLC0415
+        stream = bool(_scalar(request, "stream") or False)
+        self.media_jobs.put((key, bytes(data[0]), max_tokens, stream, sender))
 
-            rate = self.pipeline.feature_extractor.sampling_rate
+    def _media_loop(self):
+        """Worker thread: answer queued jobs one at a time — one response, or with ``stream`` one per new piece
+        of text and a final one with the rest (``tritonrepo_media_generate.py``); errors are that request's."""
+        from tritonrepo_media_generate import Cancelled, MediaRequestError  # noqa: PLC0415
+
+        while True:
+            job = self.media_jobs.get()
+            if job is None:
+                return
+            key, data, max_tokens, stream, sender = job
+            sent: list[str] = []
+
+            def respond(text: str, flags: int, sender=sender) -> None:
+                out = pb_utils.Tensor("text_output", np.array([text.encode("utf-8")], dtype=self.out_dtype))
+                sender.send(pb_utils.InferenceResponse(output_tensors=[out]), flags=flags)
+
+            def emit(piece: str, sent=sent, respond=respond) -> None:
+                sent.append(piece)
+                respond(piece, 0)
+
             try:
-                value = {"raw": decode_audio(bytes(data), rate), "sampling_rate": rate}
-            except AudioError as exc:
-                raise RequestError(f"audio: {exc}") from None
-            if self.chunk_length_s:
-                kwargs["chunk_length_s"] = self.chunk_length_s
-        else:
-            import io  # noqa: PLC0415
-
-            from PIL import Image  # noqa: PLC0415
-
-            try:
-                value = Image.open(io.BytesIO(bytes(data))).convert("RGB")
-            except Exception as exc:  # noqa: BLE001 - PIL raises several types
-                raise RequestError(f"image: cannot decode the bytes: {exc}") from None
-        if max_tokens is not None and getattr(self.pipeline.model.config, "is_encoder_decoder", False):
-            kwargs["generate_kwargs"] = {"max_new_tokens": int(max_tokens)}
-        text = self.pipeline(value, **kwargs)
-        text = text[0]["generated_text"] if isinstance(text, list) else text["text"]
-        tensor = pb_utils.Tensor("text_output", np.array([text.encode("utf-8")], dtype=self.out_dtype))
-        sender.send(pb_utils.InferenceResponse(output_tensors=[tensor]), flags=FINAL)
+                text = self.media.run(data, max_tokens, emit if stream else None, cancelled=sender.is_cancelled)
+                respond(text[len("".join(sent)):], FINAL)
+            except Cancelled:
+                pb_utils.Logger.log_info(f"{key}-to-text cancelled by the client after {len(sent)} pieces")
+                sender.send(flags=FINAL)
+            except Exception as exc:  # noqa: BLE001 - this request's error only (MediaRequestError: bad bytes)
+                message = str(exc) if isinstance(exc, MediaRequestError) else f"{type(exc).__name__}: {exc}"
+                try:
+                    sender.send(pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message)),
+                                flags=FINAL)
+                except Exception:  # noqa: BLE001, S110 - the client is gone
+                    pass
 
     def execute(self, requests):
         """Queue every request; responses come from the engine thread. Returns ``None`` (decoupled)."""
@@ -262,6 +292,12 @@ class TritonPythonModel:
         return None
 
     def finalize(self):
-        """Stop the engine thread."""
+        """Stop the engine (or media worker) thread."""
         if self.pipeline is None:
             self.engine.shutdown()
+        else:
+            self.media_jobs.put(None)
+            self.media_thread.join(10)
+        import gc  # noqa: PLC0415
+
+        gc.collect()  # free leftover response senders now, while the server still answers their messages
