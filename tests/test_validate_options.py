@@ -118,6 +118,15 @@ def test_backend_resolution_as_the_server(tmp_path):
     assert resolve_backend_library(standard, "onnxruntime", "", model, 1, "m").ok
     assert not resolve_backend_library(standard, "nothere", "", model, 1, "m").ok
     assert resolve_backend_library(standard, "custom", "", model, 1, "m").ok  # the library is in the model folder
+    # runtime model.py of a backend the image does not have: refused although the model folder holds a model.py
+    # (tritonserver 2.51; corpus case runtime-model-py-missing)
+    (model / "1" / "model.py").write_text("")
+    refused = resolve_backend_library(standard, "nosuch", "model.py", model, 1, "m")
+    assert not refused.ok and refused.message == (
+        "unable to find Python backend based backend library 'model.py' for model 'm', searched: "
+        "'/opt/tritonserver/backends/nosuch/model.py'")
+    assert resolve_backend_library(standard, "python", "", model, 1, "m").library == Path(
+        "/opt/tritonserver/backends/python/libtriton_python.so")
 
 
 def test_repoagent_resolution(tmp_path):
@@ -127,9 +136,10 @@ def test_repoagent_resolution(tmp_path):
     (tmp_path / "mine" / "libtritonrepoagent_mine.so").write_bytes(b"")
     options = ServerOptions(repoagent_directory=tmp_path)
     assert resolve_repoagent(options, "mine").library == tmp_path / "mine" / "libtritonrepoagent_mine.so"
+    # the server names the directory, not the library (tritonserver 2.51 with --repoagent-directory; corpus case
+    # repo-agent-unknown-in-directory)
     assert resolve_repoagent(options, "checksum").message == (
-        f"unable to find 'libtritonrepoagent_checksum.so' for repo agent 'checksum', searched: "
-        f"{tmp_path / 'checksum' / 'libtritonrepoagent_checksum.so'}")
+        f"unable to find 'libtritonrepoagent_checksum.so' for repo agent 'checksum', searched: {tmp_path}")
 
 
 def test_cli_takes_the_servers_flags(tmp_path):

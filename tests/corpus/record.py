@@ -32,7 +32,7 @@ def main() -> int:
             continue
         loads, server_text = verdicts[case.id]
         root = case.build(work / "offline" / case.id)
-        offline = [normalize(f.message, root) for f in validate_repository(root).errors]
+        offline = [normalize(f.message, root) for f in validate_repository(root, options=case.server_options()).errors]
         text = normalize(server_text)
         if case.hangs or loads:
             recorded[case.id] = (loads, None)

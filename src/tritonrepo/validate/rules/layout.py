@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -21,17 +22,22 @@ def version_dirs(ctx: ModelContext) -> tuple[dict[int, str], list[str], list[str
     if "version_dirs" in ctx.memo:  # one directory listing per model and validation
         return ctx.memo["version_dirs"]
     versions, non_numeric, zeros = {}, [], []
-    for p in sorted(ctx.dir.iterdir()) if ctx.dir.is_dir() else []:
-        if not p.is_dir() or p.name in ("warmup", "initial_state", "configs"):
+    try:
+        with os.scandir(ctx.dir) as it:  # d_type: no stat per entry
+            names = sorted(e.name for e in it if e.is_dir())
+    except OSError:
+        names = []
+    for name in names:
+        if name in ("warmup", "initial_state", "configs"):
             continue
-        if len(p.name) > 1 and p.name.startswith("0"):
-            zeros.append(p.name)
+        if len(name) > 1 and name.startswith("0"):
+            zeros.append(name)
             continue
-        m = _STOLL.match(p.name)
+        m = _STOLL.match(name)
         if not m:
-            non_numeric.append(p.name)
+            non_numeric.append(name)
             continue
-        versions.setdefault(int(m.group()), p.name)
+        versions.setdefault(int(m.group()), name)
     ctx.memo["version_dirs"] = versions, non_numeric, zeros
     return versions, non_numeric, zeros
 
@@ -48,6 +54,9 @@ def model_files(ctx: ModelContext, default: str) -> list[tuple[int, Path]]:
     for ONNX (onnxruntime_backend LoadModel). Paths are returned whether or not they exist.
     """
     filename = (ctx.config.default_model_filename if ctx.config is not None else "") or default
+    key = ("model_files", filename, default)
+    if key in ctx.memo:  # several rules ask; one look per validation
+        return ctx.memo[key]
     dirs = version_dirs(ctx)[0]
     out = []
     for v in versions_to_load(ctx):
@@ -56,6 +65,7 @@ def model_files(ctx: ModelContext, default: str) -> list[tuple[int, Path]]:
             if path.is_dir() and default == "model.onnx":
                 path = path / "model.onnx"
             out.append((v, path))
+    ctx.memo[key] = out
     return out
 
 

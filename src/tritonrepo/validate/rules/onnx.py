@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from google.protobuf import json_format
-
-from tritonrepo.backends.onnxruntime.ort_checks import check_config
 from tritonrepo.validate.model import ModelContext, Severity, rule
-from tritonrepo.validate.onnx_graph import graph_io  # reads the signature only: no weights, no onnx import
+from tritonrepo.validate.onnx_graph import graph_io, read_graph  # reads the signature only: no weights, no onnx import
 from tritonrepo.validate.rules.layout import model_files
 
 
@@ -20,16 +17,23 @@ def onnx_mismatch(ctx: ModelContext):
     cfg = ctx.config
     if cfg is None or ctx.backend != "onnxruntime" or not (len(cfg.input) and len(cfg.output)):
         return
+    from google.protobuf import json_format  # noqa: PLC0415 - only for ONNX models
+
+    from tritonrepo.backends.onnxruntime.ort_checks import check_config  # noqa: PLC0415
+
     # every field printed, as the server's JSON of the config (absent names are "", not missing keys)
     as_dict = json_format.MessageToDict(cfg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
     for _, path in model_files(ctx, "model.onnx"):
         if not path.is_file():
             continue
         try:
-            ins, outs = graph_io(path)
+            graph = read_graph(path)
         except Exception as exc:  # noqa: BLE001 - a broken file is this model's error
             yield ("@", path), f"cannot read the ONNX graph: {exc}"
             continue
+        if _non_tensor(graph) is not None:
+            continue  # TR506: the backend stops there
+        ins, outs = graph.inputs, graph.outputs
         for message in check_config(ctx.model_name, as_dict, ins, outs):
             yield ("input",), message
 
@@ -84,10 +88,10 @@ def onnx_auto_complete_batching(ctx: ModelContext):
     if not files or not files[-1][1].is_file():
         return
     try:
-        ins, outs = graph_io(files[-1][1])
+        graph = read_graph(files[-1][1])
     except Exception:  # noqa: BLE001 - TR501 reports unreadable graphs
         return
-    if not _batchable(ins, outs):
+    if _non_tensor(graph) is None and not _batchable(graph.inputs, graph.outputs):
         yield ("max_batch_size",), (f"autofill failed for model '{ctx.model_name}': model does not support batching "
                                     "while non-zero max_batch_size is specified")
 
@@ -171,3 +175,42 @@ def onnx_ragged(ctx: ModelContext):
                                  f"with shape [-1]  for ragged input '{io.name}', model provides "
                                  "[" + ",".join(str(d) for d in shape) + "]")
             return
+
+
+#: ONNX TypeProto kind -> ONNX Runtime's ONNXType name (onnxruntime_c_api.h), as the backend prints it.
+_ORT_TYPE_NAMES = {"sequence": "ONNX_TYPE_SEQUENCE", "map": "ONNX_TYPE_MAP", "opaque": "ONNX_TYPE_OPAQUE",
+                   "sparse_tensor": "ONNX_TYPE_SPARSETENSOR", "optional": "ONNX_TYPE_OPTIONAL"}
+
+
+def _non_tensor(graph) -> tuple[str, str] | None:
+    """``(name, ONNXType name)`` of the first graph input, else output, that is not a tensor (session order)."""
+    for name in [*graph.inputs, *graph.outputs]:
+        kind = graph.kinds.get(name, "")
+        if kind in _ORT_TYPE_NAMES:
+            return name, _ORT_TYPE_NAMES[kind]
+    return None
+
+
+@rule("TR506", "onnx-non-tensor-io", Severity.error,
+      summary="An ONNX graph input or output is not a tensor (a sequence, map, sparse tensor, optional or opaque value).",
+      why="The ONNX Runtime backend exchanges only tensors with Triton and refuses any other ONNX type when it reads "
+          "the session's inputs and outputs (auto-complete and validation alike), e.g. a scikit-learn classifier's "
+          "ZipMap output (a sequence of maps).",
+      fix="export the graph with tensor outputs only (skl2onnx: options={'zipmap': False}), or post-process in a "
+          "Python model",
+      source="onnxruntime_backend/src/onnxruntime_utils.cc InputOutputInfos (r24.10 l.204): 'Unsupported ONNX Type "
+             "'<type>' for I/O '<name>', expected 'ONNX_TYPE_TENSOR'.'; ORT-17",
+      example="output_probability: sequence<map<int64, float>>")
+def onnx_non_tensor(ctx: ModelContext):
+    if ctx.backend != "onnxruntime":
+        return
+    files = model_files(ctx, "model.onnx")
+    if not files or not files[-1][1].is_file():
+        return
+    try:
+        graph = read_graph(files[-1][1])
+    except Exception:  # noqa: BLE001 - TR501 reports unreadable graphs
+        return
+    found = _non_tensor(graph)
+    if found is not None:
+        yield ("@", files[-1][1]), f"Unsupported ONNX Type '{found[1]}' for I/O '{found[0]}', expected 'ONNX_TYPE_TENSOR'."
