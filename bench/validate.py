@@ -2,7 +2,8 @@
 
     python bench/validate.py [--models 1000] [--side-by-side 1 40] [--agreement]
 
-1. Side by side: the `tritonrepo validate` command (a fresh process, as in CI: interpreter start, imports, checks)
+1. Side by side: the `tritonrepo validate` command (a fresh process, as in CI: the console script, interpreter start,
+   imports from compiled bytecode as after `pip install`, checks)
    against the real server's start + load of the same repository of Python-backend models (config + model.py
    each), for each --side-by-side size. Prints both times, the ratio, and the command's peak RSS.
 2. Scale: validate_repository in-process on --models models (per 100 models).
@@ -15,7 +16,9 @@ Goals (issue 11): >= 20x the server on 1 model, >= 200x on 40 models, peak RSS <
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import resource
 import subprocess
 import sys
@@ -43,13 +46,25 @@ def make_repo(root: Path, n: int) -> Path:
     return root
 
 
+#: bytecode of this run's sources, as an installed package has it (pip compiles .pyc at install; this machine's
+#: environment sets PYTHONDONTWRITEBYTECODE, which would make every run compile tritonrepo's modules again)
+_PYCACHE = tempfile.mkdtemp(prefix="bench-pycache-")
+atexit.register(shutil.rmtree, _PYCACHE, True)
+
+
+def _command(repo: Path) -> list[str]:
+    """``tritonrepo validate repo`` as CI runs it: the console script when installed, else ``python -m``."""
+    script = Path(sys.executable).parent / "tritonrepo"
+    head = [sys.executable, str(script)] if script.is_file() else [sys.executable, "-m", "tritonrepo"]
+    return [*head, "validate", str(repo)]
+
+
 def cli_run(repo: Path) -> tuple[float, int, float]:
-    """Wall time, peak RSS (bytes) and CPU time (user + system) of one `python -m tritonrepo validate repo`
-    process."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    """Wall time, peak RSS (bytes) and CPU time (user + system) of one `tritonrepo validate repo` process."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "PYTHONPYCACHEPREFIX": _PYCACHE}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     t = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "tritonrepo", "validate", str(repo)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(_command(repo), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - t
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -60,6 +75,7 @@ def cli_run(repo: Path) -> tuple[float, int, float]:
 
 def side_by_side(n: int, repeat: int) -> None:
     repo = make_repo(Path(tempfile.mkdtemp(prefix=f"bench-{n}-")), n)
+    cli_run(repo)  # writes the bytecode (see _PYCACHE)
     runs = [cli_run(repo) for _ in range(repeat)]
     t_cli = min(t for t, _, _ in runs)
     cpu_cli = min(c for _, _, c in runs)

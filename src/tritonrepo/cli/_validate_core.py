@@ -127,7 +127,6 @@ def run(repo, select, ignore, fmt: str, warnings_as_errors: bool, options, live_
     status: 0 clean, 1 violations (or warnings with ``warnings_as_errors``, or a failed live check), 2 usage/I-O."""
     from tritonrepo.errors import TritonRepoError  # noqa: PLC0415
     from tritonrepo.validate import validate_repository  # noqa: PLC0415
-    from tritonrepo.validate.report import to_github, to_json, to_junit  # noqa: PLC0415
 
     out = out or sys.stdout
     try:
@@ -137,14 +136,13 @@ def run(repo, select, ignore, fmt: str, warnings_as_errors: bool, options, live_
     except TritonRepoError as exc:
         sys.stderr.write(f"error: {exc.one_line()}\n")
         return exc.exit_code
-    if fmt == "json":
-        out.write(to_json(report) + "\n")
-    elif fmt == "github":
-        out.write(to_github(report))
-    elif fmt == "junit":
-        out.write(to_junit(report))
-    else:
+    if fmt == "text":
         out.write(to_text(report))
+    else:
+        from tritonrepo.validate import report as formats  # noqa: PLC0415 - json & co. only when asked
+
+        out.write({"json": lambda r: formats.to_json(r) + "\n", "github": formats.to_github,
+                   "junit": formats.to_junit}[fmt](report))
     failed = bool(report.errors) or (warnings_as_errors and bool(report.warnings))
     return 1 if failed else 0
 

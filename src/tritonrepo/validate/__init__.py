@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from tritonrepo.validate._record import factory, record
 from pathlib import Path
 
 from tritonrepo.errors import TritonRepoError
@@ -43,17 +43,17 @@ __all__ = [
 ]
 
 
-@dataclass
+@record
 class Report:
     """Findings for a repository, in model order then rule order."""
 
     root: Path
     models: list[str]
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[Finding] = factory(list)
     #: Python models whose ``auto_complete_config`` was not run (``--no-exec``): their verdict may differ.
-    not_auto_completed: list[str] = field(default_factory=list)
+    not_auto_completed: list[str] = factory(list)
     #: Python models whose ``auto_complete_config`` ran and completed their config.
-    auto_completed: list[str] = field(default_factory=list)
+    auto_completed: list[str] = factory(list)
 
     @property
     def errors(self) -> list[Finding]:

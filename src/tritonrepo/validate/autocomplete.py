@@ -28,7 +28,7 @@ from __future__ import annotations
 import ast
 import os
 import sys
-from dataclasses import dataclass
+from tritonrepo.validate._record import record
 from functools import cache
 from pathlib import Path
 
@@ -42,7 +42,7 @@ _RUNNER = _PBSTUB / "runner.py"
 _INT64 = {FieldDescriptor.CPPTYPE_INT64, FieldDescriptor.CPPTYPE_UINT64}
 
 
-@dataclass
+@record
 class AutoCompleteOutcome:
     """What running ``auto_complete_config`` gave for one model.
 

@@ -20,7 +20,7 @@ The TR37x rules (validate/rules/resolve.py) call these helpers: one implementati
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from tritonrepo.validate._record import record
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -103,7 +103,7 @@ def effective_backend(ctx: ModelContext) -> str:
     return ""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class BackendResolution:
     """Where the server would find a model's backend.
 
@@ -227,7 +227,7 @@ def resolve_backend_library(options: ServerOptions, backend: str, runtime: str, 
     return BackendResolution(True, standard, libpath, python_based, tuple(search))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class AgentResolution:
     """A repository agent: ``ok``, the library path when found on disk, the server's message when not."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from tritonrepo.validate._record import factory, record
 from enum import Enum
 from pathlib import Path
 
@@ -22,7 +22,7 @@ class Severity(str, Enum):
     warning = "warning"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Finding:
     """One violation: where (file, line, column), which rule, what and how to fix it."""
 
@@ -40,7 +40,7 @@ class Finding:
         return f"{self.path}:{self.line}:{self.col}"
 
 
-@dataclass
+@record
 class ModelContext:
     """A model directory as rules see it.
 
@@ -67,7 +67,7 @@ class ModelContext:
     #: 1-based line and column of the parse error (when ``parse_failed``).
     parse_position: tuple[int, int] = (1, 1)
     #: Per-model results several rules need (parsed model.py, manifest): computed once.
-    memo: dict = field(default_factory=dict)
+    memo: dict = factory(dict)
 
     @property
     def model_name(self) -> str:
@@ -84,22 +84,22 @@ class ModelContext:
         return effective_backend(self)
 
 
-@dataclass
+@record
 class RepoContext:
     """The repository: its root and its model contexts by directory name."""
 
     root: Path
-    models: dict[str, ModelContext] = field(default_factory=dict)
+    models: dict[str, ModelContext] = factory(dict)
     #: model name -> error findings so far (ensembles depend on their steps loading).
-    errors: dict[str, list[Finding]] = field(default_factory=dict)
+    errors: dict[str, list[Finding]] = factory(dict)
     #: the server options the verdict is for (``tritonserver`` flags; see :mod:`tritonrepo.validate.options`).
-    options: ServerOptions = field(default_factory=ServerOptions)
+    options: ServerOptions = factory(ServerOptions)
 
 
 CheckFn = Callable[[ModelContext], Iterable[tuple[tuple, str]]]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Rule:
     """A rule: stable code, severity, one-line summary, docs fields, the Triton source it mirrors, and its check.
 

@@ -16,7 +16,7 @@ Dimension dim_value=1, dim_param=2.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+from tritonrepo.validate._record import factory, record
 from pathlib import Path
 
 #: ONNX TensorProto.DataType -> Triton type name (onnxruntime_backend ConvertFromOnnxDataType; TYPE_INVALID else).
@@ -34,7 +34,7 @@ class OnnxReadError(ValueError):
     """The file is not a readable ONNX ModelProto (truncated, not protobuf, absurd sizes)."""
 
 
-@dataclass
+@record
 class OnnxGraph:
     """The signature of an ONNX graph.
 
@@ -49,11 +49,11 @@ class OnnxGraph:
     """
 
     ir_version: int = 0
-    opsets: dict[str, int] = field(default_factory=dict)
-    inputs: dict[str, tuple[str, list[int]]] = field(default_factory=dict)
-    outputs: dict[str, tuple[str, list[int]]] = field(default_factory=dict)
-    kinds: dict[str, str] = field(default_factory=dict)
-    elem_types: dict[str, int] = field(default_factory=dict)
+    opsets: dict[str, int] = factory(dict)
+    inputs: dict[str, tuple[str, list[int]]] = factory(dict)
+    outputs: dict[str, tuple[str, list[int]]] = factory(dict)
+    kinds: dict[str, str] = factory(dict)
+    elem_types: dict[str, int] = factory(dict)
 
 
 def _varint(read) -> int | None:

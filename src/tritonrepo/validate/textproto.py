@@ -128,8 +128,8 @@ def _value(tokens, i, message, fd, is_message):
     if is_message:
         if kind != _PUNCT or value != "{":
             raise _Unsupported
-        if fd.message_type.GetOptions().map_entry:
-            container = getattr(message, fd.name)
+        container = getattr(message, fd.name)
+        if hasattr(container, "GetEntryClass"):  # a map (not GetOptions().map_entry: that imports descriptor_pb2)
             entry = container.GetEntryClass()()
             i = _merge(tokens, i + 1, entry, "}")
             if fd.message_type.fields_by_name["value"].cpp_type == _FD.CPPTYPE_MESSAGE:
@@ -137,7 +137,7 @@ def _value(tokens, i, message, fd, is_message):
             else:
                 container[entry.key] = entry.value
             return i
-        target = getattr(message, fd.name).add() if fd.label == _REPEATED else getattr(message, fd.name)
+        target = container.add() if fd.label == _REPEATED else container
         if fd.label != _REPEATED:
             target.SetInParent()
         return _merge(tokens, i + 1, target, "}")
