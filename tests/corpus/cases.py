@@ -172,9 +172,10 @@ def onnx_graph(inputs: list, outputs: list):
         from onnx import TensorProto, helper  # noqa: PLC0415
 
         def info(spec):
-            name, kind = spec
-            if kind == "tensor":
-                return helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", 4])
+            name, kind = spec[:2]
+            if kind == "tensor":  # (name, "tensor"[, TensorProto type, dims])
+                elem, dims = spec[2:] if len(spec) > 2 else (TensorProto.FLOAT, ["batch", 4])
+                return helper.make_tensor_value_info(name, elem, dims)
             seq = helper.make_sequence_type_proto(helper.make_tensor_type_proto(TensorProto.FLOAT, ["batch", 4]))
             return helper.make_value_info(name, seq)
 
@@ -396,6 +397,14 @@ BROKEN: list[Case] = [
                                              "m/1/model.py": None, "m/1/model.onnx": onnx_graph([("INPUT0", "tensor")], [("OUTPUT0", "sequence")])},
          runs_here=False, source="onnxruntime_backend/src/onnxruntime_utils.cc InputOutputInfos (r24.10 l.204): \"Unsupported ONNX Type "
          "'ONNX_TYPE_SEQUENCE' for I/O 'OUTPUT0', expected 'ONNX_TYPE_TENSOR'.\" (ONNXType names of onnxruntime_c_api.h)"),
+    Case("onnx-sequence-control-missing", {"TR507"}, {"m/config.pbtxt": cfg(('backend: "python"', 'backend: "onnxruntime"')) + SEQ.format(START % "int32_false_true: [ 0, 1 ]"),
+                                                      "m/1/model.py": None, "m/1/model.onnx": onnx_identity([-1, 4])},
+         runs_here=False, source="onnxruntime_backend/src/onnxruntime.cc ModelInstanceState::ValidateBooleanSequenceControl (r24.10): "
+         "\"configuration specified sequence control 'START', but model does not provide that input\"; ORT-15"),
+    Case("onnx-sequence-control-dims", {"TR507"}, {"m/config.pbtxt": cfg(('backend: "python"', 'backend: "onnxruntime"')) + SEQ.format(START % "int32_false_true: [ 0, 1 ]"),
+                                                   "m/1/model.py": None, "m/1/model.onnx": onnx_graph([("INPUT0", "tensor"), ("START", "tensor", 6, ["batch", 2])], [("OUTPUT0", "tensor")])},
+         runs_here=False, source="onnxruntime_backend/src/onnxruntime.cc ValidateBooleanSequenceControl (r24.10): \"unable to load model "
+         "'m', sequence control 'START' in model has dims [2] but dims [1] is expected\"; ORT-15"),
     # custom libraries: batching strategies, custom backends, repository agents
     Case("batch-strategy-not-a-library", {"TR361"}, {"m/config.pbtxt": add(BATCH_PATH), "m/batching.so": "not a library\n"}),
     Case("batch-strategy-some-functions", {"TR361"}, {"m/config.pbtxt": add("dynamic_batching { }\n" + BATCH_PATH),
@@ -458,6 +467,10 @@ VALID: list[Case] = [
     Case("onnx-no-batch-dim-no-batching", set(), {"m/config.pbtxt": 'name: "m"\nbackend: "onnxruntime"\nmax_batch_size: 0\n',
                                                  "m/1/model.py": None, "m/1/model.onnx": onnx_identity([1, 4])},
          runs_here=False, source="onnxruntime_backend/src/onnxruntime.cc AutoCompleteMaxBatch: no batching, max_batch_size 0 accepted"),
+    Case("onnx-sequence-control-present", set(), {"m/config.pbtxt": cfg(('backend: "python"', 'backend: "onnxruntime"')) + SEQ.format(START % "int32_false_true: [ 0, 1 ]"),
+                                                 "m/1/model.py": None, "m/1/model.onnx": onnx_graph([("INPUT0", "tensor"), ("START", "tensor", 6, ["batch", 1])], [("OUTPUT0", "tensor")])},
+         runs_here=False, source="onnxruntime_backend/src/onnxruntime.cc ModelInstanceState::ModelInstanceState: the control is a [1] INT32 "
+         "input, counted among the expected inputs"),
     Case("instance-kind-auto", set(), {"m/config.pbtxt": cfg(("kind: KIND_CPU count: 1", "kind: KIND_AUTO count: 1"))}),
     Case("ensemble-version-1abc", set(), {"ens/1/": None, "ens/1abc/": ""}, ensemble=True),
     Case("ensemble-version-minus-1", set(), {"ens/1/": None, "ens/-1/": ""}, ensemble=True),

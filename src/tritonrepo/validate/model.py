@@ -140,7 +140,7 @@ RULES: dict[str, Rule] = {}
 #: Rules Triton applies when a model *loads* (after the repository poll): backend, IO and instance checks.
 #: When a model already fails at poll time, Triton never gets there, so their findings are not reported.
 LOAD_STAGE = {"TR108", "TR320", "TR321", "TR322", "TR323", "TR330", "TR331", "TR340", "TR341", "TR342", "TR344", "TR350",
-              "TR351", "TR360", "TR361", "TR374", "TR501", "TR506", "TR502", "TR601", "TR602", "TR603", "TR604", "TR650", "TR651"}
+              "TR351", "TR360", "TR361", "TR374", "TR501", "TR506", "TR507", "TR502", "TR601", "TR602", "TR603", "TR604", "TR650", "TR651"}
 
 
 def rule(code: str, name: str, severity: Severity, *, summary: str, why: str, fix: str, source: str, example: str,
