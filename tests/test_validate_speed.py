@@ -138,7 +138,7 @@ def test_validate_cli_text_run_skips_startup_costs(tmp_path):
         "import sys, json\nfrom tritonrepo.cli import main\n"
         f"sys.argv = ['tritonrepo', 'validate', {str(tmp_path)!r}]\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
         "from tritonrepo.validate.model import Finding, ModelContext\n"
-        "print(json.dumps([m for m in ('argparse', 'hashlib', 'tritonrepo.config', 'tritonrepo.validate.report')"
+        "print(json.dumps([m for m in ('argparse', 'hashlib', 'tritonrepo.config', 'tritonrepo.validate.report', 'tritonrepo.repository', 'tempfile')"
         " if m in sys.modules] + [c.__name__ for c in (Finding, ModelContext) if hasattr(c, '__dataclass_fields__')]))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
@@ -168,3 +168,20 @@ def test_record_classes_behave_as_dataclasses():
         Report(Path("r"), [], nope=1)
     with pytest.raises(TritonRepoError):  # __post_init__ runs
         ServerOptions(model_control_mode="sometimes")
+
+
+@pytest.mark.parametrize("policy", ["", "version_policy { all { } }", "version_policy { latest { num_versions: 2 } }",
+                                    "version_policy { latest { num_versions: 0 } }",
+                                    "version_policy { specific { versions: [ 1, 3, 9 ] } }"])
+def test_layout_policy_versions_is_the_repository_one(policy):
+    """validate keeps its own copy of repository.policy_versions (no shutil/tempfile at start-up): same answers."""
+    from google.protobuf import text_format
+
+    from tritonrepo._proto.model_config import model_config_pb2 as mc
+    from tritonrepo.repository import policy_versions
+    from tritonrepo.validate.rules.layout import policy_versions as mirror
+
+    cfg = text_format.Parse(policy, mc.ModelConfig())
+    for versions in ([], [1], [3, 1, 2], [0, 10, 9]):
+        assert mirror(cfg, versions) == policy_versions(cfg, versions)
+    assert mirror(None, [2, 1]) == policy_versions(None, [2, 1]) == [2]

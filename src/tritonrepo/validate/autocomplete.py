@@ -280,6 +280,8 @@ def _merge(ctx: ModelContext, version: int, path: Path, result: dict, timeout: f
                 ctx.config = completed
             else:
                 ctx.config.CopyFrom(completed)
+            for key in [k for k in ctx.memo if k == "versions_to_load" or k[:1] == ("model_files",)]:
+                del ctx.memo[key]  # computed from the config before it was completed
             outcome = AutoCompleteOutcome("completed", version, path)
     ctx.memo["autocomplete"] = outcome
     return outcome

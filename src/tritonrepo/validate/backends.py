@@ -151,7 +151,8 @@ class _Finder:
         self.standard = standard_backends(options.release)
 
     def exists(self, directory: Path, name: str) -> bool:
-        if self.on_disk or not _under(directory, self.backend_dir):
+        # the backend directory's search paths are its children (<backend_dir>/<backend>, <backend_dir>/python)
+        if self.on_disk or directory.parent != self.backend_dir:
             return (directory / name).is_file()
         rel = os.path.relpath(os.path.normpath(directory / name), self.backend_dir)
         parts = Path(rel).parts
@@ -162,10 +163,6 @@ class _Finder:
             if self.exists(path, name):
                 return path, path / name
         return None, None
-
-
-def _under(child: Path, parent: Path) -> bool:
-    return not _escapes(child, parent)
 
 
 def resolve_backend_library(options: ServerOptions, backend: str, runtime: str, model_dir: Path, version: int,

@@ -6,7 +6,6 @@ import os
 import re
 from pathlib import Path
 
-from tritonrepo.repository import policy_versions
 from tritonrepo.validate.model import ModelContext, Severity, rule
 
 E, W = Severity.error, Severity.warning
@@ -42,9 +41,30 @@ def version_dirs(ctx: ModelContext) -> tuple[dict[int, str], list[str], list[str
     return versions, non_numeric, zeros
 
 
+def policy_versions(config, versions) -> list[int]:
+    """The versions a config's ``version_policy`` selects among ``versions`` (default: the latest one).
+
+    Mirrors model_lifecycle.cc VersionsToLoad: ``latest { num_versions: n }`` (0 selects nothing), ``all``,
+    ``specific { versions }`` (listed versions that do not exist are skipped). The same function as
+    ``tritonrepo.repository.policy_versions`` (a test keeps them equal), here so that ``validate`` does not import
+    that module's file-handling dependencies (shutil, tempfile) at start-up.
+    """
+    versions = sorted(versions)
+    policy = config.version_policy if config is not None else None
+    kind = policy.WhichOneof("policy_choice") if policy is not None else None
+    if kind == "all":
+        return versions
+    if kind == "specific":
+        return [v for v in versions if v in set(policy.specific.versions)]
+    n = policy.latest.num_versions if kind == "latest" else 1
+    return versions[len(versions) - n:] if n > 0 else []
+
+
 def versions_to_load(ctx: ModelContext) -> list[int]:
     """Versions the version policy selects among the existing ones (latest 1 by default)."""
-    return policy_versions(ctx.config, version_dirs(ctx)[0])
+    if "versions_to_load" not in ctx.memo:
+        ctx.memo["versions_to_load"] = policy_versions(ctx.config, version_dirs(ctx)[0])
+    return ctx.memo["versions_to_load"]
 
 
 def model_files(ctx: ModelContext, default: str) -> list[tuple[int, Path]]:
