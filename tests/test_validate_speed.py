@@ -138,7 +138,7 @@ def test_validate_cli_text_run_skips_startup_costs(tmp_path):
         "import sys, json\nfrom tritonrepo.cli import main\n"
         f"sys.argv = ['tritonrepo', 'validate', {str(tmp_path)!r}]\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
         "from tritonrepo.validate.model import Finding, ModelContext\n"
-        "print(json.dumps([m for m in ('argparse', 'hashlib', 'tritonrepo.config', 'tritonrepo.validate.report', 'tritonrepo.repository', 'tempfile')"
+        "print(json.dumps([m for m in ('argparse', 'hashlib', 'tritonrepo.config', 'tritonrepo.validate.report', 'tritonrepo.repository', 'tempfile', 'dataclasses')"
         " if m in sys.modules] + [c.__name__ for c in (Finding, ModelContext) if hasattr(c, '__dataclass_fields__')]))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
