@@ -186,14 +186,23 @@ def test_the_real_server_agrees_on_strict_and_explicit_modes(tmp_path, monkeypat
 
 
 def test_fast_path_takes_exactly_the_typer_commands_options():
-    """`tritonrepo validate` runs without typer (argparse, cli/_validate_core.py): same option names as the typer
-    command, which still handles --help, --live and --server."""
+    """`tritonrepo validate` runs without typer (a small parser in cli/_validate_core.py): same option names as the
+    typer command, which still handles --help, --live, --server and anything the parser does not take exactly."""
     from tritonrepo.cli import _app  # noqa: PLC0415
     from tritonrepo.cli._validate_core import OPTIONS  # noqa: PLC0415
 
     command = _app._load("validate")
     typer_flags = {opt for p in command.params for opt in p.opts if opt.startswith("--")}
     assert typer_flags - {"--live", "--server", "--help"} == {f for flags, _ in OPTIONS for f in flags}
+    from tritonrepo.cli._validate_core import parse_args  # noqa: PLC0415
+
+    args = parse_args(["repo", "--format=json", "--select", "TR1", "--select=TR3", "--exec-timeout", "-1",
+                       "--strict-model-config", "--backend-directory", "b"])
+    assert (args.repo, args.fmt, args.select, args.exec_timeout, args.strict_model_config, args.backend_directory) == (
+        Path("repo"), "json", ["TR1", "TR3"], -1.0, True, Path("b"))
+    for handed_to_typer in (["--sel", "TR1"], ["--format", "xml"], ["a", "b"], ["--exec-timeout", "x"], ["--select"],
+                            ["--strict-model-config=maybe"], ["--nope"]):
+        assert parse_args(handed_to_typer) is None, handed_to_typer
 
 
 def test_fast_path_output_and_status(tmp_path):
