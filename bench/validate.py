@@ -48,8 +48,9 @@ def make_repo(root: Path, n: int) -> Path:
 
 #: bytecode of this run's sources, as an installed package has it (pip compiles .pyc at install; this machine's
 #: environment sets PYTHONDONTWRITEBYTECODE, which would make every run compile tritonrepo's modules again)
-_PYCACHE = tempfile.mkdtemp(prefix="bench-pycache-")
-atexit.register(shutil.rmtree, _PYCACHE, True)
+_WORK = Path(tempfile.mkdtemp(prefix="bench-validate-"))  # every repository and file of this run, removed at exit
+atexit.register(shutil.rmtree, _WORK, True)
+_PYCACHE = str(_WORK / "pycache")
 
 
 def _command(repo: Path) -> list[str]:
@@ -88,7 +89,7 @@ def cli_run(repo: Path) -> tuple[float, int, float]:
 
 
 def side_by_side(n: int, repeat: int) -> None:
-    repo = make_repo(Path(tempfile.mkdtemp(prefix=f"bench-{n}-")), n)
+    repo = make_repo(Path(tempfile.mkdtemp(prefix=f"bench-{n}-", dir=_WORK)), n)
     cli_run(repo)  # writes the bytecode (see _PYCACHE)
     runs = [cli_run(repo) for _ in range(repeat)]
     t_cli = min(t for t, _, _ in runs)
@@ -107,7 +108,7 @@ def side_by_side(n: int, repeat: int) -> None:
 
 
 def scale(n: int) -> None:
-    repo = make_repo(Path(tempfile.mkdtemp(prefix="bench-big-")), n)
+    repo = make_repo(Path(tempfile.mkdtemp(prefix="bench-big-", dir=_WORK)), n)
     best = float("inf")
     for _ in range(3):
         t = time.perf_counter()
@@ -120,7 +121,7 @@ def scale(n: int) -> None:
 def big_inputs() -> None:
     from tritonrepo.validate.onnx_graph import read_graph  # noqa: PLC0415
 
-    repo = make_repo(Path(tempfile.mkdtemp(prefix="bench-16mb-")), 1)
+    repo = make_repo(Path(tempfile.mkdtemp(prefix="bench-16mb-", dir=_WORK)), 1)
     entry = 'parameters { key: "k%d" value { string_value: "' + "v" * 200 + '" } }\n'
     cfg = repo / "model_0000" / "config.pbtxt"
     cfg.write_text(cfg.read_text() + "".join(entry % i for i in range(16 * 2**20 // 240)))
@@ -130,7 +131,7 @@ def big_inputs() -> None:
     sys.path.insert(0, str(ROOT / "tests"))
     from test_validate_speed import test_onnx_signature_of_a_2gb_model_is_read_without_the_weights as sig  # noqa: PLC0415
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-onnx-"))
+    tmp = Path(tempfile.mkdtemp(prefix="bench-onnx-", dir=_WORK))
     t = time.perf_counter()
     sig(tmp)  # writes a sparse 2 GiB model and reads its signature
     print(f"ONNX model with a 2 GiB initializer: written (sparse) and signature read in {time.perf_counter() - t:.3f}s "
@@ -146,7 +147,7 @@ def _time(fn) -> float:
 
 def agreement() -> None:
     cases = BROKEN + VALID
-    root = Path(tempfile.mkdtemp(prefix="bench-corpus-"))
+    root = Path(tempfile.mkdtemp(prefix="bench-corpus-", dir=_WORK))
 
     def run(case):
         repo = case.build(root / case.id)

@@ -153,7 +153,7 @@ class _Finder:
     def exists(self, directory: Path, name: str) -> bool:
         # the backend directory's search paths are its children (<backend_dir>/<backend>, <backend_dir>/python)
         if self.on_disk or directory.parent != self.backend_dir:
-            return (directory / name).is_file()
+            return os.path.isfile(directory / name)  # False on any OSError (a 300-character name: ENAMETOOLONG)
         rel = os.path.relpath(os.path.normpath(directory / name), self.backend_dir)
         parts = Path(rel).parts
         return len(parts) == 2 and parts[0] in self.standard and parts[1] == f"libtriton_{parts[0]}.so"
@@ -247,7 +247,7 @@ def resolve_repoagent(options: ServerOptions, agent: str) -> AgentResolution:
     if given is None:
         ok = agent in standard_repoagents(options.release)
     else:
-        ok = path.is_file()
+        ok = os.path.isfile(path)
     if ok:
         return AgentResolution(True, path if given is not None else None)
     return AgentResolution(False, None, f"unable to find '{libname}' for repo agent '{agent}', searched: {directory}")

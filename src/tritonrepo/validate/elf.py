@@ -28,7 +28,7 @@ def dlopen_error(path: str | os.PathLike[str]) -> str | None:
     prints them after ``unable to load shared library: <path>: ``.
     """
     p = Path(path)
-    if p.is_dir():
+    if os.path.isdir(p):
         return "cannot read file data: Is a directory"
     try:
         with open(p, "rb") as f:
