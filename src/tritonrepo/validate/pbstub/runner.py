@@ -89,6 +89,7 @@ def main():
     requests = [json.loads(line) for line in sys.stdin if line.strip()]
     pending = list(enumerate(requests))
     running = {}  # pid -> (index, deadline)
+    delay = 0.001  # polling interval: short while models finish quickly, up to 50 ms for slow ones (little CPU)
     while pending or running:
         while pending and len(running) < jobs:
             index, request = pending.pop(0)
@@ -97,6 +98,7 @@ def main():
         if pid in running:
             index, _ = running.pop(pid)
             print(json.dumps({"index": index, "timeout": False}), flush=True)
+            delay = 0.001
             continue
         now = time.monotonic()
         for pid, (index, deadline) in list(running.items()):
@@ -105,7 +107,8 @@ def main():
                 os.waitpid(pid, 0)
                 del running[pid]
                 print(json.dumps({"index": index, "timeout": True}), flush=True)
-        time.sleep(0.002)
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
 
 
 if __name__ == "__main__":
