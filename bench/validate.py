@@ -2,7 +2,8 @@
 
     python bench/validate.py [--models 1000] [--side-by-side 1 40] [--agreement]
 
-1. Side by side: the `tritonrepo validate` command (a fresh process, as in CI: interpreter start, imports, checks)
+1. Side by side: the `tritonrepo validate` command (a fresh process, as in CI: the console script, interpreter start,
+   imports from compiled bytecode as after `pip install`, checks)
    against the real server's start + load of the same repository of Python-backend models (config + model.py
    each), for each --side-by-side size. Prints both times, the ratio, and the command's peak RSS.
 2. Scale: validate_repository in-process on --models models (per 100 models).
@@ -15,7 +16,9 @@ Goals (issue 11): >= 20x the server on 1 model, >= 200x on 40 models, peak RSS <
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import resource
 import subprocess
 import sys
@@ -43,23 +46,51 @@ def make_repo(root: Path, n: int) -> Path:
     return root
 
 
+#: bytecode of this run's sources, as an installed package has it (pip compiles .pyc at install; this machine's
+#: environment sets PYTHONDONTWRITEBYTECODE, which would make every run compile tritonrepo's modules again)
+_WORK = Path(tempfile.mkdtemp(prefix="bench-validate-"))  # every repository and file of this run, removed at exit
+atexit.register(shutil.rmtree, _WORK, True)
+_PYCACHE = str(_WORK / "pycache")
+
+
+def _command(repo: Path) -> list[str]:
+    """``tritonrepo validate repo`` as CI runs it: the console script when installed, else ``python -m``."""
+    script = Path(sys.executable).parent / "tritonrepo"
+    head = [sys.executable, str(script)] if script.is_file() else [sys.executable, "-m", "tritonrepo"]
+    return [*head, "validate", str(repo)]
+
+
+#: Runs argv[1:] once and prints "wall_seconds maxrss_kb cpu_seconds status". A small process of its own starts the
+#: measured command: a process created by this (big) benchmark would count the benchmark's resident pages in its
+#: peak RSS (the kernel keeps the pre-exec memory's high-water mark, even after vfork), this launcher's are ~8 MB.
+_LAUNCHER = """
+import os, sys, time
+t = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    fd = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(fd, 1)
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+print(time.perf_counter() - t, usage.ru_maxrss, usage.ru_utime + usage.ru_stime, os.waitstatus_to_exitcode(status))
+"""
+
+
 def cli_run(repo: Path) -> tuple[float, int, float]:
-    """Wall time, peak RSS (bytes) and CPU time (user + system) of one `python -m tritonrepo validate repo`
-    process."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    t = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "tritonrepo", "validate", str(repo)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - t
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"validate failed on {repo}: {proc.stderr.read().decode()[-500:]}")
-    return elapsed, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime
+    """Wall time, peak RSS (bytes) and CPU time (user + system) of one `tritonrepo validate repo` process."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "PYTHONPYCACHEPREFIX": _PYCACHE}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    proc = subprocess.run([sys.executable, "-I", "-S", "-c", _LAUNCHER, *_command(repo)], env=env,
+                          capture_output=True, text=True, check=True)
+    elapsed, maxrss_kb, cpu, status = proc.stdout.split()
+    if int(status) != 0:
+        raise SystemExit(f"validate failed on {repo}: {proc.stderr[-500:]}")
+    return float(elapsed), int(maxrss_kb) * 1024, float(cpu)
 
 
 def side_by_side(n: int, repeat: int) -> None:
-    repo = make_repo(Path(tempfile.mkdtemp(prefix=f"bench-{n}-")), n)
+    repo = make_repo(Path(tempfile.mkdtemp(prefix=f"bench-{n}-", dir=_WORK)), n)
+    cli_run(repo)  # writes the bytecode (see _PYCACHE)
     runs = [cli_run(repo) for _ in range(repeat)]
     t_cli = min(t for t, _, _ in runs)
     cpu_cli = min(c for _, _, c in runs)
@@ -77,7 +108,7 @@ def side_by_side(n: int, repeat: int) -> None:
 
 
 def scale(n: int) -> None:
-    repo = make_repo(Path(tempfile.mkdtemp(prefix="bench-big-")), n)
+    repo = make_repo(Path(tempfile.mkdtemp(prefix="bench-big-", dir=_WORK)), n)
     best = float("inf")
     for _ in range(3):
         t = time.perf_counter()
@@ -90,7 +121,7 @@ def scale(n: int) -> None:
 def big_inputs() -> None:
     from tritonrepo.validate.onnx_graph import read_graph  # noqa: PLC0415
 
-    repo = make_repo(Path(tempfile.mkdtemp(prefix="bench-16mb-")), 1)
+    repo = make_repo(Path(tempfile.mkdtemp(prefix="bench-16mb-", dir=_WORK)), 1)
     entry = 'parameters { key: "k%d" value { string_value: "' + "v" * 200 + '" } }\n'
     cfg = repo / "model_0000" / "config.pbtxt"
     cfg.write_text(cfg.read_text() + "".join(entry % i for i in range(16 * 2**20 // 240)))
@@ -100,7 +131,7 @@ def big_inputs() -> None:
     sys.path.insert(0, str(ROOT / "tests"))
     from test_validate_speed import test_onnx_signature_of_a_2gb_model_is_read_without_the_weights as sig  # noqa: PLC0415
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-onnx-"))
+    tmp = Path(tempfile.mkdtemp(prefix="bench-onnx-", dir=_WORK))
     t = time.perf_counter()
     sig(tmp)  # writes a sparse 2 GiB model and reads its signature
     print(f"ONNX model with a 2 GiB initializer: written (sparse) and signature read in {time.perf_counter() - t:.3f}s "
@@ -116,7 +147,7 @@ def _time(fn) -> float:
 
 def agreement() -> None:
     cases = BROKEN + VALID
-    root = Path(tempfile.mkdtemp(prefix="bench-corpus-"))
+    root = Path(tempfile.mkdtemp(prefix="bench-corpus-", dir=_WORK))
 
     def run(case):
         repo = case.build(root / case.id)

@@ -195,6 +195,7 @@ def test_validate_never_crashes_on_mutated_configs(seeds, data):
     ("input", lambda c: c.input[0].ClearField("name")),          # was KeyError: 'name' in the ONNX checks
     ("dtype", lambda c: setattr(c.input[0], "data_type", -3)),   # was ValueError: Enum DataType has no name for -3
     ("out-dtype", lambda c: setattr(c.output[0], "data_type", 99)),
+    ("long-backend", lambda c: setattr(c, "backend", "x" * 300)),  # was OSError: File name too long (is_file)
 ])
 def test_known_crashes_are_findings(seeds, tmp_path, edit):
     _, onnx_bytes = seeds

@@ -118,6 +118,15 @@ def test_backend_resolution_as_the_server(tmp_path):
     assert resolve_backend_library(standard, "onnxruntime", "", model, 1, "m").ok
     assert not resolve_backend_library(standard, "nothere", "", model, 1, "m").ok
     assert resolve_backend_library(standard, "custom", "", model, 1, "m").ok  # the library is in the model folder
+    # runtime model.py of a backend the image does not have: refused although the model folder holds a model.py
+    # (tritonserver 2.51; corpus case runtime-model-py-missing)
+    (model / "1" / "model.py").write_text("")
+    refused = resolve_backend_library(standard, "nosuch", "model.py", model, 1, "m")
+    assert not refused.ok and refused.message == (
+        "unable to find Python backend based backend library 'model.py' for model 'm', searched: "
+        "'/opt/tritonserver/backends/nosuch/model.py'")
+    assert resolve_backend_library(standard, "python", "", model, 1, "m").library == Path(
+        "/opt/tritonserver/backends/python/libtriton_python.so")
 
 
 def test_repoagent_resolution(tmp_path):
@@ -127,9 +136,10 @@ def test_repoagent_resolution(tmp_path):
     (tmp_path / "mine" / "libtritonrepoagent_mine.so").write_bytes(b"")
     options = ServerOptions(repoagent_directory=tmp_path)
     assert resolve_repoagent(options, "mine").library == tmp_path / "mine" / "libtritonrepoagent_mine.so"
+    # the server names the directory, not the library (tritonserver 2.51 with --repoagent-directory; corpus case
+    # repo-agent-unknown-in-directory)
     assert resolve_repoagent(options, "checksum").message == (
-        f"unable to find 'libtritonrepoagent_checksum.so' for repo agent 'checksum', searched: "
-        f"{tmp_path / 'checksum' / 'libtritonrepoagent_checksum.so'}")
+        f"unable to find 'libtritonrepoagent_checksum.so' for repo agent 'checksum', searched: {tmp_path}")
 
 
 def test_cli_takes_the_servers_flags(tmp_path):
@@ -176,14 +186,23 @@ def test_the_real_server_agrees_on_strict_and_explicit_modes(tmp_path, monkeypat
 
 
 def test_fast_path_takes_exactly_the_typer_commands_options():
-    """`tritonrepo validate` runs without typer (argparse, cli/_validate_core.py): same option names as the typer
-    command, which still handles --help, --live and --server."""
+    """`tritonrepo validate` runs without typer (a small parser in cli/_validate_core.py): same option names as the
+    typer command, which still handles --help, --live, --server and anything the parser does not take exactly."""
     from tritonrepo.cli import _app  # noqa: PLC0415
     from tritonrepo.cli._validate_core import OPTIONS  # noqa: PLC0415
 
     command = _app._load("validate")
     typer_flags = {opt for p in command.params for opt in p.opts if opt.startswith("--")}
     assert typer_flags - {"--live", "--server", "--help"} == {f for flags, _ in OPTIONS for f in flags}
+    from tritonrepo.cli._validate_core import parse_args  # noqa: PLC0415
+
+    args = parse_args(["repo", "--format=json", "--select", "TR1", "--select=TR3", "--exec-timeout", "-1",
+                       "--strict-model-config", "--backend-directory", "b"])
+    assert (args.repo, args.fmt, args.select, args.exec_timeout, args.strict_model_config, args.backend_directory) == (
+        Path("repo"), "json", ["TR1", "TR3"], -1.0, True, Path("b"))
+    for handed_to_typer in (["--sel", "TR1"], ["--format", "xml"], ["a", "b"], ["--exec-timeout", "x"], ["--select"],
+                            ["--strict-model-config=maybe"], ["--nope"]):
+        assert parse_args(handed_to_typer) is None, handed_to_typer
 
 
 def test_fast_path_output_and_status(tmp_path):

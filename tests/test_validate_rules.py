@@ -173,8 +173,14 @@ def test_backend_directory_option_is_searched_on_disk(tmp_path):
     backends = tmp_path / "backends"
     (backends / "custom").mkdir(parents=True)
     assert _rule_findings(root, "TR370", backend_directory=backends)  # an empty backend folder is no backend
-    (backends / "custom" / "model.py").write_text("")  # a Python-based backend
+    (backends / "custom" / "model.py").write_text("")  # a Python-based backend ...
+    (found,) = _rule_findings(root, "TR370", backend_directory=backends)  # ... runs on the Python backend's library
+    assert found.message == (f"unable to find backend library 'libtriton_python.so' for model 'm', searched: "
+                             f"'{root / 'm' / '1'}' '{root / 'm'}' '{backends / 'custom'}' '{backends / 'python'}' ")
+    (backends / "python").mkdir()
+    (backends / "python" / "libtriton_python.so").write_bytes(b"")
     assert _rule_findings(root, "TR370", backend_directory=backends) == []
+    (backends / "python" / "libtriton_python.so").unlink()
     # python is a standard backend, but not in a backend directory that lacks it
     Case("p", set()).build(tmp_path / "repo2")
     assert _rule_findings(tmp_path / "repo2", "TR370") == []

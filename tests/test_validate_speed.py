@@ -126,3 +126,62 @@ def test_absurd_config_is_refused_and_16mb_of_parameters_parse(tmp_path):
     path.write_text(CONFIG + "".join(entry % i for i in range(16 * 2**20 // 240)))
     report = validate_repository(tmp_path, options=ServerOptions(exec_model_py=False))
     assert report.findings == []
+
+
+def test_validate_cli_text_run_skips_startup_costs(tmp_path):
+    """The text report of ordinary models needs no argparse, dataclass code generation for the engine's classes,
+    hashlib, json or tritonrepo.config (configs are read by validate.textproto)."""
+    (tmp_path / "m" / "1").mkdir(parents=True)
+    (tmp_path / "m" / "config.pbtxt").write_text(CONFIG)
+    (tmp_path / "m" / "1" / "model.py").write_text(MODEL_PY)
+    code = (
+        "import sys, json\nfrom tritonrepo.cli import main\n"
+        f"sys.argv = ['tritonrepo', 'validate', {str(tmp_path)!r}]\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+        "from tritonrepo.validate.model import Finding, ModelContext\n"
+        "print(json.dumps([m for m in ('argparse', 'hashlib', 'tritonrepo.config', 'tritonrepo.validate.report', 'tritonrepo.repository', 'tempfile', 'dataclasses')"
+        " if m in sys.modules] + [c.__name__ for c in (Finding, ModelContext) if hasattr(c, '__dataclass_fields__')]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(SRC)}).stdout
+    assert json.loads(out.strip().splitlines()[-1]) == []
+
+
+def test_record_classes_behave_as_dataclasses():
+    from dataclasses import FrozenInstanceError  # noqa: F401 - the record error is an AttributeError like it
+
+    from tritonrepo.validate import Report
+    from tritonrepo.validate.model import Finding, Severity
+
+    f = Finding("TR101", Severity.error, "m", Path("x"), 1, 2, "msg", "fix")
+    assert f == Finding(code="TR101", severity=Severity.error, model="m", path=Path("x"), line=1, col=2,
+                        message="msg", fix="fix")
+    assert hash(f) == hash(Finding("TR101", Severity.error, "m", Path("x"), 1, 2, "msg", "fix"))
+    assert repr(f).startswith("Finding(code='TR101', severity=")
+    with pytest.raises(AttributeError):
+        f.line = 3
+    a, b = Report(Path("r"), []), Report(Path("r"), [])
+    a.findings.append(f)
+    assert b.findings == [] and a != b  # factory defaults are per instance
+    with pytest.raises(TypeError):
+        Finding("TR101")
+    with pytest.raises(TypeError):
+        Report(Path("r"), [], nope=1)
+    with pytest.raises(TritonRepoError):  # __post_init__ runs
+        ServerOptions(model_control_mode="sometimes")
+
+
+@pytest.mark.parametrize("policy", ["", "version_policy { all { } }", "version_policy { latest { num_versions: 2 } }",
+                                    "version_policy { latest { num_versions: 0 } }",
+                                    "version_policy { specific { versions: [ 1, 3, 9 ] } }"])
+def test_layout_policy_versions_is_the_repository_one(policy):
+    """validate keeps its own copy of repository.policy_versions (no shutil/tempfile at start-up): same answers."""
+    from google.protobuf import text_format
+
+    from tritonrepo._proto.model_config import model_config_pb2 as mc
+    from tritonrepo.repository import policy_versions
+    from tritonrepo.validate.rules.layout import policy_versions as mirror
+
+    cfg = text_format.Parse(policy, mc.ModelConfig())
+    for versions in ([], [1], [3, 1, 2], [0, 10, 9]):
+        assert mirror(cfg, versions) == policy_versions(cfg, versions)
+    assert mirror(None, [2, 1]) == policy_versions(None, [2, 1]) == [2]

@@ -20,16 +20,14 @@ Sources (what is verified, what is not):
 
 from __future__ import annotations
 
-import difflib
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from tritonrepo.errors import TritonRepoError
 
 
-@dataclass(frozen=True, order=True)
-class Release:
-    """One Triton release.
+class Release(NamedTuple):
+    """One Triton release (a named tuple: immutable, hashable, ordered by ``(ngc, server)``).
 
     Attributes:
         ngc: NGC container release ``yy.mm`` (``"24.10"``), the tag of ``nvcr.io/nvidia/tritonserver:<ngc>-py3``.
@@ -128,6 +126,8 @@ def closest_releases(text: str, count: int = 3) -> list[Release]:
     names = {release.ngc: release for release in KNOWN}
     names.update({release.server_version: release for release in KNOWN})
     found: list[Release] = []
+    import difflib  # noqa: PLC0415 - only for a name that is not a release
+
     for name in difflib.get_close_matches(value[:32], list(names), n=count * 2, cutoff=0.5):
         if names[name] not in found:
             found.append(names[name])

@@ -67,6 +67,23 @@ class Case:
     #: cites the line that emits the message
     runs_here: bool = True
     source: str = ""
+    #: the case compiles a small C shared library (``c_library``): skipped where no C compiler is installed
+    needs_cc: bool = False
+
+    def server_options(self):
+        """The :class:`ServerOptions` of ``server_args`` (the offline verdict is for the same server flags)."""
+        from tritonrepo.validate import ServerOptions  # noqa: PLC0415
+
+        kwargs = {}
+        for arg in self.server_args:
+            flag, _, value = arg.partition("=")
+            if flag == "--repoagent-directory":
+                kwargs["repoagent_directory"] = Path(value)
+            elif flag == "--disable-auto-complete-config":
+                kwargs["disable_auto_complete_config"] = True
+            else:
+                raise ValueError(f"{self.id}: no ServerOptions for {arg}")
+        return ServerOptions(**kwargs)
 
     def build(self, root: Path) -> Path:
         """Write the repository under ``root`` (``None`` deletes a base file; a path ending in ``/`` is a folder)."""
@@ -84,6 +101,8 @@ class Case:
             path.parent.mkdir(parents=True, exist_ok=True)
             if callable(content):
                 content = content()
+            if isinstance(content, str):
+                content = content.replace("<REPO>", str(root.resolve()))
             path.write_bytes(content if isinstance(content, bytes) else content.encode())
         return root
 
@@ -99,6 +118,70 @@ def onnx_identity(shape: list[int]):
             [helper.make_node("Identity", ["INPUT0"], ["OUTPUT0"])], "g",
             [helper.make_tensor_value_info("INPUT0", TensorProto.FLOAT, dims)],
             [helper.make_tensor_value_info("OUTPUT0", TensorProto.FLOAT, dims)])
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8).SerializeToString()
+
+    return build
+
+
+_LIBRARIES: dict[str, bytes] = {}
+
+
+def c_library(source: str):
+    """A builder of a shared library compiled from C ``source`` with the system's ``cc`` (built once per run)."""
+
+    def build() -> bytes:
+        if source not in _LIBRARIES:
+            import shutil  # noqa: PLC0415
+            import subprocess  # noqa: PLC0415
+            import tempfile  # noqa: PLC0415
+
+            cc = shutil.which("cc") or shutil.which("gcc")
+            if cc is None:
+                raise RuntimeError("no C compiler (cc) to build this corpus case's library")
+            with tempfile.TemporaryDirectory() as tmp:
+                (Path(tmp) / "lib.c").write_text(source)
+                subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", f"{tmp}/lib.so", f"{tmp}/lib.c"], check=True,
+                               capture_output=True)
+                _LIBRARIES[source] = (Path(tmp) / "lib.so").read_bytes()
+        return _LIBRARIES[source]
+
+    return build
+
+
+#: C sources of custom batching libraries (core/src/backend_model.cc SetBatchingStrategy looks up these 5).
+_BATCH_FUNCTIONS = {
+    "TRITONBACKEND_ModelBatchIncludeRequest": "(void* r, void* u, int* s) { *s = 1; return 0; }",
+    "TRITONBACKEND_ModelBatchInitialize": "(void* b, void** u) { return 0; }",
+    "TRITONBACKEND_ModelBatchFinalize": "(void* u) { return 0; }",
+    "TRITONBACKEND_ModelBatcherInitialize": "(void** b, void* m) { return 0; }",
+    "TRITONBACKEND_ModelBatcherFinalize": "(void* b) { return 0; }",
+}
+BATCH_LIB_ALL = c_library("".join(f"void* {n}{body}\n" for n, body in _BATCH_FUNCTIONS.items()))
+BATCH_LIB_FOUR = c_library("".join(f"void* {n}{body}\n" for n, body in list(_BATCH_FUNCTIONS.items())[:4]))
+#: a custom backend: only the one required entry point, no auto-complete (never calls TRITONBACKEND_ModelSetConfig)
+CUSTOM_BACKEND = c_library("void* TRITONBACKEND_ModelInstanceExecute(void* i, void** r, unsigned int n) { return 0; }\n")
+BATCH_PATH = 'parameters { key: "TRITON_BATCH_STRATEGY_PATH" value { string_value: "<REPO>/m/batching.so" } }\n'
+CUSTOM_CONFIG = ('name: "c"\nbackend: "custom"\nmax_batch_size: 0\ninput [ { name: "I" data_type: TYPE_FP32 dims: [ 4 ] } ]\n'
+                 'output [ { name: "O" data_type: TYPE_FP32 dims: [ 4 ] } ]\n')
+
+
+def onnx_graph(inputs: list, outputs: list):
+    """A builder of an ONNX graph from ``helper.make_*_value_info`` argument lists (non-tensor types allowed)."""
+
+    def build() -> bytes:
+        from onnx import TensorProto, helper  # noqa: PLC0415
+
+        def info(spec):
+            name, kind = spec[:2]
+            if kind == "tensor":  # (name, "tensor"[, TensorProto type, dims])
+                elem, dims = spec[2:] if len(spec) > 2 else (TensorProto.FLOAT, ["batch", 4])
+                return helper.make_tensor_value_info(name, elem, dims)
+            seq = helper.make_sequence_type_proto(helper.make_tensor_type_proto(TensorProto.FLOAT, ["batch", 4]))
+            return helper.make_value_info(name, seq)
+
+        nodes = [helper.make_node("SequenceConstruct", [inputs[0][0]], [o]) if k == "sequence" else
+                 helper.make_node("Identity", [inputs[0][0]], [o]) for o, k in outputs]
+        graph = helper.make_graph(nodes, "g", [info(i) for i in inputs], [info(o) for o in outputs])
         return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8).SerializeToString()
 
     return build
@@ -310,6 +393,31 @@ BROKEN: list[Case] = [
     Case("onnx-ragged-input-not-flat", {"TR505"}, {"m/config.pbtxt": cfg(('backend: "python"', 'backend: "onnxruntime"'), ('dims: [ 4 ] } ]\noutput', 'dims: [ 4 ] allow_ragged_batch: true } ]\noutput')),
                                                    "m/1/model.py": None, "m/1/model.onnx": onnx_identity([-1, 4])},
          runs_here=False, source="onnxruntime_backend/src/onnxruntime.cc ValidateInputs (r24.10): '... expects model provides input with shape [-1]  for ragged input ...'"),
+    Case("onnx-sequence-output", {"TR506"}, {"m/config.pbtxt": cfg(('backend: "python"', 'backend: "onnxruntime"')),
+                                             "m/1/model.py": None, "m/1/model.onnx": onnx_graph([("INPUT0", "tensor")], [("OUTPUT0", "sequence")])},
+         runs_here=False, source="onnxruntime_backend/src/onnxruntime_utils.cc InputOutputInfos (r24.10 l.204): \"Unsupported ONNX Type "
+         "'ONNX_TYPE_SEQUENCE' for I/O 'OUTPUT0', expected 'ONNX_TYPE_TENSOR'.\" (ONNXType names of onnxruntime_c_api.h)"),
+    Case("onnx-sequence-control-missing", {"TR507"}, {"m/config.pbtxt": cfg(('backend: "python"', 'backend: "onnxruntime"')) + SEQ.format(START % "int32_false_true: [ 0, 1 ]"),
+                                                      "m/1/model.py": None, "m/1/model.onnx": onnx_identity([-1, 4])},
+         runs_here=False, source="onnxruntime_backend/src/onnxruntime.cc ModelInstanceState::ValidateBooleanSequenceControl (r24.10): "
+         "\"configuration specified sequence control 'START', but model does not provide that input\"; ORT-15"),
+    Case("onnx-sequence-control-dims", {"TR507"}, {"m/config.pbtxt": cfg(('backend: "python"', 'backend: "onnxruntime"')) + SEQ.format(START % "int32_false_true: [ 0, 1 ]"),
+                                                   "m/1/model.py": None, "m/1/model.onnx": onnx_graph([("INPUT0", "tensor"), ("START", "tensor", 6, ["batch", 2])], [("OUTPUT0", "tensor")])},
+         runs_here=False, source="onnxruntime_backend/src/onnxruntime.cc ValidateBooleanSequenceControl (r24.10): \"unable to load model "
+         "'m', sequence control 'START' in model has dims [2] but dims [1] is expected\"; ORT-15"),
+    # custom libraries: batching strategies, custom backends, repository agents
+    Case("batch-strategy-not-a-library", {"TR361"}, {"m/config.pbtxt": add(BATCH_PATH), "m/batching.so": "not a library\n"}),
+    Case("batch-strategy-some-functions", {"TR361"}, {"m/config.pbtxt": add("dynamic_batching { }\n" + BATCH_PATH),
+                                                     "m/batching.so": BATCH_LIB_FOUR}, hangs=True, needs_cc=True,
+         source="core/src/backend_model.cc SetBatchingStrategy ('If one custom batching function is defined, all must "
+                "be': '<path> does not define all required custom batching functions for model m'); tritonserver 2.51 "
+                "never finishes loading this model (observed: still loading after minutes)"),
+    Case("custom-backend-no-config", {"TR374"}, {"m.custom/libtriton_custom.so": CUSTOM_BACKEND, "m.custom/1/": ""}, needs_cc=True),
+    Case("instance-kind-invalid-number", {"TR344"}, {"m/config.pbtxt": cfg(("kind: KIND_CPU", "kind: 7"))}),
+    Case("instance-kind-invalid-number-no-auto-complete", {"TR344"}, {"m/config.pbtxt": cfg(("kind: KIND_CPU", "kind: 7"))},
+         server_args=("--disable-auto-complete-config",)),
+    Case("repo-agent-unknown-in-directory", {"TR373"}, {"m/config.pbtxt": add('model_repository_agents { agents [ { name: "nope" } ] }\n')},
+         server_args=("--repoagent-directory=/nonexistent/tritonrepo-repoagents",)),
     # TR6xx python
     Case("model-py-syntax", {"TR601"}, {"m/1/model.py": MODEL_PY.replace("def execute(self, requests):", "def execute(self, requests)")}),
     Case("model-py-no-class", {"TR602"}, {"m/1/model.py": MODEL_PY.replace("class TritonPythonModel:", "class Model:")}),
@@ -359,10 +467,19 @@ VALID: list[Case] = [
     Case("onnx-no-batch-dim-no-batching", set(), {"m/config.pbtxt": 'name: "m"\nbackend: "onnxruntime"\nmax_batch_size: 0\n',
                                                  "m/1/model.py": None, "m/1/model.onnx": onnx_identity([1, 4])},
          runs_here=False, source="onnxruntime_backend/src/onnxruntime.cc AutoCompleteMaxBatch: no batching, max_batch_size 0 accepted"),
+    Case("onnx-sequence-control-present", set(), {"m/config.pbtxt": cfg(('backend: "python"', 'backend: "onnxruntime"')) + SEQ.format(START % "int32_false_true: [ 0, 1 ]"),
+                                                 "m/1/model.py": None, "m/1/model.onnx": onnx_graph([("INPUT0", "tensor"), ("START", "tensor", 6, ["batch", 1])], [("OUTPUT0", "tensor")])},
+         runs_here=False, source="onnxruntime_backend/src/onnxruntime.cc ModelInstanceState::ModelInstanceState: the control is a [1] INT32 "
+         "input, counted among the expected inputs"),
     Case("instance-kind-auto", set(), {"m/config.pbtxt": cfg(("kind: KIND_CPU count: 1", "kind: KIND_AUTO count: 1"))}),
     Case("ensemble-version-1abc", set(), {"ens/1/": None, "ens/1abc/": ""}, ensemble=True),
     Case("ensemble-version-minus-1", set(), {"ens/1/": None, "ens/-1/": ""}, ensemble=True),
     Case("ensemble-one-decoupled-step", set(), {"m/config.pbtxt": add("model_transaction_policy { decoupled: true }\n")}, ensemble=True),
+    Case("batch-strategy-all-functions", set(), {"m/config.pbtxt": add("dynamic_batching { }\n" + BATCH_PATH), "m/batching.so": BATCH_LIB_ALL},
+         needs_cc=True),
+    Case("batch-strategy-no-functions", set(), {"m/config.pbtxt": add(BATCH_PATH), "m/batching.so": CUSTOM_BACKEND}, needs_cc=True),
+    Case("custom-backend-with-config", set(), {"c/config.pbtxt": CUSTOM_CONFIG, "c/libtriton_custom.so": CUSTOM_BACKEND, "c/1/": ""},
+         needs_cc=True),
     Case("ensemble-decoupled-then-plain", set(), {"d/config.pbtxt": DECOUPLED, "d/1/model.py": MODEL_PY, "ens/config.pbtxt": CHAIN}, ensemble=True),
 ]
 
@@ -370,5 +487,5 @@ _HANG = ("python_backend/src/stub_launcher.cc StubLauncher::Launch (r24.10): the
          "(pb_stub.cc 'Failed to preinitialize Python stub'), the parent waits on parent_message_queue_->Pop() "
          "forever; observed here as a server never ready")
 for _c in BROKEN:
-    if _c.hangs:
+    if _c.hangs and not _c.source:
         _c.source = _HANG

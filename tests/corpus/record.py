@@ -9,6 +9,7 @@ server hangs on (or cannot run here) record ``None`` and cite in ``cases.py`` th
 from __future__ import annotations
 
 import pprint
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -23,6 +24,13 @@ from tritonrepo.validate import validate_repository  # noqa: E402
 
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="corpus-record-"))
+    try:
+        return _record(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _record(work: Path) -> int:
     cases = BROKEN + VALID
     verdicts = judge([c for c in cases if c.runs_here], work / "server")
     recorded, missing = {}, []
@@ -32,7 +40,7 @@ def main() -> int:
             continue
         loads, server_text = verdicts[case.id]
         root = case.build(work / "offline" / case.id)
-        offline = [normalize(f.message, root) for f in validate_repository(root).errors]
+        offline = [normalize(f.message, root) for f in validate_repository(root, options=case.server_options()).errors]
         text = normalize(server_text)
         if case.hangs or loads:
             recorded[case.id] = (loads, None)

@@ -6,7 +6,7 @@ Adding a command is one line in :data:`COMMANDS`: ``"name": "module:function"`` 
 
 ``tritonrepo validate`` (without ``--live``/``--help``) takes a fast path that does not import typer, click, rich
 or pydantic (~0.3 s of start-up on this machine): :mod:`tritonrepo.cli._validate_core` parses the same options with
-argparse (a test keeps both option lists equal) and prints the same report.
+a small parser (a test keeps both option lists equal; anything else goes to typer) and prints the same report.
 """
 
 from __future__ import annotations

@@ -19,11 +19,11 @@ stage (:mod:`tritonrepo.validate.modes`). Inputs are bounded: a ``config.pbtxt``
 
 from __future__ import annotations
 
+import os
 import re
-from dataclasses import dataclass, field
+from tritonrepo.validate._record import factory, record
 from pathlib import Path
 
-from tritonrepo.config import CONFIG_FILENAME, ConfigParseError, parse_config
 from tritonrepo.errors import TritonRepoError
 from tritonrepo.validate import autocomplete as _autocomplete
 from tritonrepo.validate import modes as _modes
@@ -35,6 +35,7 @@ from tritonrepo.validate.options import ServerOptions
 #: Largest ``config.pbtxt`` read (bytes). Triton itself reads the whole file into memory (ReadTextProto); the
 #: largest real configs are far below 1 MiB, so anything bigger than this is refused rather than parsed.
 MAX_CONFIG_BYTES = 64 * 1024 * 1024
+CONFIG_FILENAME = "config.pbtxt"  # tritonrepo.config.CONFIG_FILENAME (not imported: it pulls in text_format)
 
 __all__ = [
     "MAX_CONFIG_BYTES", "RULES", "Finding", "RepoContext", "Report", "ServerOptions", "Severity", "dependency_order",
@@ -42,17 +43,17 @@ __all__ = [
 ]
 
 
-@dataclass
+@record
 class Report:
     """Findings for a repository, in model order then rule order."""
 
     root: Path
     models: list[str]
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[Finding] = factory(list)
     #: Python models whose ``auto_complete_config`` was not run (``--no-exec``): their verdict may differ.
-    not_auto_completed: list[str] = field(default_factory=list)
+    not_auto_completed: list[str] = factory(list)
     #: Python models whose ``auto_complete_config`` ran and completed their config.
-    auto_completed: list[str] = field(default_factory=list)
+    auto_completed: list[str] = factory(list)
 
     @property
     def errors(self) -> list[Finding]:
@@ -86,7 +87,8 @@ def model_context(repo: RepoContext, model_dir: Path) -> ModelContext:
     """Read one model directory (config text, parsed config or parse failure with its position)."""
     cfg_path = model_dir / CONFIG_FILENAME
     text, config, failed, message, position = "", None, False, "", (1, 1)
-    if cfg_path.is_file():
+    has_config = cfg_path.is_file()
+    if has_config:
         try:
             size = cfg_path.stat().st_size
             if size > MAX_CONFIG_BYTES:
@@ -99,10 +101,14 @@ def model_context(repo: RepoContext, model_dir: Path) -> ModelContext:
         if not failed:
             try:
                 config = _parse_config_fast(text, cfg_path)
-            except ConfigParseError as exc:
+            except TritonRepoError as exc:  # only tritonrepo.config's ConfigParseError (imported on that path)
+                from tritonrepo.config import ConfigParseError  # noqa: PLC0415
+
+                if not isinstance(exc, ConfigParseError):
+                    raise
                 failed, message = True, f"failed to read text proto from {cfg_path}: {exc.detail}"
                 position = (max(exc.line, 1), max(exc.col, 1))
-    return ModelContext(model_dir.name, model_dir, config, text, Locator(text), cfg_path.is_file(), failed, repo,
+    return ModelContext(model_dir.name, model_dir, config, text, Locator(text), has_config, failed, repo,
                         message, position)
 
 
@@ -122,7 +128,7 @@ def _parse_config_fast(text: str, path: Path):
     (line and column positions of everything else are kept) and added to the map in text order (a repeated key:
     the last one wins, as in protobuf's text format); the rest goes through protobuf's parser."""
     if len(text) < _FAST_PATH_BYTES:
-        return parse_config(text, path)
+        return _parse(text, path)
     from google.protobuf import text_encoding  # noqa: PLC0415
 
     pieces, params, depth, last = [], [], 0, 0
@@ -152,9 +158,9 @@ def _parse_config_fast(text: str, path: Path):
             elif token == "}" or token == ">":
                 depth = max(depth - 1, 0)
     if not params:
-        return parse_config(text, path)
+        return _parse(text, path)
     pieces.append(text[last:])
-    config = parse_config("".join(pieces), path)
+    config = _parse("".join(pieces), path)
     unescape = text_encoding.CUnescape
     entries = config.parameters
     for key, value in params:
@@ -167,10 +173,25 @@ def _parse_config_fast(text: str, path: Path):
     return config
 
 
+def _parse(text: str, path: Path):
+    """The config in ``text``: :mod:`tritonrepo.validate.textproto` for the common subset, else protobuf's
+    text_format through ``tritonrepo.config.parse_config`` (which raises ``ConfigParseError`` with its message)."""
+    from tritonrepo._proto.model_config import model_config_pb2 as mc  # noqa: PLC0415
+    from tritonrepo.validate.textproto import parse  # noqa: PLC0415
+
+    config = parse(text, mc.ModelConfig())
+    if config is not None:
+        return config
+    from tritonrepo.config import parse_config  # noqa: PLC0415
+
+    return parse_config(text, path)
+
+
 def model_dirs(root: Path) -> list[Path]:
     """Every sub-directory of ``root`` in name order (Triton treats each one as a model, hidden ones too)."""
     try:
-        return sorted(p for p in root.iterdir() if p.is_dir())
+        with os.scandir(root) as it:  # d_type: no stat per entry
+            return sorted(root / e.name for e in it if e.is_dir())
     except OSError as exc:
         raise TritonRepoError(f"{root}: cannot list the model repository: {exc.strerror}") from None
 

@@ -9,12 +9,14 @@ and the load fails with ``Internal: <Type>: <message>``; a return value that is 
 not parse back into a ModelConfig (unknown field, bad enum name, non-numeric dims) is silently ignored by the
 server (the original config stays: observed on tritonserver 2.51).
 
-This module does the same in a subprocess per model:
+This module does the same in one sandboxed runner process that forks a child per model (each child a copy of the
+runner's clean state, as isolated from the other models as a stub process; the interpreter starts once):
 
 * ``python -I -B`` (no PYTHONPATH, no user site), a minimal environment (PATH, HOME and TMPDIR in a fresh
   temporary directory, LANG), the temporary directory as working directory, no network (a new network namespace
-  via ``unshare -rn`` where the kernel allows it; in any case the socket functions raise), ``RLIMIT_CPU`` and a
-  wall-clock timeout (``ServerOptions.exec_timeout``), its own process group killed on timeout;
+  via ``unshare -rn`` where the kernel allows it; in any case the socket functions raise), ``RLIMIT_CPU`` per
+  process and a wall-clock timeout per model (``ServerOptions.exec_timeout``), the runner's process group killed
+  at the end;
 * the stand-in ``triton_python_backend_utils`` of :mod:`tritonrepo.validate.pbstub` (same checks, same messages);
 * only models whose ``model.py`` defines ``auto_complete_config`` (read with ``ast``; a class with base classes may
   inherit it, so it runs too) — others cost nothing.
@@ -28,7 +30,7 @@ from __future__ import annotations
 import ast
 import os
 import sys
-from dataclasses import dataclass
+from tritonrepo.validate._record import record
 from functools import cache
 from pathlib import Path
 
@@ -42,7 +44,7 @@ _RUNNER = _PBSTUB / "runner.py"
 _INT64 = {FieldDescriptor.CPPTYPE_INT64, FieldDescriptor.CPPTYPE_UINT64}
 
 
-@dataclass
+@record
 class AutoCompleteOutcome:
     """What running ``auto_complete_config`` gave for one model.
 
@@ -152,41 +154,65 @@ def _limits(cpu_seconds: int):
     return apply
 
 
-def run_auto_complete(model_file: Path, version: int, config: dict, timeout: float) -> dict:
-    """Run ``auto_complete_config`` of ``model_file`` in the sandbox; the runner's result dict
-    (``{"ok": True, "config": {...}}`` or ``{"ok": False, "error": "...", "where": [...]}``), or
-    ``{"ok": False, "timeout": True}``."""
+def run_auto_complete_many(requests: list[tuple[Path, int, dict]], timeout: float, jobs: int = 2) -> list[dict]:
+    """Run ``auto_complete_config`` of each ``(model file, version, server config dict)`` in the sandbox: one
+    runner process (interpreter start and stand-in import paid once) forking one child per model, ``jobs`` at a
+    time (pbstub/runner.py). Returns the runner's result dict per request, in order (``{"ok": True, "config":
+    {...}}`` or ``{"ok": False, "error": "...", "where": [...]}``, or ``{"ok": False, "timeout": True}``)."""
     import json  # noqa: PLC0415
     import shutil  # noqa: PLC0415
     import subprocess  # noqa: PLC0415
     import tempfile  # noqa: PLC0415
 
+    if not requests:
+        return []
     tmp = Path(tempfile.mkdtemp(prefix="tritonrepo-autocomplete-"))
     try:
-        result_file = tmp / "result.json"
         home = tmp / "home"
         home.mkdir()
         env = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.defpath}", "HOME": str(home),
                "TMPDIR": str(home), "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1",
                "no_proxy": "*", "NO_PROXY": "*"}
-        cmd = [*_netns_prefix(), sys.executable, "-I", "-B", str(_RUNNER), str(_PBSTUB), str(model_file.resolve()),
-               str(version), str(result_file)]
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        lines = "".join(json.dumps({"model_file": str(path.resolve()), "version": version, "config": json.dumps(config),
+                                    "result": str(tmp / f"result-{i}.json")}) + "\n"
+                        for i, (path, version, config) in enumerate(requests))
+        cmd = [*_netns_prefix(), sys.executable, "-I", "-B", str(_RUNNER), str(_PBSTUB), str(timeout), str(jobs)]
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                 cwd=home, env=env, start_new_session=True, preexec_fn=_limits(int(timeout) + 1))
+        rounds = -(-len(requests) // jobs)
+        timed_out: set[int] = set()
         try:
-            proc.communicate(json.dumps(config).encode(), timeout=timeout)
+            out, _ = proc.communicate(lines.encode(), timeout=timeout * rounds + 10)
+            for line in out.decode("utf-8", "replace").splitlines():
+                try:
+                    status = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(status, dict) and status.get("timeout"):
+                    timed_out.add(status.get("index"))
         except subprocess.TimeoutExpired:
-            _kill(proc)
-            return {"ok": False, "timeout": True}
+            timed_out = set(range(len(requests)))
         finally:
             _kill(proc)
-        try:
-            return json.loads(result_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {"ok": False, "error": f"the Python stub exited with status {proc.returncode} before "
-                                          "auto_complete_config returned"}
+        results = []
+        for i in range(len(requests)):
+            result_file = tmp / f"result-{i}.json"
+            if result_file.is_file():
+                try:
+                    results.append(json.loads(result_file.read_text(encoding="utf-8")))
+                    continue
+                except (OSError, ValueError):
+                    pass
+            results.append({"ok": False, "timeout": True} if i in timed_out else {
+                "ok": False, "error": "the Python stub exited before auto_complete_config returned"})
+        return results
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_auto_complete(model_file: Path, version: int, config: dict, timeout: float) -> dict:
+    """One model's :func:`run_auto_complete_many` result."""
+    return run_auto_complete_many([(model_file, version, config)], timeout, 1)[0]
 
 
 def _kill(proc) -> None:
@@ -229,8 +255,12 @@ def auto_complete(ctx: ModelContext, timeout: float) -> AutoCompleteOutcome | No
     if not todo:
         return None
     version, path = todo[0]
+    result = run_auto_complete(path, version, server_config_dict(ctx.config, ctx.model_name), timeout)
+    return _merge(ctx, version, path, result, timeout)
+
+
+def _merge(ctx: ModelContext, version: int, path: Path, result: dict, timeout: float) -> AutoCompleteOutcome:
     name = ctx.model_name
-    result = run_auto_complete(path, version, server_config_dict(ctx.config, name), timeout)
     if result.get("timeout"):
         outcome = AutoCompleteOutcome("timeout", version, path,
                                       f"auto_complete_config of model '{name}' did not return within {timeout:g} s")
@@ -250,22 +280,25 @@ def auto_complete(ctx: ModelContext, timeout: float) -> AutoCompleteOutcome | No
                 ctx.config = completed
             else:
                 ctx.config.CopyFrom(completed)
+            for key in [k for k in ctx.memo if k == "versions_to_load" or k[:1] == ("model_files",)]:
+                del ctx.memo[key]  # computed from the config before it was completed
             outcome = AutoCompleteOutcome("completed", version, path)
     ctx.memo["autocomplete"] = outcome
     return outcome
 
 
 def auto_complete_repository(repo: RepoContext, names: list[str]) -> dict[str, AutoCompleteOutcome]:
-    """Auto-complete every Python model among ``names`` that needs it, up to 4 at a time."""
-    todo = [n for n in names if candidates(repo.models[n])]
+    """Auto-complete every Python model among ``names`` that needs it: one sandboxed runner for all of them, two
+    models at a time (:func:`run_auto_complete_many`)."""
+    todo = [(n, *candidates(repo.models[n])[0]) for n in names if candidates(repo.models[n])]
     if not todo:
         return {}
-    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
-
     timeout = repo.options.exec_timeout
-    with ThreadPoolExecutor(min(4, len(todo))) as pool:
-        outcomes = list(pool.map(lambda n: auto_complete(repo.models[n], timeout), todo))
-    return {n: o for n, o in zip(todo, outcomes, strict=True) if o is not None}
+    results = run_auto_complete_many(
+        [(path, version, server_config_dict(repo.models[n].config, repo.models[n].model_name))
+         for n, version, path in todo], timeout)
+    return {n: _merge(repo.models[n], version, path, result, timeout)
+            for (n, version, path), result in zip(todo, results, strict=True)}
 
 
 @rule("TR650", "python-auto-complete-refused", Severity.error,

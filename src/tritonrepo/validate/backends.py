@@ -10,15 +10,17 @@ find). Everything here is pure file-system look-ups, no import of any backend.
   ``model.py`` runtime needs ``libtriton_python.so`` in ``<backend_dir>/python``; a library path escaping the
   directory it was found in is refused. Each failure carries the server's exact message.
 * :func:`resolve_repoagent` — TritonRepoAgentManager::CreateAgent (core/src/repo_agent.cc).
-* Without ``--backend-directory`` the backend directory is not on this machine: :data:`STANDARD_BACKENDS` (what
-  the NGC ``-py3`` container of the release ships) decide instead, and :func:`resolve_backend_library` reports
-  ``standard=True`` without a path.
+* Without ``--backend-directory`` the backend directory is not on this machine: :func:`standard_backends` (what
+  the NGC ``-py3`` container of the release ships) stand for it (``<backend>/libtriton_<backend>.so`` each), the
+  model folder is still searched on disk, and :func:`resolve_backend_library` reports ``standard=True``.
+
+The TR37x rules (validate/rules/resolve.py) call these helpers: one implementation, checked against the corpus.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from tritonrepo.validate._record import record
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -101,18 +103,22 @@ def effective_backend(ctx: ModelContext) -> str:
     return ""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class BackendResolution:
     """Where the server would find a model's backend.
 
     Attributes:
         ok: the server would find it.
-        standard: no backend directory was given; ``ok`` says whether the release's image ships it.
-        library: the C++ shared library found (``libtriton_<backend>.so``, or ``libtriton_python.so`` for a
-            Python-based backend); ``None`` when ``standard`` or not found.
-        python_based: a Python-based backend (``<backend_dir>/<backend>/model.py``).
+        standard: no backend directory was given: the backend directory is the release's image
+            (:data:`DEFAULT_BACKEND_DIRECTORY` holding :func:`standard_backends`), only the model folder is on disk.
+        library: the shared library found (``libtriton_<backend>.so``, the runtime, or ``libtriton_python.so`` for a
+            Python-based backend); ``None`` when not found. A library of the image (``standard``) is named by its
+            path in the image, which is not on this machine.
+        python_based: a Python-based backend (``<backend_dir>/<backend>/model.py``, or ``runtime: "model.py"``).
         search_paths: the directories searched, in order.
         message: the server's error message when not ``ok`` (core/src/backend_model.cc), else ``""``.
+        failure: ``""``, ``"not-found"`` (no library: TR370 without runtime, TR371 with one) or ``"escapes"`` (the
+            library path leaves the directory it was found in: TR372).
     """
 
     ok: bool
@@ -121,19 +127,12 @@ class BackendResolution:
     python_based: bool
     search_paths: tuple[Path, ...]
     message: str = ""
+    failure: str = ""
 
 
 def backend_search_paths(model_dir: Path, version: int, backend_dir: Path, backend: str) -> list[Path]:
     """TritonModel::GetBackendLibrarySearchPaths: ``<model>/<version>``, ``<model>``, ``<backend_dir>/<backend>``."""
     return [model_dir / str(version), model_dir, backend_dir / backend]
-
-
-def _find(search_paths: list[Path], libname: str) -> tuple[Path | None, Path | None]:
-    for path in search_paths:
-        full = path / libname
-        if full.exists():
-            return path, full
-    return None, None
 
 
 def _escapes(child: Path, parent: Path) -> bool:
@@ -142,77 +141,90 @@ def _escapes(child: Path, parent: Path) -> bool:
     return os.path.commonpath([child_n, parent_n]) != parent_n
 
 
+class _Finder:
+    """FindBackendLibraryPath over the model folder (on disk) and the backend directory (on disk when given, else
+    the release's image: ``<backend>/libtriton_<backend>.so`` for each of its standard backends, nothing else)."""
+
+    def __init__(self, options: ServerOptions) -> None:
+        self.on_disk = options.backend_directory is not None
+        self.backend_dir = Path(options.backend_directory) if self.on_disk else DEFAULT_BACKEND_DIRECTORY
+        self.standard = standard_backends(options.release)
+
+    def exists(self, directory: Path, name: str) -> bool:
+        # the backend directory's search paths are its children (<backend_dir>/<backend>, <backend_dir>/python)
+        if self.on_disk or directory.parent != self.backend_dir:
+            return os.path.isfile(directory / name)  # False on any OSError (a 300-character name: ENAMETOOLONG)
+        rel = os.path.relpath(os.path.normpath(directory / name), self.backend_dir)
+        parts = Path(rel).parts
+        return len(parts) == 2 and parts[0] in self.standard and parts[1] == f"libtriton_{parts[0]}.so"
+
+    def find(self, search: list[Path], name: str) -> tuple[Path | None, Path | None]:
+        for path in search:
+            if self.exists(path, name):
+                return path, path / name
+        return None, None
+
+
 def resolve_backend_library(options: ServerOptions, backend: str, runtime: str, model_dir: Path, version: int,
                             model_name: str) -> BackendResolution:
-    """Resolve ``backend`` (and the config's ``runtime``) for one model version as the server does.
+    """Resolve ``backend`` (and the config's ``runtime``) for one model version as the server does
+    (TritonModel::GetBackendLibraryProperties / GetBackendRuntimeLibraryName, core/src/backend_model.cc r24.10).
+
+    Without a runtime: ``libtriton_<backend>.so`` in ``<model>/<version>``, ``<model>``, ``<backend_dir>/<backend>``,
+    else a Python-based backend ``<backend_dir>/<backend>/model.py`` (then ``libtriton_python.so`` is searched in
+    the same places plus ``<backend_dir>/python``). With a runtime: that file in the same places (``model.py``: a
+    Python-based backend, which also needs ``<backend_dir>/<backend>/model.py``). A library path leaving the
+    directory it was found in (``..``) is refused.
 
     Args:
-        options: the server options (``backend_directory`` ``None`` means "the standard backends of
-            ``options.release``").
+        options: the server options (``backend_directory`` ``None`` means the release's image, see :class:`_Finder`).
         backend: the effective backend name (:func:`effective_backend`).
         runtime: the config's ``runtime`` field ("" when unset).
         model_dir: the model directory; version: the version being loaded; model_name: for messages.
 
     Returns:
-        A :class:`BackendResolution` (never raises for a missing backend: ``ok`` is False with the message).
+        A :class:`BackendResolution` (never raises: ``ok`` is False with the server's message).
     """
-    if options.backend_directory is None:
-        known = backend in standard_backends(options.release)
-        custom_runtime = bool(runtime) and runtime != PYTHON_FILENAME
-        local = _find([model_dir / str(version), model_dir], runtime or f"libtriton_{backend}.so")[1]
-        ok = known or local is not None
-        message = "" if ok else (f"unable to find backend library for backend '{backend}', try specifying runtime on "
-                                 "the model configuration.")
-        if custom_runtime and not known and local is None:
-            message = (f"unable to find backend library '{runtime}' for model '{model_name}', searched: "
-                       + "".join(f"'{p}' " for p in backend_search_paths(model_dir, version,
-                                                                            DEFAULT_BACKEND_DIRECTORY, backend)))
-        return BackendResolution(ok, True, local, runtime == PYTHON_FILENAME, (), message)
-
-    backend_dir = Path(options.backend_directory)
+    finder = _Finder(options)
+    backend_dir = finder.backend_dir
     search = backend_search_paths(model_dir, version, backend_dir, backend)
+    standard = not finder.on_disk
+
+    def fail(message: str, python_based: bool, failure: str = "not-found") -> BackendResolution:
+        return BackendResolution(False, standard, None, python_based, tuple(search), message, failure)
+
     python_libdir: Path | None = None
     libname = runtime
     if not libname:
-        libdir, libpath = _find(search, f"libtriton_{backend}.so")
+        libdir, libpath = finder.find(search, f"libtriton_{backend}.so")
         if libpath is not None:
-            return _checked(libdir, libpath, f"libtriton_{backend}.so", False, search, model_name)
-        libdir, libpath = _find([backend_dir / backend], PYTHON_FILENAME)
+            return BackendResolution(True, standard, libpath, False, tuple(search))
+        libdir, libpath = finder.find([backend_dir / backend], PYTHON_FILENAME)
         if libpath is None:
-            return BackendResolution(False, False, None, False, tuple(search),
-                                     f"unable to find backend library for backend '{backend}', try specifying "
-                                     "runtime on the model configuration.")
+            return fail(f"unable to find backend library for backend '{backend}', try specifying runtime on the model "
+                        "configuration.", False)
         python_based, python_libdir, libname = True, libdir, PYTHON_FILENAME
     else:
         python_based = libname == PYTHON_FILENAME
-    cpp_libname = libname
+    cpp_libname = "libtriton_python.so" if python_based else libname
     if python_based:
-        cpp_libname = "libtriton_python.so"
         search = [*search, backend_dir / "python"]
-    libdir, libpath = _find(search, cpp_libname)
+    libdir, libpath = finder.find(search, cpp_libname)
     if libpath is None:
-        return BackendResolution(False, False, None, python_based, tuple(search),
-                                 f"unable to find backend library '{cpp_libname}' for model '{model_name}', searched: "
-                                 + "".join(f"'{p}' " for p in search))
-    result = _checked(libdir, libpath, cpp_libname, python_based, search, model_name)
-    if result.ok and python_based and python_libdir is None:
-        path = backend_dir / backend / PYTHON_FILENAME
-        if not path.exists():
-            return BackendResolution(False, False, None, True, tuple(search),
-                                     f"unable to find Python backend based backend library '{libname}' for model "
-                                     f"'{model_name}', searched: '{path}'")
-    return result
-
-
-def _checked(libdir, libpath, libname, python_based, search, model_name) -> BackendResolution:
+        return fail(f"unable to find backend library '{cpp_libname}' for model '{model_name}', searched: "
+                    + "".join(f"'{p}' " for p in search), python_based)
     if _escapes(libpath, libdir):
-        return BackendResolution(False, False, None, python_based, tuple(search),
-                                 f"backend library name '{libname}' escapes backend directory '{libdir}', for model "
-                                 f"'{model_name}', check model config runtime field")
-    return BackendResolution(True, False, libpath, python_based, tuple(search))
+        return fail(f"backend library name '{cpp_libname}' escapes backend directory '{libdir}', for model "
+                    f"'{model_name}', check model config runtime field", python_based, "escapes")
+    if python_based and python_libdir is None:
+        path = backend_dir / backend / PYTHON_FILENAME
+        if not finder.exists(backend_dir / backend, PYTHON_FILENAME):
+            return fail(f"unable to find Python backend based backend library '{libname}' for model '{model_name}', "
+                        f"searched: '{path}'", True)
+    return BackendResolution(True, standard, libpath, python_based, tuple(search))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class AgentResolution:
     """A repository agent: ``ok``, the library path when found on disk, the server's message when not."""
 
@@ -222,20 +234,23 @@ class AgentResolution:
 
 
 def resolve_repoagent(options: ServerOptions, agent: str) -> AgentResolution:
-    """TritonRepoAgentManager::CreateAgent: ``<repoagent_dir>/<agent>/libtritonrepoagent_<agent>.so``.
+    """TritonRepoAgentManager::CreateAgent: ``<repoagent_dir>/<agent>/libtritonrepoagent_<agent>.so``; the server's
+    message names the repository-agent directory after ``searched:`` (observed on tritonserver 2.51, with and
+    without ``--repoagent-directory``; corpus case ``repo-agent-unknown-in-directory``).
 
     Without ``--repoagent-directory`` the agents of the release's NGC image decide (:func:`standard_repoagents`).
     """
     libname = f"libtritonrepoagent_{agent}.so"
-    if options.repoagent_directory is None:
+    given = options.repoagent_directory
+    directory = Path(given) if given is not None else DEFAULT_REPOAGENT_DIRECTORY
+    path = directory / agent / libname
+    if given is None:
         ok = agent in standard_repoagents(options.release)
-        path = DEFAULT_REPOAGENT_DIRECTORY / agent / libname
-        return AgentResolution(ok, None, "" if ok else f"unable to find '{libname}' for repo agent '{agent}', "
-                                                       f"searched: {path}")
-    path = Path(options.repoagent_directory) / agent / libname
-    if path.is_file():
-        return AgentResolution(True, path)
-    return AgentResolution(False, None, f"unable to find '{libname}' for repo agent '{agent}', searched: {path}")
+    else:
+        ok = os.path.isfile(path)
+    if ok:
+        return AgentResolution(True, path if given is not None else None)
+    return AgentResolution(False, None, f"unable to find '{libname}' for repo agent '{agent}', searched: {directory}")
 
 
 def backend_config(options: ServerOptions, backend: str) -> dict[str, str]:

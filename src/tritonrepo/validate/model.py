@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from tritonrepo.validate._record import factory, record
 from enum import Enum
 from pathlib import Path
 
@@ -22,7 +22,7 @@ class Severity(str, Enum):
     warning = "warning"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Finding:
     """One violation: where (file, line, column), which rule, what and how to fix it."""
 
@@ -40,7 +40,7 @@ class Finding:
         return f"{self.path}:{self.line}:{self.col}"
 
 
-@dataclass
+@record
 class ModelContext:
     """A model directory as rules see it.
 
@@ -67,7 +67,7 @@ class ModelContext:
     #: 1-based line and column of the parse error (when ``parse_failed``).
     parse_position: tuple[int, int] = (1, 1)
     #: Per-model results several rules need (parsed model.py, manifest): computed once.
-    memo: dict = field(default_factory=dict)
+    memo: dict = factory(dict)
 
     @property
     def model_name(self) -> str:
@@ -84,22 +84,22 @@ class ModelContext:
         return effective_backend(self)
 
 
-@dataclass
+@record
 class RepoContext:
     """The repository: its root and its model contexts by directory name."""
 
     root: Path
-    models: dict[str, ModelContext] = field(default_factory=dict)
+    models: dict[str, ModelContext] = factory(dict)
     #: model name -> error findings so far (ensembles depend on their steps loading).
-    errors: dict[str, list[Finding]] = field(default_factory=dict)
+    errors: dict[str, list[Finding]] = factory(dict)
     #: the server options the verdict is for (``tritonserver`` flags; see :mod:`tritonrepo.validate.options`).
-    options: ServerOptions = field(default_factory=ServerOptions)
+    options: ServerOptions = factory(ServerOptions)
 
 
 CheckFn = Callable[[ModelContext], Iterable[tuple[tuple, str]]]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Rule:
     """A rule: stable code, severity, one-line summary, docs fields, the Triton source it mirrors, and its check.
 
@@ -139,8 +139,8 @@ RULES: dict[str, Rule] = {}
 
 #: Rules Triton applies when a model *loads* (after the repository poll): backend, IO and instance checks.
 #: When a model already fails at poll time, Triton never gets there, so their findings are not reported.
-LOAD_STAGE = {"TR108", "TR320", "TR321", "TR322", "TR323", "TR330", "TR331", "TR340", "TR341", "TR342", "TR350",
-              "TR351", "TR360", "TR361", "TR501", "TR502", "TR601", "TR602", "TR603", "TR604", "TR650", "TR651"}
+LOAD_STAGE = {"TR108", "TR320", "TR321", "TR322", "TR323", "TR330", "TR331", "TR340", "TR341", "TR342", "TR344", "TR350",
+              "TR351", "TR360", "TR361", "TR374", "TR501", "TR506", "TR507", "TR502", "TR601", "TR602", "TR603", "TR604", "TR650", "TR651"}
 
 
 def rule(code: str, name: str, severity: Severity, *, summary: str, why: str, fix: str, source: str, example: str,

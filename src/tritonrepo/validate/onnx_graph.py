@@ -9,14 +9,14 @@ doc strings. Nothing is hashed. Memory is bounded by the largest ValueInfoProto 
 Field numbers come from onnx/onnx.proto (IR version 10): ModelProto ir_version=1, graph=7, opset_import=8;
 OperatorSetIdProto domain=1, version=2; GraphProto initializer=5, input=11, output=12,
 sparse_initializer=15; ValueInfoProto name=1, type=2; TypeProto tensor_type=1, sequence_type=4, map_type=5,
-sparse_tensor_type=8, optional_type=9; TypeProto.Tensor elem_type=1, shape=2; TensorShapeProto dim=1;
+opaque_type=7, sparse_tensor_type=8, optional_type=9; TypeProto.Tensor elem_type=1, shape=2; TensorShapeProto dim=1;
 Dimension dim_value=1, dim_param=2.
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+from tritonrepo.validate._record import factory, record
 from pathlib import Path
 
 #: ONNX TensorProto.DataType -> Triton type name (onnxruntime_backend ConvertFromOnnxDataType; TYPE_INVALID else).
@@ -25,7 +25,7 @@ ONNX_TO_TRITON_NAME = {
     7: "TYPE_INT64", 8: "TYPE_STRING", 9: "TYPE_BOOL", 10: "TYPE_FP16", 11: "TYPE_FP64", 12: "TYPE_UINT32",
     13: "TYPE_UINT64", 16: "TYPE_BF16",
 }
-_TYPE_KIND = {1: "tensor", 4: "sequence", 5: "map", 8: "sparse_tensor", 9: "optional"}
+_TYPE_KIND = {1: "tensor", 4: "sequence", 5: "map", 7: "opaque", 8: "sparse_tensor", 9: "optional"}
 _MAX_VALUE_INFO = 1 << 20
 _MAX_TENSORS = 100_000
 
@@ -34,7 +34,7 @@ class OnnxReadError(ValueError):
     """The file is not a readable ONNX ModelProto (truncated, not protobuf, absurd sizes)."""
 
 
-@dataclass
+@record
 class OnnxGraph:
     """The signature of an ONNX graph.
 
@@ -43,16 +43,17 @@ class OnnxGraph:
         opsets: domain ("" for the default ai.onnx domain) -> opset version.
         inputs / outputs: name -> (Triton type name, shape) in graph order; a symbolic or unknown dim is -1;
             graph inputs that are initializers are left out (as onnxruntime does for overridable ones).
-        kinds: name -> ONNX type kind (``tensor``, ``sequence``, ``map``, ``sparse_tensor``, ``optional``, ``""``).
+        kinds: name -> ONNX type kind (``tensor``, ``sequence``, ``map``, ``opaque``, ``sparse_tensor``, ``optional``,
+            ``""``).
         elem_types: name -> ONNX element type number (0 when not a tensor).
     """
 
     ir_version: int = 0
-    opsets: dict[str, int] = field(default_factory=dict)
-    inputs: dict[str, tuple[str, list[int]]] = field(default_factory=dict)
-    outputs: dict[str, tuple[str, list[int]]] = field(default_factory=dict)
-    kinds: dict[str, str] = field(default_factory=dict)
-    elem_types: dict[str, int] = field(default_factory=dict)
+    opsets: dict[str, int] = factory(dict)
+    inputs: dict[str, tuple[str, list[int]]] = factory(dict)
+    outputs: dict[str, tuple[str, list[int]]] = factory(dict)
+    kinds: dict[str, str] = factory(dict)
+    elem_types: dict[str, int] = factory(dict)
 
 
 def _varint(read) -> int | None:

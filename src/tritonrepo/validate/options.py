@@ -13,7 +13,7 @@ by :mod:`tritonrepo.validate.backends`; releases by :mod:`tritonrepo.releases`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from tritonrepo.validate._record import factory, record
 from pathlib import Path
 
 from tritonrepo.errors import TritonRepoError
@@ -26,7 +26,7 @@ DEFAULT_TRITON_VERSION = DEFAULT.ngc
 MODEL_CONTROL_MODES = ("none", "poll", "explicit")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ServerOptions:
     """Options of ``tritonserver`` that change whether a repository loads.
 
@@ -50,7 +50,7 @@ class ServerOptions:
     strict_model_config: bool = False
     disable_auto_complete_config: bool = False
     backend_directory: Path | None = None
-    backend_config: dict[str, dict[str, str]] = field(default_factory=dict)
+    backend_config: dict[str, dict[str, str]] = factory(dict)
     model_control_mode: str = "none"
     load_model: tuple[str, ...] = ()
     repoagent_directory: Path | None = None

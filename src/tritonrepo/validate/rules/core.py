@@ -441,6 +441,24 @@ def ig_gpus(ctx):
                                                   "specifies one or more GPUs")
 
 
+@_meta("TR344", "instance-group-kind-invalid", E, "An instance group's kind is a number that names no kind (KIND_AUTO 0, KIND_GPU 1, KIND_CPU 2, KIND_MODEL 3).",
+       "The text format accepts any number for an enum of model_config.proto (an open proto3 enum); the number does not "
+       "survive the server's JSON round trip of the configuration and the instance group is refused when the instances "
+       "are created (observed on tritonserver 2.51: 'unexpected kind KIND_AUTO').",
+       "use kind: KIND_CPU, KIND_GPU, KIND_MODEL or KIND_AUTO",
+       "core/src/backend_model_instance.cc TritonModelInstance::CreateInstances ('has unexpected kind'); corpus case "
+       "instance-kind-invalid-number", "instance_group { kind: 7 }")
+def ig_kind_invalid(ctx):
+    cfg = ctx.config
+    if cfg is None or cfg.platform == "ensemble":
+        return
+    for i, g in enumerate(cfg.instance_group):
+        if g.kind not in mc.ModelInstanceGroup.Kind.values():
+            gname = g.name or f"{ctx.model_name}_{i}"
+            yield ("instance_group", i, "kind"), f"instance group {gname} of model {ctx.model_name} has unexpected kind KIND_AUTO"
+            return
+
+
 @_meta("TR341", "instance-group-needs-gpu", W, "An instance group of kind KIND_GPU (or KIND_AUTO listing GPUs): the model loads only where those GPUs are visible.",
        "On a CPU-only host (CI, laptops) Triton refuses the model.", "use --device cpu for CPU hosts, or deploy on GPU nodes",
        "core/src/model_config_utils.cc ValidateInstanceGroup; CORE-IG-03", "instance_group { kind: KIND_GPU }")
@@ -617,9 +635,21 @@ def py_params(ctx):
             yield ("parameters",), f"Failed to get the canonical path for {path}."
 
 
-@_meta("TR361", "batch-strategy-path", E, "TRITON_BATCH_STRATEGY_PATH is set with sequence batching, or names a missing library.",
-       "Custom batching libraries are loaded with the model and only work with the dynamic batcher.", "remove it or fix the path",
-       "core/src/backend_model.cc TritonModel::Create; CORE-BE-05/06", 'parameters { key: "TRITON_BATCH_STRATEGY_PATH" value { string_value: "/nope.so" } }')
+#: The custom batching entry points (core/src/backend_model.cc TritonModel::SetBatchingStrategy): all or none.
+BATCH_FUNCTIONS = ("TRITONBACKEND_ModelBatchIncludeRequest", "TRITONBACKEND_ModelBatchInitialize",
+                   "TRITONBACKEND_ModelBatchFinalize", "TRITONBACKEND_ModelBatcherInitialize",
+                   "TRITONBACKEND_ModelBatcherFinalize")
+
+
+@_meta("TR361", "batch-strategy-path", E, "TRITON_BATCH_STRATEGY_PATH is set with sequence batching, names a missing "
+       "file or one that is not a loadable library, or a library defining only some of the 5 custom batching functions.",
+       "Custom batching libraries are loaded with the model (dlopen) and must define all of TRITONBACKEND_ModelBatch"
+       "IncludeRequest/Initialize/Finalize and TRITONBACKEND_ModelBatcherInitialize/Finalize, or none (then the "
+       "default batching is used). tritonserver 2.51 never finishes loading a model whose library defines only some.",
+       "remove it, fix the path, or define all five functions",
+       "core/src/backend_model.cc TritonModel::Create / SetBatchingStrategy (dlopen; 'If one custom batching function "
+       "is defined, all must be'); CORE-BE-05/06",
+       'parameters { key: "TRITON_BATCH_STRATEGY_PATH" value { string_value: "/nope.so" } }')
 def batch_strategy(ctx):
     cfg = ctx.config
     if cfg is None or "TRITON_BATCH_STRATEGY_PATH" not in cfg.parameters:
@@ -627,8 +657,20 @@ def batch_strategy(ctx):
     path = cfg.parameters["TRITON_BATCH_STRATEGY_PATH"].string_value
     if cfg.HasField("sequence_batching"):
         yield ("parameters",), "TRITON_BATCH_STRATEGY_PATH cannot be specified with sequence batcher, using default batching strategy"
-    elif not __import__("os").path.exists(path):
+        return
+    if not __import__("os").path.exists(path):
         yield ("parameters",), f"Batching library path not found: {path}"
+        return
+    from tritonrepo.validate.elf import dlopen_error, dynamic_symbols  # noqa: PLC0415
+
+    error = dlopen_error(path)
+    if error is not None:
+        yield ("parameters",), f"unable to load shared library: {path}: {error}"
+        return
+    symbols = dynamic_symbols(path)
+    defined = [f for f in BATCH_FUNCTIONS if symbols is not None and f in symbols[0]]
+    if defined and len(defined) < len(BATCH_FUNCTIONS):
+        yield ("parameters",), f"{path} does not define all required custom batching functions for model {ctx.model_name}"
 
 
 @_meta("TR318", "sequence-control-reused", E, "One control tensor name is used by two control_input entries.",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from tritonrepo._proto.model_config import model_config_pb2 as mc  # not tritonclient.grpc: no grpc import
 
-from tritonrepo.ensemble import full_shape, shape_str, shapes_consistent
 from tritonrepo.dtypes import triton_type_name
 from tritonrepo.validate.model import RULES, ModelContext, Severity, rule
 from tritonrepo.validate.rules.layout import versions_to_load
@@ -231,6 +230,8 @@ def mapping(ctx: ModelContext):
                               f"{triton_type_name(first_type)} is inferred from model {first_model} while "
                               f"{triton_type_name(io.data_type)} is inferred from model {s.model_name}")
                 return
+            from tritonrepo.ensemble import full_shape, shape_str, shapes_consistent  # noqa: PLC0415 - imports text_format
+
             if not shapes_consistent(first_dims, first_mbs, dims, mcfg.max_batch_size):
                 a, b = full_shape(first_dims, first_mbs), full_shape(dims, mcfg.max_batch_size)
                 yield where, (f"in ensemble {name}, ensemble tensor {tensor}: inconsistent shape: {shape_str(a)} is "

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
-from tritonrepo.repository import policy_versions
 from tritonrepo.validate.model import ModelContext, Severity, rule
 
 E, W = Severity.error, Severity.warning
@@ -21,24 +21,50 @@ def version_dirs(ctx: ModelContext) -> tuple[dict[int, str], list[str], list[str
     if "version_dirs" in ctx.memo:  # one directory listing per model and validation
         return ctx.memo["version_dirs"]
     versions, non_numeric, zeros = {}, [], []
-    for p in sorted(ctx.dir.iterdir()) if ctx.dir.is_dir() else []:
-        if not p.is_dir() or p.name in ("warmup", "initial_state", "configs"):
+    try:
+        with os.scandir(ctx.dir) as it:  # d_type: no stat per entry
+            names = sorted(e.name for e in it if e.is_dir())
+    except OSError:
+        names = []
+    for name in names:
+        if name in ("warmup", "initial_state", "configs"):
             continue
-        if len(p.name) > 1 and p.name.startswith("0"):
-            zeros.append(p.name)
+        if len(name) > 1 and name.startswith("0"):
+            zeros.append(name)
             continue
-        m = _STOLL.match(p.name)
+        m = _STOLL.match(name)
         if not m:
-            non_numeric.append(p.name)
+            non_numeric.append(name)
             continue
-        versions.setdefault(int(m.group()), p.name)
+        versions.setdefault(int(m.group()), name)
     ctx.memo["version_dirs"] = versions, non_numeric, zeros
     return versions, non_numeric, zeros
 
 
+def policy_versions(config, versions) -> list[int]:
+    """The versions a config's ``version_policy`` selects among ``versions`` (default: the latest one).
+
+    Mirrors model_lifecycle.cc VersionsToLoad: ``latest { num_versions: n }`` (0 selects nothing), ``all``,
+    ``specific { versions }`` (listed versions that do not exist are skipped). The same function as
+    ``tritonrepo.repository.policy_versions`` (a test keeps them equal), here so that ``validate`` does not import
+    that module's file-handling dependencies (shutil, tempfile) at start-up.
+    """
+    versions = sorted(versions)
+    policy = config.version_policy if config is not None else None
+    kind = policy.WhichOneof("policy_choice") if policy is not None else None
+    if kind == "all":
+        return versions
+    if kind == "specific":
+        return [v for v in versions if v in set(policy.specific.versions)]
+    n = policy.latest.num_versions if kind == "latest" else 1
+    return versions[len(versions) - n:] if n > 0 else []
+
+
 def versions_to_load(ctx: ModelContext) -> list[int]:
     """Versions the version policy selects among the existing ones (latest 1 by default)."""
-    return policy_versions(ctx.config, version_dirs(ctx)[0])
+    if "versions_to_load" not in ctx.memo:
+        ctx.memo["versions_to_load"] = policy_versions(ctx.config, version_dirs(ctx)[0])
+    return ctx.memo["versions_to_load"]
 
 
 def model_files(ctx: ModelContext, default: str) -> list[tuple[int, Path]]:
@@ -48,6 +74,9 @@ def model_files(ctx: ModelContext, default: str) -> list[tuple[int, Path]]:
     for ONNX (onnxruntime_backend LoadModel). Paths are returned whether or not they exist.
     """
     filename = (ctx.config.default_model_filename if ctx.config is not None else "") or default
+    key = ("model_files", filename, default)
+    if key in ctx.memo:  # several rules ask; one look per validation
+        return ctx.memo[key]
     dirs = version_dirs(ctx)[0]
     out = []
     for v in versions_to_load(ctx):
@@ -56,6 +85,7 @@ def model_files(ctx: ModelContext, default: str) -> list[tuple[int, Path]]:
             if path.is_dir() and default == "model.onnx":
                 path = path / "model.onnx"
             out.append((v, path))
+    ctx.memo[key] = out
     return out
 
 

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from google.protobuf import json_format
-
-from tritonrepo.backends.onnxruntime.ort_checks import check_config
 from tritonrepo.validate.model import ModelContext, Severity, rule
-from tritonrepo.validate.onnx_graph import graph_io  # reads the signature only: no weights, no onnx import
+from tritonrepo.validate.onnx_graph import graph_io, read_graph  # reads the signature only: no weights, no onnx import
 from tritonrepo.validate.rules.layout import model_files
 
 
@@ -20,16 +17,26 @@ def onnx_mismatch(ctx: ModelContext):
     cfg = ctx.config
     if cfg is None or ctx.backend != "onnxruntime" or not (len(cfg.input) and len(cfg.output)):
         return
+    from google.protobuf import json_format  # noqa: PLC0415 - only for ONNX models
+
+    from tritonrepo.backends.onnxruntime.ort_checks import check_config  # noqa: PLC0415
+
     # every field printed, as the server's JSON of the config (absent names are "", not missing keys)
     as_dict = json_format.MessageToDict(cfg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
     for _, path in model_files(ctx, "model.onnx"):
         if not path.is_file():
             continue
         try:
-            ins, outs = graph_io(path)
+            graph = read_graph(path)
         except Exception as exc:  # noqa: BLE001 - a broken file is this model's error
             yield ("@", path), f"cannot read the ONNX graph: {exc}"
             continue
+        if _non_tensor(graph) is not None or _control_error(ctx, graph) is not None:
+            continue  # TR506 / TR507: the backend stops there
+        # sequence controls and implicit states are graph inputs the backend adds to the expected input count
+        extra = {name for name, _ in _controls(cfg)} | {st.input_name for st in cfg.sequence_batching.state}
+        ins = {n: v for n, v in graph.inputs.items() if n not in extra}
+        outs = graph.outputs
         for message in check_config(ctx.model_name, as_dict, ins, outs):
             yield ("input",), message
 
@@ -84,10 +91,10 @@ def onnx_auto_complete_batching(ctx: ModelContext):
     if not files or not files[-1][1].is_file():
         return
     try:
-        ins, outs = graph_io(files[-1][1])
+        graph = read_graph(files[-1][1])
     except Exception:  # noqa: BLE001 - TR501 reports unreadable graphs
         return
-    if not _batchable(ins, outs):
+    if _non_tensor(graph) is None and not _batchable(graph.inputs, graph.outputs):
         yield ("max_batch_size",), (f"autofill failed for model '{ctx.model_name}': model does not support batching "
                                     "while non-zero max_batch_size is specified")
 
@@ -171,3 +178,128 @@ def onnx_ragged(ctx: ModelContext):
                                  f"with shape [-1]  for ragged input '{io.name}', model provides "
                                  "[" + ",".join(str(d) for d in shape) + "]")
             return
+
+
+#: ONNX TypeProto kind -> ONNX Runtime's ONNXType name (onnxruntime_c_api.h), as the backend prints it.
+_ORT_TYPE_NAMES = {"sequence": "ONNX_TYPE_SEQUENCE", "map": "ONNX_TYPE_MAP", "opaque": "ONNX_TYPE_OPAQUE",
+                   "sparse_tensor": "ONNX_TYPE_SPARSETENSOR", "optional": "ONNX_TYPE_OPTIONAL"}
+
+
+def _non_tensor(graph) -> tuple[str, str] | None:
+    """``(name, ONNXType name)`` of the first graph input, else output, that is not a tensor (session order)."""
+    for name in [*graph.inputs, *graph.outputs]:
+        kind = graph.kinds.get(name, "")
+        if kind in _ORT_TYPE_NAMES:
+            return name, _ORT_TYPE_NAMES[kind]
+    return None
+
+
+@rule("TR506", "onnx-non-tensor-io", Severity.error,
+      summary="An ONNX graph input or output is not a tensor (a sequence, map, sparse tensor, optional or opaque value).",
+      why="The ONNX Runtime backend exchanges only tensors with Triton and refuses any other ONNX type when it reads "
+          "the session's inputs and outputs (auto-complete and validation alike), e.g. a scikit-learn classifier's "
+          "ZipMap output (a sequence of maps).",
+      fix="export the graph with tensor outputs only (skl2onnx: options={'zipmap': False}), or post-process in a "
+          "Python model",
+      source="onnxruntime_backend/src/onnxruntime_utils.cc InputOutputInfos (r24.10 l.204): 'Unsupported ONNX Type "
+             "'<type>' for I/O '<name>', expected 'ONNX_TYPE_TENSOR'.'; ORT-17",
+      example="output_probability: sequence<map<int64, float>>")
+def onnx_non_tensor(ctx: ModelContext):
+    if ctx.backend != "onnxruntime":
+        return
+    files = model_files(ctx, "model.onnx")
+    if not files or not files[-1][1].is_file():
+        return
+    try:
+        graph = read_graph(files[-1][1])
+    except Exception:  # noqa: BLE001 - TR501 reports unreadable graphs
+        return
+    found = _non_tensor(graph)
+    if found is not None:
+        yield ("@", files[-1][1]), f"Unsupported ONNX Type '{found[1]}' for I/O '{found[0]}', expected 'ONNX_TYPE_TENSOR'."
+
+
+#: ONNX TensorProto element type -> OnnxDataTypeName (onnxruntime_backend/src/onnxruntime_utils.cc).
+_ONNX_TYPE_NAMES = {1: "FLOAT", 2: "UINT8", 3: "INT8", 4: "UINT16", 5: "INT16", 6: "INT32", 7: "INT64", 8: "STRING",
+                    9: "BOOL", 10: "FLOAT16", 11: "DOUBLE", 12: "UINT32", 13: "UINT64", 14: "COMPLEX64",
+                    15: "COMPLEX128", 16: "BFLOAT16"}
+#: Triton data type -> ONNX element type (ModelConfigDataTypeToOnnxDataType).
+_TRITON_TO_ONNX = {"TYPE_FP32": 1, "TYPE_UINT8": 2, "TYPE_INT8": 3, "TYPE_UINT16": 4, "TYPE_INT16": 5,
+                   "TYPE_INT32": 6, "TYPE_INT64": 7, "TYPE_STRING": 8, "TYPE_BOOL": 9, "TYPE_FP16": 10,
+                   "TYPE_FP64": 11, "TYPE_UINT32": 12, "TYPE_UINT64": 13, "TYPE_BF16": 16}
+
+
+def _controls(cfg) -> list[tuple[str, str]]:
+    """``[(tensor name, Triton data type)]`` of the sequence controls the backend checks, in its order: START, END,
+    READY (boolean controls: the type of the false/true list), then CORRID (its data_type)."""
+    from tritonrepo._proto.model_config import model_config_pb2 as mc  # noqa: PLC0415
+
+    kinds = mc.ModelSequenceBatching.Control
+    if not cfg.HasField("sequence_batching"):
+        return []
+    out = []
+    for kind in (kinds.CONTROL_SEQUENCE_START, kinds.CONTROL_SEQUENCE_END, kinds.CONTROL_SEQUENCE_READY,
+                 kinds.CONTROL_SEQUENCE_CORRID):
+        for ci in cfg.sequence_batching.control_input:
+            control = next((c for c in ci.control if c.kind == kind), None)
+            if control is None or not ci.name:
+                continue
+            if kind == kinds.CONTROL_SEQUENCE_CORRID:
+                dtype = mc.DataType.Name(control.data_type) if control.data_type in mc.DataType.values() else ""
+            elif len(control.fp32_false_true):
+                dtype = "TYPE_FP32"
+            elif len(control.bool_false_true):
+                dtype = "TYPE_BOOL"
+            else:
+                dtype = "TYPE_INT32"
+            out.append((ci.name, dtype))
+            break
+    return out
+
+
+def _control_error(ctx: ModelContext, graph) -> str | None:
+    """The backend's error for the first sequence control the graph does not provide as a [1] input of its type."""
+    mbs = ctx.config.max_batch_size
+    for name, dtype in _controls(ctx.config):
+        if name not in graph.inputs:
+            return f"configuration specified sequence control '{name}', but model does not provide that input"
+        shape = graph.inputs[name][1]
+        debatched = shape[1:] if mbs > 0 else shape
+        if debatched != [1]:
+            return (f"unable to load model '{ctx.model_name}', sequence control '{name}' in model has dims "
+                    "[" + ",".join(str(d) for d in debatched) + "] but dims [1] is expected")
+        elem = graph.elem_types.get(name, 0)
+        if _TRITON_TO_ONNX.get(dtype) != elem:
+            return (f"unable to load model '{ctx.model_name}', sequence control '{name}', the model expects data-type "
+                    f"{_ONNX_TYPE_NAMES.get(elem, 'UNDEFINED')} but the model configuration specifies data-type {dtype}")
+    return None
+
+
+@rule("TR507", "onnx-sequence-control", Severity.error,
+      summary="A sequence batching control (START, END, READY, CORRID) is not a graph input of shape [1] (without "
+              "the batch dim) and of the control's data type.",
+      why="The ONNX Runtime backend feeds each control tensor to the graph: it checks, before the other inputs, that "
+          "the graph has an input of that name, shape and type (and then counts the controls and implicit states "
+          "among the expected inputs).",
+      fix="name the control after the graph input that takes it, of shape [1] (plus the batch dim) and the type "
+          "of its int32_false_true / fp32_false_true / bool_false_true list (CORRID: its data_type)",
+      source="onnxruntime_backend/src/onnxruntime.cc ModelInstanceState::ValidateBooleanSequenceControl / "
+             "ValidateTypedSequenceControl (r24.10); ORT-15",
+      example='control_input { name: "START" control { kind: CONTROL_SEQUENCE_START int32_false_true: [0, 1] } } '
+              "for a graph without a START input")
+def onnx_sequence_control(ctx: ModelContext):
+    cfg = ctx.config
+    if cfg is None or ctx.backend != "onnxruntime" or not cfg.HasField("sequence_batching"):
+        return
+    files = model_files(ctx, "model.onnx")
+    if not files or not files[-1][1].is_file():
+        return
+    try:
+        graph = read_graph(files[-1][1])
+    except Exception:  # noqa: BLE001 - TR501 reports unreadable graphs
+        return
+    if _non_tensor(graph) is not None:
+        return
+    message = _control_error(ctx, graph)
+    if message is not None:
+        yield ("sequence_batching",), message

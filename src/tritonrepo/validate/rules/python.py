@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import os
 import sys
 
 from tritonrepo.validate.model import ModelContext, Severity, rule
@@ -89,7 +90,10 @@ def imports(ctx: ModelContext):
         tree, _ = _tree(ctx, path)
         if tree is None:
             continue
-        siblings = {p.stem for p in path.parent.glob("*.py")}
+        try:
+            siblings = {n[:-3] for n in os.listdir(path.parent) if n.endswith(".py")}
+        except OSError:
+            siblings = set()
         for n in tree.body:
             names = [a.name for a in n.names] if isinstance(n, ast.Import) else (
                 [n.module] if isinstance(n, ast.ImportFrom) and n.module and n.level == 0 else [])

@@ -3,78 +3,32 @@ GetBackendLibraryProperties / GetBackendRuntimeLibraryName and core/src/repo_age
 
 Where the server looks depends on its options: ``--backend-directory`` (default ``/opt/tritonserver/backends``) and
 ``--repoagent-directory`` (default ``/opt/tritonserver/repoagents``). When a directory is given, it is searched on
-disk as the server does; when not, the backends and agents the NGC release ships are assumed present (the lists
-in :mod:`tritonrepo.validate.backends`).
-
-These rules do their own search rather than ``backends.resolve_backend_library`` / ``resolve_repoagent``: two
-corpus cases recorded from the real server disagree with those helpers (``runtime-model-py-missing``: runtime
-``model.py`` of an unknown backend is refused although the model folder holds a model.py; ``repo-agent-unknown``:
-the server prints the agent directory, not the library path, after ``searched:``).
+disk as the server does; when not, the backends and agents the NGC release ships are assumed present. The search
+itself is :func:`tritonrepo.validate.backends.resolve_backend_library` / ``resolve_repoagent``.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-from tritonrepo.validate.backends import (
-    DEFAULT_BACKEND_DIRECTORY,
-    DEFAULT_REPOAGENT_DIRECTORY,
-    standard_backends,
-    standard_repoagents,
-)
+from tritonrepo.validate.backends import resolve_backend_library, resolve_repoagent
 from tritonrepo.validate.model import ModelContext, Severity, rule
 from tritonrepo.validate.rules.layout import version_dirs, versions_to_load
 
 E = Severity.error
 
 
-def _standard_backends(ctx: ModelContext) -> frozenset[str]:
-    """The backends the NGC image of the target release ships (one list, in validate/backends.py)."""
-    return standard_backends(ctx.repo.options.release)
-
-
-def _backend_dir(ctx: ModelContext) -> tuple[Path, bool]:
-    """``(backend directory, whether it is on disk to search)``."""
-    given = ctx.repo.options.backend_directory
-    return (Path(given), True) if given else (DEFAULT_BACKEND_DIRECTORY, False)
-
-
-def _exists_in_backend_dir(ctx: ModelContext, backend: str, filename: str) -> bool:
-    bdir, on_disk = _backend_dir(ctx)
-    if on_disk:
-        return (bdir / backend / filename).is_file()
-    parts = Path(os.path.normpath(os.path.join(backend, filename))).parts
-    return len(parts) == 2 and parts[0] in _standard_backends(ctx) and parts[1] == f"libtriton_{parts[0]}.so"
-
-
-def _search_paths(ctx: ModelContext, version: int, backend: str) -> list[Path]:
-    """TritonModel::GetBackendLibrarySearchPaths: version dir, model dir, backend dir."""
-    return [ctx.dir / str(version), ctx.dir, _backend_dir(ctx)[0] / backend]
-
-
-def _find(ctx: ModelContext, paths: list[Path], backend_paths: set[Path], filename: str) -> Path | None:
-    """The first search path holding ``filename`` (backend directories per the options)."""
-    for p in paths:
-        if p in backend_paths:
-            if _exists_in_backend_dir(ctx, p.name, filename) and not _escapes(p, filename):
-                return p
-            if _backend_dir(ctx)[1] and (p / filename).is_file():
-                return p
-        elif (p / filename).is_file():
-            return p
-    return None
-
-
-def _escapes(parent: Path, filename: str) -> bool:
-    """IsChildPathEscapingParentPath on the joined path."""
-    child = os.path.normpath(os.path.join(parent, filename))
-    return os.path.commonpath([os.path.normpath(parent), child]) != os.path.normpath(parent)
-
-
 def _loaded_versions(ctx: ModelContext) -> list[int]:
     dirs = version_dirs(ctx)[0]
     return [v for v in versions_to_load(ctx) if v in dirs]
+
+
+def _resolution(ctx: ModelContext):
+    """The backend resolution of the first version the server loads (``None`` without one), computed once."""
+    key = ("backend_resolution",)
+    if key not in ctx.memo:
+        versions = _loaded_versions(ctx)
+        ctx.memo[key] = None if not versions else resolve_backend_library(
+            ctx.repo.options, ctx.backend, ctx.config.runtime, ctx.dir, versions[0], ctx.model_name)
+    return ctx.memo[key]
 
 
 def _resolvable(ctx: ModelContext) -> bool:
@@ -92,13 +46,9 @@ def _resolvable(ctx: ModelContext) -> bool:
 def backend_not_found(ctx: ModelContext):
     if not _resolvable(ctx) or ctx.config.runtime:
         return
-    backend = ctx.backend
-    for v in _loaded_versions(ctx)[:1]:
-        paths = _search_paths(ctx, v, backend)
-        lib = f"libtriton_{backend}.so"
-        if _find(ctx, paths, {paths[2]}, lib) is None and not _exists_in_backend_dir(ctx, backend, "model.py"):
-            yield ("backend",), (f"unable to find backend library for backend '{backend}', try specifying runtime on "
-                                 "the model configuration.")
+    found = _resolution(ctx)
+    if found is not None and found.failure == "not-found":
+        yield ("backend",), found.message
 
 
 @rule("TR371", "runtime-not-found", E,
@@ -111,22 +61,9 @@ def backend_not_found(ctx: ModelContext):
 def runtime_not_found(ctx: ModelContext):
     if not _resolvable(ctx) or not ctx.config.runtime:
         return
-    backend, runtime = ctx.backend, ctx.config.runtime
-    python_based = runtime == "model.py"
-    lib = "libtriton_python.so" if python_based else runtime
-    bdir = _backend_dir(ctx)[0]
-    for v in _loaded_versions(ctx)[:1]:
-        paths = _search_paths(ctx, v, backend)
-        backend_paths = {paths[2]}
-        if python_based:
-            paths.append(bdir / "python")
-            backend_paths.add(bdir / "python")
-        if _find(ctx, paths, backend_paths, lib) is None:
-            searched = "".join(f"'{p}' " for p in paths)
-            yield ("runtime",), f"unable to find backend library '{lib}' for model '{ctx.model_name}', searched: {searched}"
-        elif python_based and not _exists_in_backend_dir(ctx, backend, "model.py"):
-            yield ("runtime",), (f"unable to find Python backend based backend library 'model.py' for model "
-                                 f"'{ctx.model_name}', searched: '{bdir / backend / 'model.py'}'")
+    found = _resolution(ctx)
+    if found is not None and found.failure == "not-found":
+        yield ("runtime",), found.message
 
 
 @rule("TR372", "runtime-escapes-directory", E,
@@ -136,17 +73,11 @@ def runtime_not_found(ctx: ModelContext):
       source="core/src/backend_model.cc TritonModel::GetBackendLibraryProperties (IsChildPathEscapingParentPath); CORE-BE-04",
       example='runtime: "../config.pbtxt"')
 def runtime_escapes(ctx: ModelContext):
-    if not _resolvable(ctx) or not ctx.config.runtime or ctx.config.runtime == "model.py":
+    if not _resolvable(ctx):
         return
-    backend, runtime = ctx.backend, ctx.config.runtime
-    for v in _loaded_versions(ctx)[:1]:
-        paths = _search_paths(ctx, v, backend)
-        for p in paths[:2]:
-            if (p / runtime).is_file():
-                if _escapes(p, runtime):
-                    yield ("runtime",), (f"backend library name '{runtime}' escapes backend directory '{p}', for model "
-                                         f"'{ctx.model_name}', check model config runtime field")
-                break
+    found = _resolution(ctx)
+    if found is not None and found.failure == "escapes":
+        yield ("runtime",), found.message
 
 
 @rule("TR373", "repo-agent-not-found", E,
@@ -159,11 +90,37 @@ def repo_agent(ctx: ModelContext):
     cfg = ctx.config
     if cfg is None:
         return
-    given = ctx.repo.options.repoagent_directory
-    adir = Path(given) if given else DEFAULT_REPOAGENT_DIRECTORY
-    for i, agent in enumerate(cfg.model_repository_agents.agents):
-        lib = f"libtritonrepoagent_{agent.name}.so"
-        found = (adir / agent.name / lib).is_file() if given else agent.name in standard_repoagents(ctx.repo.options.release)
-        if not found:
-            yield ("model_repository_agents",), (f"unable to find '{lib}' for repo agent '{agent.name}', searched: {adir}")
+    for agent in cfg.model_repository_agents.agents:
+        found = resolve_repoagent(ctx.repo.options, agent.name)
+        if not found.ok:
+            yield ("model_repository_agents",), found.message
             return
+
+
+@rule("TR374", "config-not-provided", E,
+      summary="No config.pbtxt for a model whose backend library never sets a configuration (a custom C++ backend "
+              "without auto-complete).",
+      why="Without config.pbtxt the model starts from a minimal configuration that the backend must complete through "
+          "TRITONBACKEND_ModelSetConfig; a library that does not even import that function cannot, and Triton "
+          "refuses the model once the backend initialized it.",
+      fix="write config.pbtxt for the model (name, backend, max_batch_size, inputs, outputs)",
+      source="core/src/model.cc Model::Init ('model configuration is not provided for model'); CORE-CFG-01. The "
+             "library's dynamic symbols are read from its ELF .dynsym (validate/elf.py), nothing is loaded",
+      example="m.custom/libtriton_custom.so and no m.custom/config.pbtxt")
+def config_not_provided(ctx: ModelContext):
+    if ctx.has_config_file or ctx.parse_failed or not ctx.repo.options.auto_complete:
+        return
+    backend = ctx.backend
+    versions = _loaded_versions(ctx)
+    if not backend or not versions:
+        return
+    found = resolve_backend_library(ctx.repo.options, backend, "", ctx.dir, versions[0], ctx.model_name)
+    if not found.ok or found.python_based or found.library is None:
+        return
+    if found.standard and not found.library.is_relative_to(ctx.dir):
+        return  # a backend of the release's image: the standard backends auto-complete
+    from tritonrepo.validate.elf import dynamic_symbols  # noqa: PLC0415
+
+    symbols = dynamic_symbols(found.library)
+    if symbols is not None and "TRITONBACKEND_ModelSetConfig" not in symbols[0] | symbols[1]:
+        yield (), f"model configuration is not provided for model '{ctx.model_name}'"
