@@ -86,7 +86,7 @@ def test_artefacts_for_the_examples_baked_image(examples_repo, tmp_path):
     assert "onnxruntime" not in facts.requirements  # ONNX cores use the NGC container's native backend
     reqs = (out / "requirements.txt").read_text().splitlines()
     assert "torch==2.13.0" in reqs and "numpy==1.26.4" in reqs
-    assert facts.python_instances == 7  # 3 preprocess + 3 postprocess + the ViT core
+    assert facts.python_instances == 6  # 3 preprocess + 2 postprocess (MiniLM's pooling is folded into its ONNX core) + the ViT core
     instructions = _check_dockerfile(out / "Dockerfile")
     assert instructions[0]["value"] == "nvcr.io/nvidia/tritonserver:24.10-py3"
     values = {i["instruction"]: i["value"] for i in instructions}
@@ -98,13 +98,13 @@ def test_artefacts_for_the_examples_baked_image(examples_repo, tmp_path):
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
     assert {p["containerPort"] for p in container["ports"]} == {8000, 8001, 8002}
     shm = deployment["spec"]["template"]["spec"]["volumes"][0]
-    assert shm["emptyDir"] == {"medium": "Memory", "sizeLimit": "512Mi"}
+    assert shm["emptyDir"] == {"medium": "Memory", "sizeLimit": "448Mi"}  # 64 + 64 MiB per Python instance
     assert {p["port"] for p in service["spec"]["ports"]} == {8000, 8001, 8002}
     isvc = _check_kserve(out / "kserve.yaml")
     assert isvc.image == "triton:latest" and isvc.storage_uri is None
     eas = json.loads((out / "eas.json").read_text())
     assert eas["processor"] == "triton" and "--model-repository=oss://<bucket>/<prefix>" in eas["processor_params"]
-    assert "--shm-size=512m -p 8000:8000 -p 8001:8001 -p 8002:8002 triton:latest" in (out / "docker-run.sh").read_text()
+    assert "--shm-size=448m -p 8000:8000 -p 8001:8001 -p 8002:8002 triton:latest" in (out / "docker-run.sh").read_text()
 
 
 def test_artefacts_reading_object_storage(examples_repo, tmp_path):
