@@ -38,24 +38,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 
 try:
-    from tritonrepo_runtime import ModelIO, RequestError, execute_batched
+    from tritonrepo_runtime import ModelIO, RequestError, decode_strings, execute_batched
 except ImportError:  # imported from the tritonrepo package (tests, docs)
-    from tritonrepo.triton_models.runtime import ModelIO, RequestError, execute_batched
+    from tritonrepo.triton_models.runtime import ModelIO, RequestError, decode_strings, execute_batched
 
 KINDS = ("image-text-preprocess", "zero-shot-image-classification", "layout-preprocess", "layout-token-classification")
 TEXT_INPUTS = ("candidate_labels", "text")
-
-
-def _strings(array, what):
-    out = []
-    for item in np.asarray(array, dtype=object).reshape(-1):
-        if isinstance(item, bytes):
-            try:
-                item = item.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise RequestError(f"{what} is not valid UTF-8: {exc}") from None
-        out.append(str(item))
-    return out
 
 
 def _images(array):
@@ -149,8 +137,8 @@ class MultimodalSteps:
         if self.kind == "image-text-preprocess":
             return self._image_text(a)
         if self.kind == "zero-shot-image-classification":
-            labels, scores = rank_labels(a["logits_per_image"], _strings(a["candidate_labels"], "candidate_labels"),
-                                         self.params.get("activation", "softmax"))
+            candidates = decode_strings(a["candidate_labels"], "candidate_labels")
+            labels, scores = rank_labels(a["logits_per_image"], candidates, self.params.get("activation", "softmax"))
             return {"labels": labels, "scores": scores}
         if self.kind == "layout-preprocess":
             words, boxes = np.asarray(a["words"], dtype=object), np.asarray(a["boxes"]).astype(np.int64)
@@ -158,7 +146,7 @@ class MultimodalSteps:
                 raise RequestError(f"boxes must be [batch, n_words, 4] for words {list(words.shape)}, got {list(boxes.shape)}")
             docs = []
             for b in range(words.shape[0]):
-                ws = [w for w in _strings(words[b], "words")]
+                ws = [w for w in decode_strings(words[b], "words")]
                 n = len(ws) - next((i for i, w in enumerate(reversed(ws)) if w), len(ws))
                 if n == 0:
                     raise RequestError(f"document {b} has no words")
@@ -170,12 +158,12 @@ class MultimodalSteps:
 
     def _image_text(self, a):
         texts_name = next(n for n in TEXT_INPUTS if n in a)
-        texts = _strings(a[texts_name], texts_name)
+        texts = decode_strings(a[texts_name], texts_name)
         if not texts:
             raise RequestError(f"'{texts_name}' is empty")
         template = self.params.get("hypothesis_template", "")
         if a.get("hypothesis_template") is not None:  # the request's optional knob
-            template = _strings(a["hypothesis_template"], "hypothesis_template")[0]
+            template = decode_strings(a["hypothesis_template"], "hypothesis_template")[0]
             if "{}" not in template:
                 raise RequestError(f"hypothesis_template must contain '{{}}' (where the label goes), got {template!r}")
         if template:

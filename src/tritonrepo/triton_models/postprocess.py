@@ -46,9 +46,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 
 try:  # inside Triton: the runtime is copied beside this file
-    from tritonrepo_runtime import ModelIO, RequestError, execute_batched  # noqa: E402
+    from tritonrepo_runtime import ModelIO, RequestError, decode_strings, execute_batched  # noqa: E402
 except ImportError:  # imported from the package (tests, docs)
-    from tritonrepo.triton_models.runtime import ModelIO, RequestError, execute_batched  # noqa: E402
+    from tritonrepo.triton_models.runtime import ModelIO, RequestError, decode_strings, execute_batched  # noqa: E402
 
 STRATEGIES = ("none", "simple", "first", "average", "max")
 
@@ -64,24 +64,12 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def _texts(array: np.ndarray) -> list[str]:
-    out = []
-    for item in np.asarray(array, dtype=object).reshape(-1):
-        if isinstance(item, bytes):
-            try:
-                item = item.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise RequestError(f"text is not valid UTF-8: {exc}") from None
-        out.append(str(item))
-    return out
-
-
 def _label_names(array: np.ndarray) -> list[list[str]]:
     """``[batch, n]`` (or ``[n]``) strings -> one list of labels per batch item."""
     a = np.asarray(array, dtype=object)
     if a.ndim == 1:
         a = a[None]
-    return [_texts(row) for row in a]
+    return [decode_strings(row) for row in a]
 
 
 # --- text classification -------------------------------------------------------------------------------------------
@@ -431,7 +419,7 @@ class TritonPythonModel:
             labels, scores = classify(a["logits"], self.id2label, self.function, self.top_k)
             return {"label": labels, "score": scores}
         if self.kind == "token-classification":
-            texts = _texts(a["text"])
+            texts = decode_strings(a["text"])
             out = [[json.dumps(token_entities(self.tokenizer, t, row, self.id2label, self.strategy, self.ignore,
                                               self.max_length)).encode("utf-8")]
                    for t, row in zip(texts, a["logits"])]
@@ -474,7 +462,7 @@ class TritonPythonModel:
                       max_answer_len=int(self.io.parameter("max_answer_len", "15")),
                       handle_impossible_answer=_flag(self.io.parameter("handle_impossible_answer", "false")),
                       align_to_words=_flag(self.io.parameter("align_to_words", "true")))
-        questions, contexts = _texts(a["question"]), _texts(a["context"])
+        questions, contexts = decode_strings(a["question"]), decode_strings(a["context"])
         for b, (q, c) in enumerate(zip(questions, contexts)):
             for j, ans in enumerate(answer_spans(self.tokenizer, q, c, a["start_logits"][b], a["end_logits"][b],
                                                  **params)):

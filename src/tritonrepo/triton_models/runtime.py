@@ -34,6 +34,23 @@ class RequestError(Exception):
     """A problem with one request; becomes that request's error response."""
 
 
+def decode_strings(array, what: str = "text") -> list[str]:
+    """The items of a ``TYPE_STRING`` tensor (any shape, row-major) as ``str``.
+
+    Raises:
+        RequestError: an item that is not valid UTF-8 (``"<what> is not valid UTF-8: ..."``).
+    """
+    out = []
+    for item in np.asarray(array, dtype=object).reshape(-1):
+        if isinstance(item, bytes):
+            try:
+                item = item.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise RequestError(f"{what} is not valid UTF-8: {exc}") from None
+        out.append(str(item))
+    return out
+
+
 class ModelIO:
     """Input names and output names/dtypes of a model, read from its config (``args["model_config"]``).
 
