@@ -31,10 +31,10 @@ import numpy as np  # noqa: E402
 
 try:
     from tritonrepo_limits import Limits
-    from tritonrepo_runtime import ModelIO, RequestError, execute_batched
+    from tritonrepo_runtime import RequestError, execute_batched, media_step_setup
 except ImportError:  # imported from the tritonrepo package (tests, docs)
     from tritonrepo.triton_models.limits import Limits
-    from tritonrepo.triton_models.runtime import ModelIO, RequestError, execute_batched
+    from tritonrepo.triton_models.runtime import RequestError, execute_batched, media_step_setup
 try:
     from tritonrepo_audio import AudioError, decode_audio
 except ImportError:
@@ -169,11 +169,7 @@ class TritonPythonModel:
     """An audio pre/postprocessing step (see the module docstring)."""
 
     def initialize(self, args):
-        # transformers' processors have a numpy path; without this they import torch (300 MB and seconds per stub)
-        os.environ.setdefault("USE_TORCH", "0")
-        self.io = ModelIO(args["model_config"])
-        version_dir = os.path.join(args["model_repository"], args["model_version"])
-        params = {k: v["string_value"] for k, v in self.io.config.get("parameters", {}).items()}
+        self.io, version_dir, params = media_step_setup(args)
         self.steps = AudioSteps(self.io.parameter("kind"), version_dir, params, list(self.io.outputs))
 
     def execute(self, requests):

@@ -61,10 +61,10 @@ import numpy as np  # noqa: E402
 
 try:
     from tritonrepo_limits import Limits
-    from tritonrepo_runtime import ModelIO, RequestError, execute_batched
+    from tritonrepo_runtime import RequestError, execute_batched, media_step_setup
 except ImportError:  # imported from the tritonrepo package (tests, docs)
     from tritonrepo.triton_models.limits import Limits
-    from tritonrepo.triton_models.runtime import ModelIO, RequestError, execute_batched
+    from tritonrepo.triton_models.runtime import RequestError, execute_batched, media_step_setup
 
 KINDS = ("image-preprocess", "object-detection", "semantic-segmentation", "mask-segmentation", "depth-estimation",
          "image-embedding")
@@ -341,11 +341,7 @@ class TritonPythonModel:
     """An image pre/postprocessing step (see the module docstring)."""
 
     def initialize(self, args):
-        # transformers' processors have a numpy path; without this they import torch (300 MB and seconds per stub)
-        os.environ.setdefault("USE_TORCH", "0")
-        self.io = ModelIO(args["model_config"])
-        version_dir = os.path.join(args["model_repository"], args["model_version"])
-        params = {k: v["string_value"] for k, v in self.io.config.get("parameters", {}).items()}
+        self.io, version_dir, params = media_step_setup(args)
         self.core = params.get("per_image_model", "")
         self.steps = ImageSteps(self.io.parameter("kind"), version_dir, params, list(self.io.outputs),
                                 infer_core=self._infer_core if self.core else None)

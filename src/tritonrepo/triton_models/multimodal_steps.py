@@ -38,9 +38,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 
 try:
-    from tritonrepo_runtime import ModelIO, RequestError, decode_strings, execute_batched
+    from tritonrepo_runtime import RequestError, decode_strings, execute_batched, media_step_setup
 except ImportError:  # imported from the tritonrepo package (tests, docs)
-    from tritonrepo.triton_models.runtime import ModelIO, RequestError, decode_strings, execute_batched
+    from tritonrepo.triton_models.runtime import RequestError, decode_strings, execute_batched, media_step_setup
 
 KINDS = ("image-text-preprocess", "zero-shot-image-classification", "layout-preprocess", "layout-token-classification")
 TEXT_INPUTS = ("candidate_labels", "text")
@@ -186,11 +186,7 @@ class TritonPythonModel:
     """A multimodal pre/postprocessing step (see the module docstring)."""
 
     def initialize(self, args):
-        # transformers' processors have a numpy path; without this they import torch (300 MB and seconds per stub)
-        os.environ.setdefault("USE_TORCH", "0")
-        self.io = ModelIO(args["model_config"])
-        version_dir = os.path.join(args["model_repository"], args["model_version"])
-        params = {k: v["string_value"] for k, v in self.io.config.get("parameters", {}).items()}
+        self.io, version_dir, params = media_step_setup(args)
         self.steps = MultimodalSteps(self.io.parameter("kind"), version_dir, params, list(self.io.outputs))
 
     def execute(self, requests):

@@ -20,6 +20,7 @@ Runs inside Triton's Python-backend stub. :func:`execute_batched` turns a list o
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 
 import numpy as np
@@ -109,6 +110,18 @@ class ModelIO:
                 raise RequestError(f"model produced no output '{name}'")
             tensors.append(pb_utils.Tensor(name, np.ascontiguousarray(outputs[name]).astype(dtype, copy=False)))
         return pb_utils.InferenceResponse(output_tensors=tensors)
+
+
+def media_step_setup(args: dict) -> tuple[ModelIO, str, dict[str, str]]:
+    """``(io, version_dir, parameters)`` of an image/audio/multimodal step from ``initialize``'s ``args``.
+
+    Sets ``USE_TORCH=0`` first (unless set): transformers' processors have a numpy path, and without it they import
+    torch (300 MB and seconds per stub). ``parameters`` are the config's ``parameters`` as ``{key: string_value}``.
+    """
+    os.environ.setdefault("USE_TORCH", "0")
+    io = ModelIO(args["model_config"])
+    version_dir = os.path.join(args["model_repository"], args["model_version"])
+    return io, version_dir, {k: v["string_value"] for k, v in io.config.get("parameters", {}).items()}
 
 
 def _error(message: str, exc: Exception | None = None):
