@@ -37,7 +37,8 @@ def onnx_mismatch(ctx: ModelContext):
         extra = {name for name, _ in _controls(cfg)} | {st.input_name for st in cfg.sequence_batching.state}
         ins = {n: v for n, v in graph.inputs.items() if n not in extra}
         outs = graph.outputs
-        for message in check_config(ctx.model_name, as_dict, ins, outs):
+        # the backend returns at its first error (ValidateInputs, then ValidateOutputs): one message, as the server
+        for message in check_config(ctx.model_name, as_dict, ins, outs)[:1]:
             yield ("input",), message
 
 
@@ -301,5 +302,62 @@ def onnx_sequence_control(ctx: ModelContext):
     if _non_tensor(graph) is not None:
         return
     message = _control_error(ctx, graph)
+    if message is not None:
+        yield ("sequence_batching",), message
+
+
+def state_output_error(model: str, cfg, graph_outputs: dict) -> str | None:
+    """The ONNX Runtime backend's error for the first implicit state whose ``output_name`` is a graph output of
+    another data type (ORT-16), or ``None``.
+
+    ``cfg`` is the ``ModelConfig``; ``graph_outputs`` ``{name: (Triton type name, shape)}`` as :func:`read_graph`
+    gives them. A state output the graph lacks is not judged here (the backend's lookup then fails in its JSON
+    access, whose text this project has not observed).
+    """
+    from tritonrepo._proto.model_config import model_config_pb2 as mc  # noqa: PLC0415
+
+    for state in cfg.sequence_batching.state:
+        if state.output_name not in graph_outputs:
+            continue
+        dtype = mc.DataType.Name(state.data_type) if state.data_type in mc.DataType.values() else "TYPE_INVALID"
+        if dtype not in _TRITON_TO_ONNX or dtype == "TYPE_BF16":
+            return f"unsupported datatype {dtype} for output state '{state.output_name}' for model '{model}'"
+        model_type = graph_outputs[state.output_name][0]
+        if dtype != model_type:
+            shown = "TYPE_BYTES" if model_type == "TYPE_STRING" else model_type
+            return (f"unable to load model '{model}', configuration expects datatype {dtype} for output state "
+                    f"'{state.output_name}', model provides {shown}")
+    return None
+
+
+@rule("TR508", "onnx-state-output", Severity.error,
+      summary="An implicit state's output_name is a graph output of another data type than the state's (or the "
+              "state's data type has no ONNX equivalent, TYPE_BF16).",
+      why="The ONNX Runtime backend reads each implicit state's next value from the graph output named output_name: "
+          "at load it checks that output's element type against the state's data_type, after the inputs and "
+          "outputs.",
+      fix="give the state the data_type of the graph output named by output_name (and of its input_name)",
+      source="onnxruntime_backend/src/onnxruntime.cc ModelInstanceState::ValidateOutputs (r24.10): 'unable to load "
+             "model '<m>', configuration expects datatype <T> for output state '<s>', model provides TYPE_<X>'; ORT-16",
+      example='state { input_name: "past_in" output_name: "past_out" data_type: TYPE_FP16 dims: [ -1 ] } for a '
+              "graph whose past_out is float")
+def onnx_state_output(ctx: ModelContext):
+    cfg = ctx.config
+    if cfg is None or ctx.backend != "onnxruntime" or not len(cfg.sequence_batching.state):
+        return
+    if not (len(cfg.input) and len(cfg.output)):
+        return  # auto-complete fills the config first; TR502/TR503 speak for it
+    files = model_files(ctx, "model.onnx")
+    if not files or not files[-1][1].is_file():
+        return
+    try:
+        graph = read_graph(files[-1][1])
+    except Exception:  # noqa: BLE001 - TR501 reports unreadable graphs
+        return
+    if _non_tensor(graph) is not None or _control_error(ctx, graph) is not None:
+        return  # TR506 / TR507: the backend stops there
+    if any(True for _ in onnx_mismatch(ctx)):
+        return  # TR501: the inputs and outputs are validated first
+    message = state_output_error(ctx.model_name, cfg, graph.outputs)
     if message is not None:
         yield ("sequence_batching",), message
