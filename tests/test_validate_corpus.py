@@ -44,6 +44,21 @@ def test_offline_messages_are_the_servers(case, tmp_path):
     assert tuple(normalize(f.message, tmp_path) for f in report.errors) == recorded
 
 
+CITED = [c for c in BROKEN if not c.runs_here and c.message]
+
+
+@pytest.mark.parametrize("case", _param(CITED))
+def test_offline_message_is_the_cited_sources(case, tmp_path):
+    """Cases the server here cannot run: validate's message is the one rendered from the cited source line."""
+    report = validate_repository(case.build(tmp_path), options=case.server_options())
+    assert tuple(normalize(f.message, tmp_path) for f in report.errors) == (case.message,)
+
+
+def test_every_case_the_server_cannot_run_has_its_message():
+    """A refused case judged from the source states the message validate must print (Case.message)."""
+    assert [c.id for c in BROKEN if not c.runs_here and not c.message] == []
+
+
 def test_every_error_rule_has_a_failing_case():
     covered = set().union(*(c.expect for c in BROKEN))
     errors = {code for code, r in RULES.items() if r.severity == Severity.error}

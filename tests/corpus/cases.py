@@ -596,6 +596,36 @@ _TAGS = {
     "onnx-sequence-control-present": ("ORT-05", "ORT-15"),
     "onnx-execution-mode-parallel": ("ORT-02", "ORT-18"),
 }
+#: the message of each case the server here cannot run, rendered from the format string its ``source`` cites
+#: (``<repo>``: the repository): tests/test_validate_corpus.py compares validate's message with it
+_SOURCE_MESSAGES = {
+    "tensorrt-profile-not-a-number": "instance group m_0 of model m and platform tensorrt_plan specifies invalid profile x. The "
+                                     "field should contain the string representation of a non-negative integer.",
+    "tensorrt-non-linear-io-dims": "Non-linear IO format input requires 3 dims for m",
+    "onnx-no-batch-dim-auto-complete": "autofill failed for model 'm': model does not support batching while non-zero max_batch_size is specified",
+    "onnx-dtype-mismatch": "unable to load model 'm', configuration expects datatype TYPE_FP16 for output 'OUTPUT0', model provides TYPE_FP32",
+    "onnx-execution-mode": "Invalid configuration value provided. Expected values for  execution_mode are 0 or 1 but got 2 .",
+    "onnx-unknown-gpu-accelerator": "unknown Execution Accelerator 'unknown_gpu' is requested",
+    "onnx-ragged-input-not-flat": "unable to load model 'm', configuration expects model provides input with shape [-1]  for ragged input 'INPUT0', model provides [-1,4]",
+    "onnx-sequence-output": "Unsupported ONNX Type 'ONNX_TYPE_SEQUENCE' for I/O 'OUTPUT0', expected 'ONNX_TYPE_TENSOR'.",
+    "onnx-sequence-control-missing": "configuration specified sequence control 'START', but model does not provide that input",
+    "onnx-sequence-control-dims": "unable to load model 'm', sequence control 'START' in model has dims [2] but dims [1] is expected",
+    "onnx-model-file-missing": "unable to find '<repo>/m/1/model.onnx' for model instance 'm_0'",
+    "onnx-input-count": "unable to load model 'm', configuration expects 2 inputs, model provides 1",
+    "onnx-optional-input-with-batching": "unable to load model 'm', optional input 'INPUT1' is not supported for models that support batching",
+    "onnx-unknown-input": "unexpected inference input 'WRONG', allowed inputs are: INPUT0",
+    "onnx-bf16-output": "unsupported datatype TYPE_BF16 for output 'OUTPUT0' for model 'm'",
+    "onnx-shape-mismatch": "model 'm', tensor 'OUTPUT0': the model expects 2 dimensions (shape [-1,4]) but the model configuration "
+                           "specifies 2 dimensions (an initial batch dimension because max_batch_size > 0 followed by the explicit "
+                           "tensor shape, making complete shape [-1,5])",
+    "onnx-scalar-tensor-dims": "unable to load model 'm', scalar tensor 'INPUT0', should only provide 1 in the model configuration "
+                               "when the model doesn't support batching. Model configuration provided: [2].",
+    "onnx-unknown-output": "unexpected inference output 'WRONG', allowed outputs are: OUTPUT0",
+    "onnx-state-output-dtype": "unable to load model 'm', configuration expects datatype TYPE_INT32 for output state 'OUT_STATE', model provides TYPE_FP32",
+    "onnx-state-bf16": "unsupported datatype TYPE_BF16 for output state 'OUT_STATE' for model 'm'",
+}
 for _c in BROKEN + VALID:
     _c.rules = tuple(_c.rules) + _TAGS.pop(_c.id, ())
+    _c.message = _SOURCE_MESSAGES.pop(_c.id, _c.message)
 assert not _TAGS, f"tags for unknown cases: {sorted(_TAGS)}"
+assert not _SOURCE_MESSAGES, f"messages for unknown cases: {sorted(_SOURCE_MESSAGES)}"

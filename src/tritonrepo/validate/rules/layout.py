@@ -200,7 +200,24 @@ def model_file_missing(ctx: ModelContext):
         return
     for v, path in model_files(ctx, default):
         if not path.exists():
-            yield ("default_model_filename",), f"model file {path} not found for version {v}"
+            if ctx.backend == "onnxruntime":  # ModelState::LoadModel, from the first instance (ORT-01)
+                yield ("default_model_filename",), f"unable to find '{path}' for model instance '{_first_instance(ctx)}'"
+            else:
+                yield ("default_model_filename",), f"model file {path} not found for version {v}"
+
+
+def _first_instance(ctx: ModelContext) -> str:
+    """The name of a model's first instance: its group's name (default ``<model>_<group index>``), plus ``_<i>`` when
+    the group has more than one instance (core/src/backend_model_instance.cc CreateInstances; count < 1 is 1, and 2
+    for KIND_CPU/KIND_AUTO groups of onnxruntime models on a CPU host: model_config_utils.cc SetDefaultInstanceCount).
+    """
+    cfg = ctx.config
+    groups = list(cfg.instance_group) if cfg is not None else []
+    name = (groups[0].name if groups and groups[0].name else f"{ctx.model_name}_0")
+    count = groups[0].count if groups else 0
+    if count < 1:
+        count = 2 if ctx.backend in ("onnxruntime", "tensorflow") and (not groups or groups[0].kind in (0, 2)) else 1
+    return f"{name}_0" if count > 1 else name
 
 
 @rule("TR109", "whitespace-in-model-name", E,
