@@ -56,3 +56,24 @@ def test_unknown_tag_is_refused():
 def test_placeholders_match_any_text():
     rule = RuleRef("X", "POLL", tuple(p for p in [re.compile(r"model '.*?' is bad for .*?")]))
     assert coverage([Case("c", {"TR1"})], {"c": (False, ("model 'a b' is bad for m",))}, [rule]) == {"X": ["c"]}
+
+
+def test_cited_ranges_are_resolved():
+    from corpus.coverage import cited_ids  # noqa: PLC0415
+
+    assert cited_ids("ValidateX; CORE-ENS-07..10") == {"CORE-ENS-07", "CORE-ENS-08", "CORE-ENS-09", "CORE-ENS-10"}
+    assert cited_ids("CORE-SEQ-04/05/06, PY-01") == {"CORE-SEQ-04", "CORE-SEQ-05", "CORE-SEQ-06", "PY-01"}
+
+
+def test_every_check_is_implemented_by_a_validate_rule():
+    """Every rule of the reference that is a check is cited (directly, in a range or a/b list) by the source of a
+    validate rule (TR code); the others are listed in NOT_A_CHECK with where they live."""
+    from corpus.coverage import NOT_A_CHECK, implemented_by  # noqa: PLC0415
+    from tritonrepo.validate import RULES as TR  # noqa: PLC0415
+
+    implemented = implemented_by(TR)
+    ids = {r.id for r in RULES}
+    assert [r.id for r in RULES if r.id not in implemented and r.id not in NOT_A_CHECK] == []
+    assert set(implemented) <= ids, "a validate rule cites an id the reference does not have"
+    assert set(NOT_A_CHECK) <= ids and not set(NOT_A_CHECK) & set(implemented)
+    assert implemented["ORT-16"] == ["TR508"]

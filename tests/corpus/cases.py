@@ -412,7 +412,7 @@ BROKEN: list[Case] = [
          runs_here=False, source="onnxruntime_backend/src/onnxruntime.cc ValidateBooleanSequenceControl (r24.10): \"unable to load model "
          "'m', sequence control 'START' in model has dims [2] but dims [1] is expected\"; ORT-15"),
     Case("onnx-model-file-missing", {"TR108"}, {"m/config.pbtxt": ONNX_CONFIG, "m/1/model.py": None, "m/1/other.onnx": onnx_identity([-1, 4])},
-         runs_here=False, rules=("ORT-01",), source=_ORT + "ModelState::LoadModel (r24.10 l.401): \"unable to find '<repo>/m/1/model.onnx' for model instance 'm_0_0'\""),
+         runs_here=False, rules=("ORT-01",), source=_ORT + "ModelState::LoadModel (r24.10 l.401): \"unable to find '\" + *model_path + \"' for model instance '\" + Name() + \"'\" (ModelState::Name(): the model's name)"),
     Case("onnx-input-count", {"TR501"}, {"m/config.pbtxt": cfg(('input [ { name: "INPUT0" data_type: TYPE_FP32 dims: [ 4 ] } ]', 'input [ { name: "INPUT0" data_type: TYPE_FP32 dims: [ 4 ] }, { name: "INPUT1" data_type: TYPE_FP32 dims: [ 4 ] } ]'), base=ONNX_CONFIG),
                                          "m/1/model.py": None, "m/1/model.onnx": onnx_identity([-1, 4])},
          runs_here=False, rules=("ORT-05",), source=_ORT + "ValidateInputs (r24.10 l.1632): \"unable to load model 'm', configuration expects 2 inputs, model provides 1\""),
@@ -610,7 +610,7 @@ _SOURCE_MESSAGES = {
     "onnx-sequence-output": "Unsupported ONNX Type 'ONNX_TYPE_SEQUENCE' for I/O 'OUTPUT0', expected 'ONNX_TYPE_TENSOR'.",
     "onnx-sequence-control-missing": "configuration specified sequence control 'START', but model does not provide that input",
     "onnx-sequence-control-dims": "unable to load model 'm', sequence control 'START' in model has dims [2] but dims [1] is expected",
-    "onnx-model-file-missing": "unable to find '<repo>/m/1/model.onnx' for model instance 'm_0'",
+    "onnx-model-file-missing": "unable to find '<repo>/m/1/model.onnx' for model instance 'm'",
     "onnx-input-count": "unable to load model 'm', configuration expects 2 inputs, model provides 1",
     "onnx-optional-input-with-batching": "unable to load model 'm', optional input 'INPUT1' is not supported for models that support batching",
     "onnx-unknown-input": "unexpected inference input 'WRONG', allowed inputs are: INPUT0",

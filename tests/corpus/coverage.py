@@ -120,3 +120,40 @@ def main() -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+_CITED = re.compile(r"\b((?:CORE|PY|ORT)-(?:[A-Z]+-)?)(\d+[a-z]?)((?:/\d+[a-z]?)*)(?:\.\.(?:(?:CORE|PY|ORT)-(?:[A-Z]+-)?)?(\d+))?")
+
+
+def cited_ids(text: str) -> set[str]:
+    """Rule ids a text cites, ranges resolved: ``CORE-ENS-07..10`` and ``CORE-SEQ-04/05/06`` name each id."""
+    out = set()
+    for m in _CITED.finditer(text):
+        prefix, first, slashed, last = m.groups()
+        out |= {prefix + first} | {prefix + s for s in slashed.split("/") if s}
+        if last:
+            out |= {f"{prefix}{i:02d}" for i in range(int(first.rstrip("abcdefghijklmnopqrstuvwxyz")), int(last) + 1)}
+    return out
+
+
+#: Rules of the reference that are not a check of their own (no validate rule cites them), with where they live.
+NOT_A_CHECK: dict[str, str] = {
+    "CORE-PARSE-03": "what Triton accepts (a repeated map key, the last wins): the config reader keeps the last entry",
+    "CORE-STRICT-02": "where IO errors surface (poll or load) under the options: tritonrepo.validate.modes.stage",
+    "CORE-PLAT-03": "unreachable (CORE-PLAT-01 fires first)",
+    "CORE-VP-01": "a normalisation (latest 1 by default): tritonrepo.validate.rules.layout.policy_versions",
+    "CORE-ENS-11b": "unreachable from text format (map keys are unique)",
+    "CORE-IO-13": "what Triton does NOT check (duplicate names, zero IO, BF16 on python)",
+    "CORE-IG-00": "a normalisation of instance groups (default count and kind)",
+    "CORE-IG-07": "what Triton does NOT check at load (rate limiter, host policy)",
+    "PY-10": "what the Python backend does NOT check",
+}
+
+
+def implemented_by(rules: dict) -> dict[str, list[str]]:
+    """``{reference rule id: [validate rule codes citing it]}``, from each validate rule's source, summary, why."""
+    out: dict[str, list[str]] = {}
+    for code, r in rules.items():
+        for rid in cited_ids(" ".join([r.source, r.summary, r.why])):
+            out.setdefault(rid, []).append(code)
+    return out
