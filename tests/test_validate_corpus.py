@@ -73,3 +73,12 @@ def test_docs_list_every_rule():
     assert text == render(), "docs/rules.md is stale: python -m tritonrepo.validate.docs_gen > docs/rules.md"
     for code in RULES:
         assert f"### {code}" in text
+
+
+def test_state_output_mismatch_loads_with_a_warning(tmp_path):
+    """ORT-16 never runs in the ONNX Runtime backend (see corpus case source): validate loads the model and warns."""
+    case = next(c for c in VALID if c.id == "onnx-state-output-dtype")
+    report = validate_repository(case.build(tmp_path))
+    assert report.loads()
+    assert [(f.code, f.message) for f in report.findings if f.code == "TR508"] == [
+        ("TR508", "implicit state 'OUT_STATE' of model 'm' is TYPE_INT32 but the graph output 'OUT_STATE' is TYPE_FP32")]

@@ -7,6 +7,6 @@ TR4xx ensembles, TR5xx ONNX models, TR6xx Python-backend models, TR7xx tritonrep
 from tritonrepo.validate.model import LOAD_STAGE
 
 # Checks Triton runs when a model loads (not at the repository poll); registered before the rules that use them.
-LOAD_STAGE.update({"TR319", "TR343", "TR352", "TR370", "TR371", "TR372", "TR503", "TR504", "TR505", "TR508"})
+LOAD_STAGE.update({"TR319", "TR343", "TR352", "TR370", "TR371", "TR372", "TR503", "TR504", "TR505"})
 
 from tritonrepo.validate.rules import core, ensemble, layout, manifest, onnx, python, resolve, schema  # noqa: E402,F401

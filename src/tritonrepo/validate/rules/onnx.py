@@ -307,12 +307,11 @@ def onnx_sequence_control(ctx: ModelContext):
 
 
 def state_output_error(model: str, cfg, graph_outputs: dict) -> str | None:
-    """The ONNX Runtime backend's error for the first implicit state whose ``output_name`` is a graph output of
-    another data type (ORT-16), or ``None``.
+    """What is wrong with the first implicit state whose ``output_name`` is a graph output of another data type than
+    the state's (or whose data type has no ONNX equivalent, TYPE_BF16), or ``None`` (ORT-16).
 
     ``cfg`` is the ``ModelConfig``; ``graph_outputs`` ``{name: (Triton type name, shape)}`` as :func:`read_graph`
-    gives them. A state output the graph lacks is not judged here (the backend's lookup then fails in its JSON
-    access, whose text this project has not observed).
+    gives them. A state output the graph lacks is not judged here.
     """
     from tritonrepo._proto.model_config import model_config_pb2 as mc  # noqa: PLC0415
 
@@ -321,24 +320,26 @@ def state_output_error(model: str, cfg, graph_outputs: dict) -> str | None:
             continue
         dtype = mc.DataType.Name(state.data_type) if state.data_type in mc.DataType.values() else "TYPE_INVALID"
         if dtype not in _TRITON_TO_ONNX or dtype == "TYPE_BF16":
-            return f"unsupported datatype {dtype} for output state '{state.output_name}' for model '{model}'"
+            return (f"implicit state '{state.output_name}' of model '{model}' has data type {dtype}, which ONNX "
+                    "Runtime does not support")
         model_type = graph_outputs[state.output_name][0]
         if dtype != model_type:
-            shown = "TYPE_BYTES" if model_type == "TYPE_STRING" else model_type
-            return (f"unable to load model '{model}', configuration expects datatype {dtype} for output state "
-                    f"'{state.output_name}', model provides {shown}")
+            return (f"implicit state '{state.output_name}' of model '{model}' is {dtype} but the graph output "
+                    f"'{state.output_name}' is {model_type}")
     return None
 
 
-@rule("TR508", "onnx-state-output", Severity.error,
+@rule("TR508", "onnx-state-output", Severity.warning,
       summary="An implicit state's output_name is a graph output of another data type than the state's (or the "
-              "state's data type has no ONNX equivalent, TYPE_BF16).",
-      why="The ONNX Runtime backend reads each implicit state's next value from the graph output named output_name: "
-          "at load it checks that output's element type against the state's data_type, after the inputs and "
-          "outputs.",
+              "state's data type has no ONNX equivalent, TYPE_BF16): the model loads, its sequences will not run.",
+      why="The ONNX Runtime backend reads each implicit state's next value from the graph output named output_name. "
+          "Its load-time check of that output's type (ValidateOutputs, ORT-16) never runs: it is guarded by "
+          "'if (sequence_batching.MemberAsArray(\"state\", &states))', true only when that call FAILS, i.e. when "
+          "there are no states; so the server loads the model and the mismatch shows only when a sequence runs.",
       fix="give the state the data_type of the graph output named by output_name (and of its input_name)",
-      source="onnxruntime_backend/src/onnxruntime.cc ModelInstanceState::ValidateOutputs (r24.10): 'unable to load "
-             "model '<m>', configuration expects datatype <T> for output state '<s>', model provides TYPE_<X>'; ORT-16",
+      source="onnxruntime_backend/src/onnxruntime.cc ModelInstanceState::ValidateOutputs (stored source, commit "
+             "9fc8293): the state block with 'unable to load model '<m>', configuration expects datatype <T> for "
+             "output state '<s>', model provides TYPE_<X>' is unreachable; ORT-16",
       example='state { input_name: "past_in" output_name: "past_out" data_type: TYPE_FP16 dims: [ -1 ] } for a '
               "graph whose past_out is float")
 def onnx_state_output(ctx: ModelContext):
@@ -355,9 +356,9 @@ def onnx_state_output(ctx: ModelContext):
     except Exception:  # noqa: BLE001 - TR501 reports unreadable graphs
         return
     if _non_tensor(graph) is not None or _control_error(ctx, graph) is not None:
-        return  # TR506 / TR507: the backend stops there
+        return  # TR506 / TR507: the backend refuses the model before
     if any(True for _ in onnx_mismatch(ctx)):
-        return  # TR501: the inputs and outputs are validated first
+        return  # TR501: refused on its inputs and outputs
     message = state_output_error(ctx.model_name, cfg, graph.outputs)
     if message is not None:
         yield ("sequence_batching",), message
