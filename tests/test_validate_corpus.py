@@ -44,6 +44,21 @@ def test_offline_messages_are_the_servers(case, tmp_path):
     assert tuple(normalize(f.message, tmp_path) for f in report.errors) == recorded
 
 
+CITED = [c for c in BROKEN if not c.runs_here and c.message]
+
+
+@pytest.mark.parametrize("case", _param(CITED))
+def test_offline_message_is_the_cited_sources(case, tmp_path):
+    """Cases the server here cannot run: validate's message is the one rendered from the cited source line."""
+    report = validate_repository(case.build(tmp_path), options=case.server_options())
+    assert tuple(normalize(f.message, tmp_path) for f in report.errors) == (case.message,)
+
+
+def test_every_case_the_server_cannot_run_has_its_message():
+    """A refused case judged from the source states the message validate must print (Case.message)."""
+    assert [c.id for c in BROKEN if not c.runs_here and not c.message] == []
+
+
 def test_every_error_rule_has_a_failing_case():
     covered = set().union(*(c.expect for c in BROKEN))
     errors = {code for code, r in RULES.items() if r.severity == Severity.error}
@@ -58,3 +73,12 @@ def test_docs_list_every_rule():
     assert text == render(), "docs/rules.md is stale: python -m tritonrepo.validate.docs_gen > docs/rules.md"
     for code in RULES:
         assert f"### {code}" in text
+
+
+def test_state_output_mismatch_loads_with_a_warning(tmp_path):
+    """ORT-16 never runs in the ONNX Runtime backend (see corpus case source): validate loads the model and warns."""
+    case = next(c for c in VALID if c.id == "onnx-state-output-dtype")
+    report = validate_repository(case.build(tmp_path))
+    assert report.loads()
+    assert [(f.code, f.message) for f in report.findings if f.code == "TR508"] == [
+        ("TR508", "implicit state 'OUT_STATE' of model 'm' is TYPE_INT32 but the graph output 'OUT_STATE' is TYPE_FP32")]

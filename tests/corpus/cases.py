@@ -69,6 +69,9 @@ class Case:
     source: str = ""
     #: the case compiles a small C shared library (``c_library``): skipped where no C compiler is installed
     needs_cc: bool = False
+    #: ids of docs/triton-load-rules.md this case exercises beyond those its recorded message shows (rules without a
+    #: message, cases judged from the source); tests/corpus/coverage.py maps every rule to its cases
+    rules: tuple[str, ...] = ()
 
     def server_options(self):
         """The :class:`ServerOptions` of ``server_args`` (the offline verdict is for the same server flags)."""
@@ -205,6 +208,13 @@ def ens(*edits, extra: str = "") -> str:
 
 
 MBS = ("max_batch_size: 4", "max_batch_size: 0")
+#: the base model served by the ONNX Runtime backend (with an ONNX graph in m/1/model.onnx)
+ONNX_CONFIG = CONFIG.replace('backend: "python"', 'backend: "onnxruntime"')
+_ORT = "onnxruntime_backend/src/onnxruntime.cc "
+#: ORT-16 is never applied: the state block of ValidateOutputs runs only when MemberAsArray("state") fails
+_STATE_UNCHECKED = (_ORT + "ModelInstanceState::ValidateOutputs (stored source, commit 9fc8293): the implicit-state "
+                    "check is guarded by 'if (sequence_batching.MemberAsArray(\"state\", &states))', true only when "
+                    "the call fails (no states): a state whose type differs from its graph output loads (TR508 warns)")
 #: a sequence-batching state of the base model, ``%s`` for its initial_state
 STATE = 'sequence_batching { state [ { input_name: "IN_STATE" output_name: "OUT_STATE" data_type: TYPE_FP32 dims: [ 4 ] %s } ] }\n'
 INIT = 'initial_state { data_type: %s dims: [ %s ] %s name: "s" }'
@@ -405,6 +415,24 @@ BROKEN: list[Case] = [
                                                    "m/1/model.py": None, "m/1/model.onnx": onnx_graph([("INPUT0", "tensor"), ("START", "tensor", 6, ["batch", 2])], [("OUTPUT0", "tensor")])},
          runs_here=False, source="onnxruntime_backend/src/onnxruntime.cc ValidateBooleanSequenceControl (r24.10): \"unable to load model "
          "'m', sequence control 'START' in model has dims [2] but dims [1] is expected\"; ORT-15"),
+    Case("onnx-model-file-missing", {"TR108"}, {"m/config.pbtxt": ONNX_CONFIG, "m/1/model.py": None, "m/1/other.onnx": onnx_identity([-1, 4])},
+         runs_here=False, rules=("ORT-01",), source=_ORT + "ModelState::LoadModel (r24.10 l.401): \"unable to find '\" + *model_path + \"' for model instance '\" + Name() + \"'\" (ModelState::Name(): the model's name)"),
+    Case("onnx-input-count", {"TR501"}, {"m/config.pbtxt": cfg(('input [ { name: "INPUT0" data_type: TYPE_FP32 dims: [ 4 ] } ]', 'input [ { name: "INPUT0" data_type: TYPE_FP32 dims: [ 4 ] }, { name: "INPUT1" data_type: TYPE_FP32 dims: [ 4 ] } ]'), base=ONNX_CONFIG),
+                                         "m/1/model.py": None, "m/1/model.onnx": onnx_identity([-1, 4])},
+         runs_here=False, rules=("ORT-05",), source=_ORT + "ValidateInputs (r24.10 l.1632): \"unable to load model 'm', configuration expects 2 inputs, model provides 1\""),
+    Case("onnx-optional-input-with-batching", {"TR501"}, {"m/config.pbtxt": cfg(('input [ { name: "INPUT0" data_type: TYPE_FP32 dims: [ 4 ] } ]', 'input [ { name: "INPUT0" data_type: TYPE_FP32 dims: [ 4 ] }, { name: "INPUT1" data_type: TYPE_FP32 dims: [ 4 ] optional: true } ]'), base=ONNX_CONFIG),
+                                                          "m/1/model.py": None, "m/1/model.onnx": onnx_identity([-1, 4])},
+         runs_here=False, rules=("ORT-06",), source=_ORT + "ValidateInputs (r24.10): \"unable to load model 'm', optional input 'INPUT1' is not supported for models that support batching\""),
+    Case("onnx-unknown-input", {"TR501"}, {"m/config.pbtxt": cfg(('{ name: "INPUT0"', '{ name: "WRONG"'), base=ONNX_CONFIG), "m/1/model.py": None, "m/1/model.onnx": onnx_identity([-1, 4])},
+         runs_here=False, rules=("ORT-07",), source="backend/src/backend_common.cc CheckAllowedModelInput (r24.10): \"unexpected inference input 'WRONG', allowed inputs are: INPUT0\""),
+    Case("onnx-bf16-output", {"TR501"}, {"m/config.pbtxt": cfg(('name: "OUTPUT0" data_type: TYPE_FP32', 'name: "OUTPUT0" data_type: TYPE_BF16'), base=ONNX_CONFIG), "m/1/model.py": None, "m/1/model.onnx": onnx_identity([-1, 4])},
+         runs_here=False, rules=("ORT-08",), source=_ORT + "ValidateOutputs (r24.10): \"unsupported datatype TYPE_BF16 for output 'OUTPUT0' for model 'm'\""),
+    Case("onnx-shape-mismatch", {"TR501"}, {"m/config.pbtxt": cfg(('name: "OUTPUT0" data_type: TYPE_FP32 dims: [ 4 ]', 'name: "OUTPUT0" data_type: TYPE_FP32 dims: [ 5 ]'), base=ONNX_CONFIG), "m/1/model.py": None, "m/1/model.onnx": onnx_identity([-1, 4])},
+         runs_here=False, rules=("ORT-12",), source="onnxruntime_backend/src/onnxruntime_utils.cc CompareDimsSupported (r24.10): \"model 'm', tensor 'OUTPUT0': the model expects 2 dimensions (shape [-1,4]) but the model configuration specifies 2 dimensions (an initial batch dimension ...)\""),
+    Case("onnx-scalar-tensor-dims", {"TR501"}, {"m/config.pbtxt": cfg(MBS, ("dims: [ 4 ]", "dims: [ 2 ]"), base=ONNX_CONFIG), "m/1/model.py": None, "m/1/model.onnx": onnx_identity([])},
+         runs_here=False, rules=("ORT-13",), source=_ORT + "ValidateInputs (r24.10): \"unable to load model 'm', scalar tensor 'INPUT0', should only provide 1 in the model configuration when the model doesn't support batching. Model configuration provided: [2].\""),
+    Case("onnx-unknown-output", {"TR501"}, {"m/config.pbtxt": cfg(('{ name: "OUTPUT0"', '{ name: "WRONG"'), base=ONNX_CONFIG), "m/1/model.py": None, "m/1/model.onnx": onnx_identity([-1, 4])},
+         runs_here=False, rules=("ORT-14",), source="backend/src/backend_common.cc CheckAllowedModelOutput (r24.10): \"unexpected inference output 'WRONG', allowed outputs are: OUTPUT0\""),
     # custom libraries: batching strategies, custom backends, repository agents
     Case("batch-strategy-not-a-library", {"TR361"}, {"m/config.pbtxt": add(BATCH_PATH), "m/batching.so": "not a library\n"}),
     Case("batch-strategy-some-functions", {"TR361"}, {"m/config.pbtxt": add("dynamic_batching { }\n" + BATCH_PATH),
@@ -418,6 +446,28 @@ BROKEN: list[Case] = [
          server_args=("--disable-auto-complete-config",)),
     Case("repo-agent-unknown-in-directory", {"TR373"}, {"m/config.pbtxt": add('model_repository_agents { agents [ { name: "nope" } ] }\n')},
          server_args=("--repoagent-directory=/nonexistent/tritonrepo-repoagents",)),
+    # rules of docs/triton-load-rules.md that had no repository yet (tests/corpus/coverage.py)
+    Case("no-config-no-auto-complete", {"TR190"}, {"m/config.pbtxt": None}, server_args=("--disable-auto-complete-config",),
+         rules=("CORE-STRICT-01",)),
+    Case("input-no-dims-no-auto-complete", {"TR320"}, {"m/config.pbtxt": cfg(('TYPE_FP32 dims: [ 4 ] } ]\noutput', "TYPE_FP32 } ]\noutput"))},
+         server_args=("--disable-auto-complete-config",), rules=("CORE-STRICT-02",)),
+    Case("reshape-variable-segments", {"TR321"}, {"m/config.pbtxt": cfg(("dims: [ 4 ] } ]\noutput", "dims: [ -1, 4 ] reshape { shape: [ -1, 2 ] } } ]\noutput"))},
+         rules=("CORE-IO-09",)),
+    Case("batch-output-two-sources", {"TR331"}, {"m/config.pbtxt": add('batch_output [ { target_name: "OUTPUT0" kind: BATCH_SCATTER_WITH_INPUT_SHAPE source_input: [ "INPUT0", "INPUT0" ] } ]\n')}),
+    Case("ensemble-optimization", {"TR402"}, {"ens/config.pbtxt": ens(extra="optimization { priority: PRIORITY_MAX }\n")}, ensemble=True),
+    Case("ensemble-output-from-unconnected", {"TR404"}, {"m2/config.pbtxt": TWO_INPUTS, "m2/1/model.py": MODEL_PY, "ens/config.pbtxt": ens(
+        ('model_name: "m" model_version: -1 input_map { key: "INPUT0" value: "IN" }',
+         'model_name: "m2" model_version: -1 input_map [ { key: "INPUT0" value: "IN" }, { key: "INPUT1" value: "NOWHERE" } ]'))}, ensemble=True),
+    Case("step-model-fails-at-load", {"TR405", "TR350"}, {"m/config.pbtxt": cfg(('name: "OUTPUT0" data_type: TYPE_FP32 dims: [ 4 ]', 'name: "OUTPUT0" data_type: TYPE_FP32 dims: [ 4 ] label_filename: "labels.txt"'))},
+         ensemble=True),
+    Case("step-model-fails-io-at-load", {"TR405", "TR320"}, {"m/config.pbtxt": cfg(('name: "OUTPUT0" data_type: TYPE_FP32 dims: [ 4 ]', 'name: "OUTPUT0" data_type: TYPE_FP32'))},
+         ensemble=True),
+    Case("auto-complete-lowers-max-batch-size", {"TR650"}, {"m/1/model.py": MODEL_PY.replace("    def initialize(self, args):",
+         "    @staticmethod\n    def auto_complete_config(c):\n        c.set_max_batch_size(2)\n        return c\n\n    def initialize(self, args):")},
+         rules=("PY-04",)),
+    Case("auto-complete-conflicting-dims", {"TR650"}, {"m/1/model.py": MODEL_PY.replace("    def initialize(self, args):",
+         "    @staticmethod\n    def auto_complete_config(c):\n        c.add_input({'name': 'INPUT0', 'data_type': 'TYPE_FP32', 'dims': [8]})\n        return c\n\n    def initialize(self, args):")},
+         rules=("PY-05",)),
     # TR6xx python
     Case("model-py-syntax", {"TR601"}, {"m/1/model.py": MODEL_PY.replace("def execute(self, requests):", "def execute(self, requests)")}),
     Case("model-py-no-class", {"TR602"}, {"m/1/model.py": MODEL_PY.replace("class TritonPythonModel:", "class Model:")}),
@@ -480,6 +530,21 @@ VALID: list[Case] = [
     Case("batch-strategy-no-functions", set(), {"m/config.pbtxt": add(BATCH_PATH), "m/batching.so": CUSTOM_BACKEND}, needs_cc=True),
     Case("custom-backend-with-config", set(), {"c/config.pbtxt": CUSTOM_CONFIG, "c/libtriton_custom.so": CUSTOM_BACKEND, "c/1/": ""},
          needs_cc=True),
+    Case("instance-rate-limiter-host-policy", set(), {"m/config.pbtxt": cfg(("kind: KIND_CPU count: 1", 'kind: KIND_CPU count: 1 rate_limiter { resources [ { name: "R" count: 2 } ] priority: 3 } host_policy: "nowhere"'))},
+         rules=("CORE-IG-07",)),
+    Case("auto-complete-adds-io", set(), {"m/config.pbtxt": 'name: "m"\nbackend: "python"\nmax_batch_size: 4\n', "m/1/model.py": MODEL_PY.replace("    def initialize(self, args):",
+         "    @staticmethod\n    def auto_complete_config(c):\n        c.add_input({'name': 'INPUT0', 'data_type': 'TYPE_FP32', 'dims': [4]})\n"
+         "        c.add_output({'name': 'OUTPUT0', 'data_type': 'TYPE_FP32', 'dims': [4]})\n        return c\n\n    def initialize(self, args):")},
+         rules=("PY-04", "PY-05")),
+    Case("onnx-detected-by-file", set(), {"m/config.pbtxt": cfg(('backend: "python"\n', "")), "m/1/model.py": None, "m/1/model.onnx": onnx_identity([-1, 4])},
+         runs_here=False, rules=("ORT-19", "ORT-02"), source="core/src/model_config_utils.cc AutoCompleteBackendFields (r24.10): model.onnx in the "
+         "first version folder selects backend onnxruntime, platform onnxruntime_onnx; onnxruntime.cc AutoCompleteConfig skips a config with inputs and outputs"),
+    Case("onnx-state-output-dtype", set(), {"m/config.pbtxt": ONNX_CONFIG + STATE.replace("TYPE_FP32", "TYPE_INT32") % "", "m/1/model.py": None,
+                                                "m/1/model.onnx": onnx_graph([("INPUT0", "tensor"), ("IN_STATE", "tensor", 6, ["batch", 4])], [("OUTPUT0", "tensor"), ("OUT_STATE", "tensor")])},
+         runs_here=False, rules=("ORT-16",), source=_STATE_UNCHECKED),
+    Case("onnx-state-bf16", set(), {"m/config.pbtxt": ONNX_CONFIG + STATE.replace("TYPE_FP32", "TYPE_BF16") % "", "m/1/model.py": None,
+                                        "m/1/model.onnx": onnx_graph([("INPUT0", "tensor"), ("IN_STATE", "tensor", 16, ["batch", 4])], [("OUTPUT0", "tensor"), ("OUT_STATE", "tensor")])},
+         runs_here=False, rules=("ORT-16",), source=_STATE_UNCHECKED),
     Case("ensemble-decoupled-then-plain", set(), {"d/config.pbtxt": DECOUPLED, "d/1/model.py": MODEL_PY, "ens/config.pbtxt": CHAIN}, ensemble=True),
 ]
 
@@ -489,3 +554,80 @@ _HANG = ("python_backend/src/stub_launcher.cc StubLauncher::Launch (r24.10): the
 for _c in BROKEN:
     if _c.hangs and not _c.source:
         _c.source = _HANG
+
+#: rules of docs/triton-load-rules.md that cases exercise without their recorded message showing it: cases judged
+#: from the source (no recorded message), valid cases (a rule about what Triton accepts or normalises), and hanging
+#: ones. tests/corpus/coverage.py adds the rules each recorded message matches.
+_TAGS = {
+    "ensemble-repeated-map-key": ("CORE-PARSE-03",),
+    "no-config-auto-complete": ("CORE-STRICT-01",),
+    "hidden-dir-at-root": ("CORE-REPO-01",),
+    "duplicate-input-names": ("CORE-IO-13",),
+    "no-inputs-outputs": ("CORE-IO-13", "PY-10"),
+    "bf16-on-python": ("CORE-IO-13", "PY-10"),
+    "instance-count-zero": ("CORE-IG-00",),
+    "instance-kind-auto": ("CORE-IG-00",),
+    "tensorrt-profile-not-a-number": ("CORE-IG-06",),
+    "tensorrt-non-linear-io-dims": ("CORE-IO-12",),
+    "extra-non-numeric-folder": ("CORE-VER-02",),
+    "only-non-numeric-version": ("CORE-VER-02",),
+    "extra-leading-zero-folder": ("CORE-VER-03",),
+    "only-leading-zero-version": ("CORE-VER-03",),
+    "version-zero": ("CORE-VER-03",),
+    "version-policy-specific": ("CORE-VER-04",),
+    "specific-version-missing": ("CORE-VER-04",),
+    "latest-zero-versions": ("CORE-VER-05",),
+    "versions-1-2-10": ("CORE-VER-05",),
+    "version-1abc": ("CORE-VER-06", "PY-01"),
+    "version-plus-2": ("CORE-VER-06", "PY-01"),
+    "version-minus-1": ("CORE-VER-06", "PY-01"),
+    "ensemble-version-1abc": ("CORE-VER-06",),
+    "warmup-input-missing": ("CORE-WARM-05",),
+    "warmup-wrong-dims": ("CORE-WARM-05",),
+    "model-py-missing": ("PY-01",),
+    "default-model-filename-missing": ("PY-01",),
+    "model-py-syntax": ("PY-02",),
+    "whitespace-in-name": ("PY-06",),
+    "onnx-no-batch-dim-auto-complete": ("ORT-02", "ORT-03"),
+    "onnx-no-batch-dim-no-batching": ("ORT-02", "ORT-03", "ORT-04"),
+    "onnx-dtype-mismatch": ("ORT-09",),
+    "onnx-execution-mode": ("ORT-18",),
+    "onnx-unknown-gpu-accelerator": ("ORT-18",),
+    "onnx-ragged-input-not-flat": ("ORT-11",),
+    "onnx-sequence-output": ("ORT-17",),
+    "onnx-sequence-control-missing": ("ORT-15",),
+    "onnx-sequence-control-dims": ("ORT-15",),
+    "onnx-sequence-control-present": ("ORT-05", "ORT-15"),
+    "onnx-execution-mode-parallel": ("ORT-02", "ORT-18"),
+}
+#: the message of each case the server here cannot run, rendered from the format string its ``source`` cites
+#: (``<repo>``: the repository): tests/test_validate_corpus.py compares validate's message with it
+_SOURCE_MESSAGES = {
+    "tensorrt-profile-not-a-number": "instance group m_0 of model m and platform tensorrt_plan specifies invalid profile x. The "
+                                     "field should contain the string representation of a non-negative integer.",
+    "tensorrt-non-linear-io-dims": "Non-linear IO format input requires 3 dims for m",
+    "onnx-no-batch-dim-auto-complete": "autofill failed for model 'm': model does not support batching while non-zero max_batch_size is specified",
+    "onnx-dtype-mismatch": "unable to load model 'm', configuration expects datatype TYPE_FP16 for output 'OUTPUT0', model provides TYPE_FP32",
+    "onnx-execution-mode": "Invalid configuration value provided. Expected values for  execution_mode are 0 or 1 but got 2 .",
+    "onnx-unknown-gpu-accelerator": "unknown Execution Accelerator 'unknown_gpu' is requested",
+    "onnx-ragged-input-not-flat": "unable to load model 'm', configuration expects model provides input with shape [-1]  for ragged input 'INPUT0', model provides [-1,4]",
+    "onnx-sequence-output": "Unsupported ONNX Type 'ONNX_TYPE_SEQUENCE' for I/O 'OUTPUT0', expected 'ONNX_TYPE_TENSOR'.",
+    "onnx-sequence-control-missing": "configuration specified sequence control 'START', but model does not provide that input",
+    "onnx-sequence-control-dims": "unable to load model 'm', sequence control 'START' in model has dims [2] but dims [1] is expected",
+    "onnx-model-file-missing": "unable to find '<repo>/m/1/model.onnx' for model instance 'm'",
+    "onnx-input-count": "unable to load model 'm', configuration expects 2 inputs, model provides 1",
+    "onnx-optional-input-with-batching": "unable to load model 'm', optional input 'INPUT1' is not supported for models that support batching",
+    "onnx-unknown-input": "unexpected inference input 'WRONG', allowed inputs are: INPUT0",
+    "onnx-bf16-output": "unsupported datatype TYPE_BF16 for output 'OUTPUT0' for model 'm'",
+    "onnx-shape-mismatch": "model 'm', tensor 'OUTPUT0': the model expects 2 dimensions (shape [-1,4]) but the model configuration "
+                           "specifies 2 dimensions (an initial batch dimension because max_batch_size > 0 followed by the explicit "
+                           "tensor shape, making complete shape [-1,5])",
+    "onnx-scalar-tensor-dims": "unable to load model 'm', scalar tensor 'INPUT0', should only provide 1 in the model configuration "
+                               "when the model doesn't support batching. Model configuration provided: [2].",
+    "onnx-unknown-output": "unexpected inference output 'WRONG', allowed outputs are: OUTPUT0",
+}
+for _c in BROKEN + VALID:
+    _c.rules = tuple(_c.rules) + _TAGS.pop(_c.id, ())
+    _c.message = _SOURCE_MESSAGES.pop(_c.id, _c.message)
+assert not _TAGS, f"tags for unknown cases: {sorted(_TAGS)}"
+assert not _SOURCE_MESSAGES, f"messages for unknown cases: {sorted(_SOURCE_MESSAGES)}"

@@ -1,6 +1,7 @@
 """Record the real server's verdict and messages for every corpus case into tests/corpus/messages.py.
 
-Run (about 3 minutes): ``PYTHONPATH=src python tests/corpus/record.py``. For each case the file keeps whether the
+Run (about 3 minutes): ``PYTHONPATH=src python tests/corpus/record.py``; with case ids as arguments only those
+cases are judged (one server) and merged into the recorded file. For each case the file keeps whether the
 server loaded the repository and, for a refused one, the offline error messages (host paths as placeholders) that
 the server's answer or log contains; a message the server does not print is reported and not recorded. Cases the
 server hangs on (or cannot run here) record ``None`` and cite in ``cases.py`` the source line that emits them.
@@ -22,19 +23,31 @@ from corpus.runner import judge, message_parts, normalize  # noqa: E402
 from tritonrepo.validate import validate_repository  # noqa: E402
 
 
-def main() -> int:
+def main(only: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="corpus-record-"))
     try:
-        return _record(work)
+        return _record(work, set(only or ()))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _record(work: Path) -> int:
+def _record(work: Path, only: set[str]) -> int:
     cases = BROKEN + VALID
-    verdicts = judge([c for c in cases if c.runs_here], work / "server")
+    unknown = only - {c.id for c in cases}
+    if unknown:
+        print(f"unknown case ids: {sorted(unknown)}")
+        return 2
+    previous = {}
+    if only:
+        from corpus.messages import RECORDED as previous  # noqa: PLC0415
+    todo = [c for c in cases if not only or c.id in only]
+    verdicts = judge([c for c in todo if c.runs_here], work / "server")
     recorded, missing = {}, []
     for case in cases:
+        if case not in todo:
+            if case.id in previous:
+                recorded[case.id] = previous[case.id]
+            continue
         if not case.runs_here:  # judged from the cited source, not by this server
             recorded[case.id] = (not case.expect, None)
             continue
@@ -59,4 +72,4 @@ def _record(work: Path) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

@@ -156,11 +156,32 @@ def step_unavailable(ctx: ModelContext):
         if repo.errors.get(s.model_name):
             first = repo.errors[s.model_name][0]
             yield where, (f"ensemble '{name}' depends on '{s.model_name}' which has no loaded version. Model "
-                          f"'{s.model_name}' loading failed with error: {first.message}")
+                          f"'{s.model_name}' loading failed with error: {_load_failure(other, first)}")
             return
         if s.model_version != -1 and s.model_version not in versions_to_load(other):
             yield where, f"ensemble '{name}' depends on '{s.model_name}' whose required version {s.model_version} is not loaded."
             return
+
+
+#: Triton status code (Status::AsString) of the load-stage failures a composing model can have, by rule: the
+#: ensemble's message quotes the model's failure as "version <v> is at UNAVAILABLE state: <Code>: <message>"
+#: (model_lifecycle.cc). Observed on tritonserver 2.51: TR350 (label file, ReadTextFile) and TR320 (IO checks,
+#: ValidateModelIOConfig) in tests/corpus; the Python backend's failures are Internal (autocomplete.py).
+_LOAD_STATUS = {"TR350": "Internal", "TR601": "Internal", "TR602": "Internal", "TR603": "Internal", "TR604": "Internal",
+                "TR650": "Internal", "TR320": "Invalid argument", "TR321": "Invalid argument",
+                "TR322": "Invalid argument", "TR323": "Invalid argument", "TR330": "Invalid argument",
+                "TR331": "Invalid argument", "TR340": "Invalid argument", "TR342": "Invalid argument",
+                "TR344": "Invalid argument"}
+
+
+def _load_failure(other: ModelContext, finding) -> str:
+    """How the server quotes a composing model's failure: poll-stage failures as their message, load-stage ones
+    (the model's versions are UNAVAILABLE) with the version and status code."""
+    code = _LOAD_STATUS.get(finding.code)
+    versions = versions_to_load(other)
+    if RULES[finding.code].stage != "load" or code is None or not versions:
+        return finding.message
+    return f"version {max(versions)} is at UNAVAILABLE state: {code}: {finding.message}"
 
 
 def _cycle(repo, start, current, path):

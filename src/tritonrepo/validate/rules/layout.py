@@ -120,7 +120,7 @@ def name_mismatch(ctx: ModelContext):
       summary="No config says which backend, and the model files do not tell either.",
       why="Without backend/platform Triton infers the backend from the model file in the first version folder.",
       fix="write a config.pbtxt with backend (e.g. \"python\", \"onnxruntime\"), or add the model file",
-      source="core/src/model_config_utils.cc AutoCompleteBackendFields; CORE-AUTO-01",
+      source="core/src/model_config_utils.cc AutoCompleteBackendFields; CORE-AUTO-01, ORT-19",
       example="model_repository/m/1/ holds only weights.bin and there is no config.pbtxt")
 def backend_undetermined(ctx: ModelContext):
     if ctx.parse_failed or ctx.name.startswith("."):
@@ -179,7 +179,7 @@ def prefix_versions(ctx: ModelContext):
       summary="The version policy selects no existing version folder.",
       why="Triton needs at least one version to load (ensembles too need an empty version folder).",
       fix="add a version folder (1/) or fix version_policy",
-      source="core/src/model_repository_manager/model_lifecycle.cc AsyncLoad; CORE-VER-01/05",
+      source="core/src/model_repository_manager/model_lifecycle.cc AsyncLoad; CORE-VER-01/04/05",
       example="model_repository/m/config.pbtxt with no 1/ folder")
 def no_version(ctx: ModelContext):
     if ctx.name.startswith(".") or ctx.parse_failed:
@@ -200,7 +200,10 @@ def model_file_missing(ctx: ModelContext):
         return
     for v, path in model_files(ctx, default):
         if not path.exists():
-            yield ("default_model_filename",), f"model file {path} not found for version {v}"
+            if ctx.backend == "onnxruntime":  # ModelState::LoadModel (ORT-01): Name() there is the model's name
+                yield ("default_model_filename",), f"unable to find '{path}' for model instance '{ctx.model_name}'"
+            else:
+                yield ("default_model_filename",), f"model file {path} not found for version {v}"
 
 
 @rule("TR109", "whitespace-in-model-name", E,

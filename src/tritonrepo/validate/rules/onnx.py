@@ -37,7 +37,8 @@ def onnx_mismatch(ctx: ModelContext):
         extra = {name for name, _ in _controls(cfg)} | {st.input_name for st in cfg.sequence_batching.state}
         ins = {n: v for n, v in graph.inputs.items() if n not in extra}
         outs = graph.outputs
-        for message in check_config(ctx.model_name, as_dict, ins, outs):
+        # the backend returns at its first error (ValidateInputs, then ValidateOutputs): one message, as the server
+        for message in check_config(ctx.model_name, as_dict, ins, outs)[:1]:
             yield ("input",), message
 
 
@@ -301,5 +302,63 @@ def onnx_sequence_control(ctx: ModelContext):
     if _non_tensor(graph) is not None:
         return
     message = _control_error(ctx, graph)
+    if message is not None:
+        yield ("sequence_batching",), message
+
+
+def state_output_error(model: str, cfg, graph_outputs: dict) -> str | None:
+    """What is wrong with the first implicit state whose ``output_name`` is a graph output of another data type than
+    the state's (or whose data type has no ONNX equivalent, TYPE_BF16), or ``None`` (ORT-16).
+
+    ``cfg`` is the ``ModelConfig``; ``graph_outputs`` ``{name: (Triton type name, shape)}`` as :func:`read_graph`
+    gives them. A state output the graph lacks is not judged here.
+    """
+    from tritonrepo._proto.model_config import model_config_pb2 as mc  # noqa: PLC0415
+
+    for state in cfg.sequence_batching.state:
+        if state.output_name not in graph_outputs:
+            continue
+        dtype = mc.DataType.Name(state.data_type) if state.data_type in mc.DataType.values() else "TYPE_INVALID"
+        if dtype not in _TRITON_TO_ONNX or dtype == "TYPE_BF16":
+            return (f"implicit state '{state.output_name}' of model '{model}' has data type {dtype}, which ONNX "
+                    "Runtime does not support")
+        model_type = graph_outputs[state.output_name][0]
+        if dtype != model_type:
+            return (f"implicit state '{state.output_name}' of model '{model}' is {dtype} but the graph output "
+                    f"'{state.output_name}' is {model_type}")
+    return None
+
+
+@rule("TR508", "onnx-state-output", Severity.warning,
+      summary="An implicit state's output_name is a graph output of another data type than the state's (or the "
+              "state's data type has no ONNX equivalent, TYPE_BF16): the model loads, its sequences will not run.",
+      why="The ONNX Runtime backend reads each implicit state's next value from the graph output named output_name. "
+          "Its load-time check of that output's type (ValidateOutputs, ORT-16) never runs: it is guarded by "
+          "'if (sequence_batching.MemberAsArray(\"state\", &states))', true only when that call FAILS, i.e. when "
+          "there are no states; so the server loads the model and the mismatch shows only when a sequence runs.",
+      fix="give the state the data_type of the graph output named by output_name (and of its input_name)",
+      source="onnxruntime_backend/src/onnxruntime.cc ModelInstanceState::ValidateOutputs (stored source, commit "
+             "9fc8293): the state block with 'unable to load model '<m>', configuration expects datatype <T> for "
+             "output state '<s>', model provides TYPE_<X>' is unreachable; ORT-16",
+      example='state { input_name: "past_in" output_name: "past_out" data_type: TYPE_FP16 dims: [ -1 ] } for a '
+              "graph whose past_out is float")
+def onnx_state_output(ctx: ModelContext):
+    cfg = ctx.config
+    if cfg is None or ctx.backend != "onnxruntime" or not len(cfg.sequence_batching.state):
+        return
+    if not (len(cfg.input) and len(cfg.output)):
+        return  # auto-complete fills the config first; TR502/TR503 speak for it
+    files = model_files(ctx, "model.onnx")
+    if not files or not files[-1][1].is_file():
+        return
+    try:
+        graph = read_graph(files[-1][1])
+    except Exception:  # noqa: BLE001 - TR501 reports unreadable graphs
+        return
+    if _non_tensor(graph) is not None or _control_error(ctx, graph) is not None:
+        return  # TR506 / TR507: the backend refuses the model before
+    if any(True for _ in onnx_mismatch(ctx)):
+        return  # TR501: refused on its inputs and outputs
+    message = state_output_error(ctx.model_name, cfg, graph.outputs)
     if message is not None:
         yield ("sequence_batching",), message
