@@ -77,6 +77,8 @@ class GenerationRules:
         eos: end-of-sequence ids (banned by the min-length rule).
         repetition_penalty: the checkpoint's default (``repetition_penalty``; 1 = none), used when the request
             does not set one.
+        decoder_prompt: Whisper: the decoder's forced prompt (see :func:`whisper_decoder_prompt`); empty: the
+            decoder start token alone.
     """
 
     decoder_start: int = 0
@@ -89,6 +91,13 @@ class GenerationRules:
     no_repeat_ngram_size: int = 0
     eos: list[int] = field(default_factory=list)
     repetition_penalty: float = 1.0
+    decoder_prompt: list[int] = field(default_factory=list)
+
+    @property
+    def prompt(self) -> list[int]:
+        """The decoder's forced first inputs: ``decoder_prompt`` (Whisper: start + language/task/no-timestamps
+        tokens), else ``[decoder_start]``."""
+        return list(self.decoder_prompt) or [self.decoder_start]
 
     @classmethod
     def from_pretrained(cls, folder: str, eos: list[int]) -> GenerationRules:
@@ -128,12 +137,15 @@ class GenerationRules:
             no_repeat_ngram_size=int(gen.no_repeat_ngram_size or 0),
             eos=list(eos),
             repetition_penalty=float(gen.repetition_penalty or 1.0),
+            decoder_prompt=whisper_decoder_prompt(gen, int(start)) if getattr(cfg, "model_type", "") == "whisper"
+            else [],
         )
 
     def apply(self, logits, decoder_ids: list[int], max_tokens: int):
         """Apply the rules to ``logits`` (``[vocab]`` torch tensor, changed in place and returned) before the
-        next token; ``decoder_ids`` = decoder start token + generated tokens; ``max_tokens`` of the request."""
-        new = len(decoder_ids) - 1
+        next token; ``decoder_ids`` = decoder prompt (:attr:`prompt`) + generated tokens; ``max_tokens`` of the
+        request."""
+        new = len(decoder_ids) - len(self.prompt)
         inf = float("-inf")
         if self.no_repeat_ngram_size and len(decoder_ids) + 1 >= self.no_repeat_ngram_size:
             n = self.no_repeat_ngram_size
@@ -246,6 +258,9 @@ class Seq2SeqOrtRunner:
             return ort.InferenceSession(os.path.join(folder, name), opts, providers=["CPUExecutionProvider"])
 
         self.encoder = session(ENCODER_FILE)
+        self.encoder_inputs = [i.name for i in self.encoder.get_inputs()]
+        self.encoder_types = {i.name: np.int64 if "int64" in i.type else np.float16 if "float16" in i.type
+                              else np.float32 for i in self.encoder.get_inputs()}
         if os.path.isfile(os.path.join(folder, MERGED_DECODER_FILE)):
             self.first = self.with_past = session(MERGED_DECODER_FILE)
         else:
@@ -265,16 +280,32 @@ class Seq2SeqOrtRunner:
 
     def encode(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         """``[1, S]`` int64 ids and mask -> ``last_hidden_state`` ``[1, S, hidden]``."""
-        return self.encoder.run(["last_hidden_state"], {"input_ids": input_ids, "attention_mask": attention_mask})[0]
+        return self.encode_inputs({"input_ids": input_ids, "attention_mask": attention_mask})
+
+    def encode_inputs(self, inputs: dict) -> np.ndarray:
+        """The encoder on ``inputs`` (NumPy arrays by name, batch 1), fed as the graph names them: ``input_ids`` /
+        ``attention_mask`` (text), ``input_features`` (Whisper ``[1, mel, frames]`` float32), ``pixel_values``
+        (images); names the graph does not take are dropped. Returns ``last_hidden_state`` ``[1, S, hidden]``.
+
+        Raises:
+            ValueError: an input the encoder graph needs is not in ``inputs``.
+        """
+        missing = [n for n in self.encoder_inputs if n not in inputs]
+        if missing:
+            raise ValueError(f"the encoder graph needs {missing}, got {sorted(inputs)}")
+        feed = {n: np.asarray(inputs[n], dtype=self.encoder_types[n]) for n in self.encoder_inputs}
+        return self.encoder.run(["last_hidden_state"], feed)[0]
 
     def decode(self, input_ids: np.ndarray, hidden: np.ndarray, encoder_mask: np.ndarray, cache):
         """Same contract as :meth:`Seq2SeqTorchRunner.decode` on NumPy arrays; logits returned as a torch tensor."""
         import torch  # noqa: PLC0415
 
         b = input_ids.shape[0]
-        feed = {"input_ids": input_ids, "encoder_attention_mask": encoder_mask}
         sess, names, outputs = (self.with_past, self.past_inputs, self.past_outputs) if cache else (
             self.first, self.first_inputs, self.first_outputs)
+        feed = {"input_ids": input_ids}
+        if "encoder_attention_mask" in names:  # Whisper's decoder has none (no padding in its 30 s window)
+            feed["encoder_attention_mask"] = encoder_mask
         if "encoder_hidden_states" in names:
             feed["encoder_hidden_states"] = hidden
         empty = np.zeros((b, self.heads, 0, self.head_dim), dtype=self.dtype)
@@ -393,7 +424,7 @@ class Seq2SeqEngine(Engine):
             self._finish(seq, error="the model is being unloaded")
 
     def _next(self, seq: Sequence, logits) -> int:
-        ids = [self.rules.decoder_start, *seq.tokens]
+        ids = [*self.rules.prompt, *seq.tokens]
         logits = self.rules.apply(logits.float().clone(), ids, seq.sampling.max_tokens)
         sampling = seq.sampling
         if sampling.repetition_penalty == 1.0 and self.rules.repetition_penalty != 1.0:
@@ -404,10 +435,14 @@ class Seq2SeqEngine(Engine):
         if seq.cancelled():
             self._finish(seq, reason="cancelled")
             return
-        n = len(seq.prompt_ids)
-        mask = np.ones((1, n), dtype=np.int64)
-        hidden = self.runner.encode(np.array([seq.prompt_ids], dtype=np.int64), mask)
-        start = np.array([[self.rules.decoder_start]], dtype=np.int64)
+        encoder_inputs = getattr(seq, "encoder_inputs", None)  # audio features / pixels (media_generate)
+        if encoder_inputs is not None:
+            hidden = self.runner.encode_inputs(encoder_inputs)
+        else:
+            n = len(seq.prompt_ids)
+            hidden = self.runner.encode(np.array([seq.prompt_ids], dtype=np.int64), np.ones((1, n), dtype=np.int64))
+        mask = np.ones((1, hidden.shape[1]), dtype=np.int64)
+        start = np.array([self.rules.prompt], dtype=np.int64)
         logits, seq.cache = self.runner.decode(start, hidden, mask, None)
         seq.encoded = (hidden, mask)
         seq.first_token_at = time.perf_counter()
@@ -466,6 +501,33 @@ def build_seq2seq_engine(runtime: str, version_dir: str, folder: str, tokenizer,
 
         runner = Seq2SeqTorchRunner(AutoModelForSeq2SeqLM.from_pretrained(folder).eval())
     return Seq2SeqEngine(runner, tokenizer, eos, rules, max_batch=max_batch, decoder_positions=decoder_positions(cfg))
+
+
+def whisper_decoder_prompt(gen, start: int) -> list[int]:
+    """Whisper's forced decoder prompt for transcription without timestamps, as ``WhisperGenerationMixin``
+    builds it (transformers ``models/whisper/generation_whisper.py`` ``_retrieve_init_tokens``):
+    ``decoder_start_token_id``, then — multilingual checkpoints — the language token (``gen.language``, else
+    English ``<|en|>``: tritonrepo does not detect the language) and the task token (``gen.task``, default
+    ``transcribe``), then ``no_timestamps_token_id`` when the config has one.
+
+    Args:
+        gen: the checkpoint's ``GenerationConfig``.
+        start: the decoder start token id.
+    """
+    prompt = [int(start)]
+    lang_to_id = getattr(gen, "lang_to_id", None) or {}
+    task_to_id = getattr(gen, "task_to_id", None) or {}
+    if getattr(gen, "is_multilingual", False) and lang_to_id:
+        lang = getattr(gen, "language", None) or "en"
+        token = lang if lang.startswith("<|") else f"<|{lang}|>"
+        if token in lang_to_id:
+            prompt.append(int(lang_to_id[token]))
+        task = getattr(gen, "task", None) or "transcribe"
+        if task in task_to_id:
+            prompt.append(int(task_to_id[task]))
+    if getattr(gen, "no_timestamps_token_id", None) is not None:
+        prompt.append(int(gen.no_timestamps_token_id))
+    return prompt
 
 
 def decoder_positions(cfg) -> int:
