@@ -31,6 +31,9 @@ PIPELINE_TASKS = ("automatic-speech-recognition", "image-to-text")
 #: prompts of the golden samples (two lengths).
 GOLDEN_PROMPTS = ("hello world", "a model generates text one token at a time, and the server")
 GOLDEN_MAX_TOKENS = 16
+#: model types served from ONNX graphs for speech/image-to-text, and optimum's export task for each.
+ONNX_MEDIA_EXPORTS = {"whisper": "automatic-speech-recognition-with-past",
+                      "vision-encoder-decoder": "image-to-text-with-past"}
 SUBFOLDER = "hf_model"
 ONNX_FILE = "onnx/model.onnx"
 
@@ -247,8 +250,9 @@ def stage_pipeline_task(checkpoint, task: str, version_dir: Path, *, backend: st
     generate module) with ``tritonrepo_media_generate.py`` (the pipeline's steps, streamed), ``tritonrepo_audio.py``
     and the checkpoint in ``hf_model/``.
 
-    ``--backend onnx`` (Whisper only): optimum's ``automatic-speech-recognition-with-past`` export in ``onnx/``
-    (``encoder_model.onnx`` taking ``input_features`` + ``decoder_model_merged.onnx``), ``hf_model/`` without
+    ``--backend onnx`` (Whisper, VisionEncoderDecoder: :data:`ONNX_MEDIA_EXPORTS`): optimum's
+    ``automatic-speech-recognition-with-past`` / ``image-to-text-with-past`` export in ``onnx/``
+    (``encoder_model.onnx`` taking ``input_features`` / ``pixel_values`` + ``decoder_model_merged.onnx``), ``hf_model/`` without
     weights, ``tritonrepo_seq2seq_engine.py``; config parameters ``media_runtime: onnx``, ``onnx_folder``. The
     module keeps the pipeline's preprocessing/chunking/postprocessing and runs ``generate`` on the graphs
     (``media_generate.onnx_pipeline``); at export the staged graphs must give the pipeline's greedy text for
@@ -259,7 +263,7 @@ def stage_pipeline_task(checkpoint, task: str, version_dir: Path, *, backend: st
     golden sample is the pipeline's text with the same ``chunk_length_s`` and ``num_beams``.
 
     Raises:
-        TritonRepoError: ``--backend onnx`` for a model other than Whisper, or with ``num_beams`` > 1; the
+        TritonRepoError: ``--backend onnx`` for another model type, or with ``num_beams`` > 1; the
             checkpoint does not load as a ``task`` pipeline; the export fails.
         ParityError: ``--backend onnx`` and the graphs' greedy text differs from the pipeline's.
     """
@@ -270,9 +274,10 @@ def stage_pipeline_task(checkpoint, task: str, version_dir: Path, *, backend: st
     except (OSError, ValueError, KeyError) as exc:
         raise TritonRepoError(f"{checkpoint.path}: cannot build a {task} pipeline: {exc}") from None
     model_type = getattr(pipe.model.config, "model_type", "")
-    if backend == "onnx" and model_type != "whisper":
+    if backend == "onnx" and model_type not in ONNX_MEDIA_EXPORTS:
         raise TritonRepoError(f"task {task!r} ({model_type}) is served with --backend python only for now "
-                              "(--backend onnx: Whisper)", "use --backend python (docs/generation.md)")
+                              "(--backend onnx: Whisper, VisionEncoderDecoder)",
+                              "use --backend python (docs/generation.md)")
     parameters = dict(parameters or {})
     params = {"task": task, "model_subfolder": SUBFOLDER, "runtime": "pipeline"}
     if getattr(pipe.model.config, "model_type", "") == "whisper" and "chunk_length_s" not in parameters:
@@ -292,13 +297,13 @@ def stage_pipeline_task(checkpoint, task: str, version_dir: Path, *, backend: st
         if beams != 1:
             raise TritonRepoError(f"num_beams={beams}: --backend onnx decodes greedily (num_beams=1)",
                                   "drop --parameter num_beams, or use --backend python for beam search")
-        opset_used = _export_decoder(pipe.model, version_dir, opset, seq2seq=True,
-                                     task="automatic-speech-recognition-with-past")
+        export_task = ONNX_MEDIA_EXPORTS[model_type]
+        opset_used = _export_decoder(pipe.model, version_dir, opset, seq2seq=True, task=export_task)
         _copy_tree(checkpoint.path, version_dir / SUBFOLDER, weights=False)
         _check_media_parity(pipe, task, version_dir, data, ref, chunk)
         params.update(media_runtime="onnx", onnx_folder="onnx")
-        exporter = ("optimum-onnx (automatic-speech-recognition-with-past: encoder + merged decoder) + "
-                    "onnxruntime in the generate module, transformers' pipeline steps around it")
+        exporter = (f"optimum-onnx ({export_task}: encoder + merged decoder) + onnxruntime in the generate "
+                    "module, transformers' pipeline steps around it")
     else:
         _copy_tree(checkpoint.path, version_dir / SUBFOLDER, weights=True)
     pkg = resources.files("tritonrepo") / "triton_models"

@@ -27,8 +27,11 @@ Runners: :class:`Seq2SeqTorchRunner` (a transformers ``*ForConditionalGeneration
 ``EncoderDecoderCache``) and :class:`Seq2SeqOrtRunner` (optimum's ``encoder_model.onnx`` +
 ``decoder_model_merged.onnx``, or ``decoder_model.onnx`` + ``decoder_with_past_model.onnx``; inputs/outputs
 as optimum's ``Seq2SeqDecoderOnnxConfig`` names them: ``past_key_values.N.{decoder,encoder}.{key,value}`` /
-``present.N...``). A cache is a list with one ``(self_key, self_value, cross_key, cross_value)`` tuple per
-layer, each ``[batch, heads, length, head_dim]``.
+``present.N...``; for a VisionEncoderDecoder with a GPT-2-like decoder, ``past_key_values.N.{key,value}`` and
+``encoder_hidden_states`` at every step). A cache is a list with one ``(self_key, self_value, cross_key,
+cross_value)`` tuple per layer, each ``[batch, heads, length, head_dim]`` (cross entries ``None`` when the graph
+has no cross cache). The encoder runs on whatever its graph takes (``input_ids``/``attention_mask``,
+``input_features`` for Whisper, ``pixel_values`` for images: :meth:`Seq2SeqOrtRunner.encode_inputs`).
 
 :class:`GenerationRules` applies the logits processors transformers' ``generate`` applies even when greedy
 (from ``generation_config.json``): ``forced_bos_token_id``, ``forced_eos_token_id``, ``suppress_tokens``,
@@ -267,16 +270,23 @@ class Seq2SeqOrtRunner:
             self.first, self.with_past = session(DECODER_FILES[0]), session(DECODER_FILES[1])
         self.merged = self.first is self.with_past
         past = [i for i in self.with_past.get_inputs() if i.name.startswith("past_key_values.")]
-        self.layers = len(past) // 4
+        # VisionEncoderDecoder with a GPT-2-like decoder (optimum image-to-text-with-past): decoder-only names
+        # past_key_values.N.{key,value}, no cross-attention cache (encoder_hidden_states is fed at every step)
+        self.self_only = not any(".decoder." in i.name for i in past)
+        self.layers = len(past) // (2 if self.self_only else 4)
         self.heads, self.head_dim = int(past[0].shape[1]), int(past[0].shape[3])
         self.dtype = np.float16 if "float16" in past[0].type else np.float32
         self.first_inputs = {i.name for i in self.first.get_inputs()}
         self.past_inputs = {i.name for i in self.with_past.get_inputs()}
         kv = ("key", "value")
-        self.first_outputs = ["logits"] + [
-            f"present.{i}.{part}.{x}" for i in range(self.layers) for part in ("decoder", "encoder") for x in kv
-        ]
-        self.past_outputs = ["logits"] + [f"present.{i}.decoder.{x}" for i in range(self.layers) for x in kv]
+        if self.self_only:
+            self.first_outputs = self.past_outputs = ["logits"] + [
+                f"present.{i}.{x}" for i in range(self.layers) for x in kv]
+        else:
+            self.first_outputs = ["logits"] + [
+                f"present.{i}.{part}.{x}" for i in range(self.layers) for part in ("decoder", "encoder") for x in kv
+            ]
+            self.past_outputs = ["logits"] + [f"present.{i}.decoder.{x}" for i in range(self.layers) for x in kv]
 
     def encode(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         """``[1, S]`` int64 ids and mask -> ``last_hidden_state`` ``[1, S, hidden]``."""
@@ -309,6 +319,15 @@ class Seq2SeqOrtRunner:
         if "encoder_hidden_states" in names:
             feed["encoder_hidden_states"] = hidden
         empty = np.zeros((b, self.heads, 0, self.head_dim), dtype=self.dtype)
+        if self.self_only:
+            for i in range(self.layers):
+                feed[f"past_key_values.{i}.key"] = cache[i][0] if cache else empty
+                feed[f"past_key_values.{i}.value"] = cache[i][1] if cache else empty
+            if "use_cache_branch" in names:
+                feed["use_cache_branch"] = np.array([bool(cache)])
+            out = sess.run(outputs, feed)
+            logits = torch.from_numpy(out[0][:, -1, :].copy())
+            return logits, [(out[1 + 2 * i], out[2 + 2 * i], None, None) for i in range(self.layers)]
         for i in range(self.layers):
             parts = cache[i] if cache else (empty,) * 4
             for j, (part, kv) in enumerate((("decoder", "key"), ("decoder", "value"), ("encoder", "key"),
@@ -354,8 +373,9 @@ class _Cohort:
         for i, s in enumerate(members):
             self.mask[i, : s.encoded[0].shape[1]] = 1
         layers = len(members[0].cache)
-        self.cache = [
-            tuple(r.cat([r.pad(s.cache[layer][j], width - s.cache[layer][j].shape[2], 2) if j >= 2
+        self.cache = [  # no cross cache (None) when the decoder re-reads the encoder output (Seq2SeqOrtRunner)
+            tuple(None if members[0].cache[layer][j] is None else
+                  r.cat([r.pad(s.cache[layer][j], width - s.cache[layer][j].shape[2], 2) if j >= 2
                          else s.cache[layer][j] for s in members]) for j in range(4))
             for layer in range(layers)
         ]
@@ -372,7 +392,7 @@ class _Cohort:
             return
         self.hidden = runner.take(self.hidden, rows)
         self.mask = self.mask[rows]
-        self.cache = [tuple(runner.take(x, rows) for x in layer) for layer in self.cache]
+        self.cache = [tuple(None if x is None else runner.take(x, rows) for x in layer) for layer in self.cache]
 
 
 class Seq2SeqEngine(Engine):
