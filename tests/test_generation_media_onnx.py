@@ -1,23 +1,27 @@
-"""Whisper with ``--backend onnx``: optimum's ``automatic-speech-recognition-with-past`` graphs run by the
-encoder-decoder engine as the ASR pipeline's ``generate`` (docs/generation.md, speech and image-to-text).
+"""Whisper and VisionEncoderDecoder with ``--backend onnx``: optimum's ``automatic-speech-recognition-with-past``
+/ ``image-to-text-with-past`` graphs run by the encoder-decoder engine as the pipeline's ``generate``
+(docs/generation.md, speech and image-to-text).
 
-A tiny random Whisper (tests/tiny_generative.py) is added with ``--backend onnx`` and served by ONE real
-tritonserver for the module. Served texts are compared with transformers' pipeline called as the module calls it
-(greedy, ``num_beams=1``) AND with ``model.generate(num_beams=1)`` on the PyTorch checkpoint; streams must
-concatenate to the non-streamed text. The audio clips and reference helpers are the python-backend tests'.
+A tiny random Whisper and a tiny ViT+GPT-2 (tests/tiny_generative.py) are added with ``--backend onnx`` and served
+by ONE real tritonserver for the module. Served texts are compared with transformers' pipeline called as the
+module calls it (greedy, ``num_beams=1``) AND with ``model.generate(num_beams=1)`` on the PyTorch checkpoint;
+streams must concatenate to the non-streamed text. Clips, images and reference helpers are the python-backend
+tests'.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import pytest
 from test_generation_media import (
+    IMAGES,
     LONG,
     RATE,
     SHORT,
+    _image,
+    caption_references,
     served,
     whisper_generate_text,
     whisper_pipeline_text,
@@ -41,6 +45,18 @@ def ckpt(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def ved(tmp_path_factory) -> Path:
+    return tg.make_vision_encoder_decoder(tmp_path_factory.mktemp("ved-onnx-ckpt") / "ved")
+
+
+@pytest.fixture(scope="module")
+def ved_pipe(ved):
+    from transformers import pipeline
+
+    return pipeline("image-to-text", model=str(ved), device="cpu")
+
+
+@pytest.fixture(scope="module")
 def pipe(ckpt):
     from transformers import pipeline
 
@@ -48,7 +64,7 @@ def pipe(ckpt):
 
 
 @pytest.fixture(scope="module")
-def repo(ckpt, tmp_path_factory) -> Path:
+def repo(ckpt, ved, tmp_path_factory) -> Path:
     from typer.testing import CliRunner
 
     from tritonrepo.cli import app
@@ -57,6 +73,7 @@ def repo(ckpt, tmp_path_factory) -> Path:
     run = CliRunner().invoke(app, ["add-hf", str(ckpt), "--repo", str(repo), "--name", "whisper_onnx",
                                    "--backend", "onnx", "--chunk-length-s", str(CHUNK_S)])
     assert run.exit_code == 0, run.output
+    add_hf(str(ved), AddOptions(repo=repo, name="captioner_onnx", backend="onnx"))
     return repo
 
 
@@ -71,29 +88,30 @@ def server(repo):
 
 
 @pytest.mark.slow
-def test_onnx_repository_holds_the_graphs_and_no_weights(repo):
+@pytest.mark.parametrize(("name", "export"), [("whisper_onnx", "automatic-speech-recognition-with-past"),
+                                              ("captioner_onnx", "image-to-text-with-past")])
+def test_onnx_repository_holds_the_graphs_and_no_weights(repo, name, export):
     """The version folder holds optimum's encoder + merged decoder and the checkpoint WITHOUT its weights (the
-    module never loads PyTorch weights); the config selects the ONNX runtime; the manifest says which exporter."""
-    version = repo / "whisper_onnx" / "1"
+    module never loads PyTorch weights); the config selects the ONNX runtime; the manifest says which export."""
+    version = repo / name / "1"
     assert sorted(p.name for p in (version / "onnx").iterdir()) == ["decoder_model_merged.onnx", "encoder_model.onnx"]
     assert not [p for p in (version / "hf_model").iterdir() if p.suffix in (".safetensors", ".bin")]
-    params = read_config(repo / "whisper_onnx").parameters
-    assert (params["media_runtime"].string_value, params["onnx_folder"].string_value,
-            params["chunk_length_s"].string_value) == ("onnx", "onnx", str(CHUNK_S))
-    manifest = json.loads((repo / "whisper_onnx" / "tritonrepo.json").read_text())
-    assert "automatic-speech-recognition-with-past" in json.dumps(manifest)
+    params = read_config(repo / name).parameters
+    assert (params["media_runtime"].string_value, params["onnx_folder"].string_value) == ("onnx", "onnx")
+    if name == "whisper_onnx":
+        assert params["chunk_length_s"].string_value == str(CHUNK_S)
+    assert f"optimum-onnx ({export}: encoder + merged decoder)" in (repo / name / "tritonrepo.json").read_text()
 
 
-def test_onnx_is_refused_for_image_to_text_in_one_line(tmp_path):
-    """VisionEncoderDecoder (optimum exports its GPT-2 decoder with decoder-only past names, which the
-    encoder-decoder engine does not run yet) keeps the one-line refusal."""
-    ved = tg.make_vision_encoder_decoder(tmp_path / "ved")
+def test_onnx_is_refused_for_ctc_speech_in_one_line(tmp_path):
+    """wav2vec2 CTC (no generation: one forward pass) keeps the one-line refusal of --backend onnx."""
+    ctc = tg.make_wav2vec2_ctc(tmp_path / "ctc")
     with pytest.raises(TritonRepoError) as err:
-        add_hf(str(ved), AddOptions(repo=tmp_path / "models", name="cap", backend="onnx"))
+        add_hf(str(ctc), AddOptions(repo=tmp_path / "models", name="ctc", backend="onnx"))
     assert str(err.value).splitlines()[0] == (
-        "task 'image-to-text' (vision-encoder-decoder) is served with --backend python only for now "
-        "(--backend onnx: Whisper)")
-    assert not (tmp_path / "models" / "cap").exists()
+        "task 'automatic-speech-recognition' (wav2vec2) is served with --backend python only for now "
+        "(--backend onnx: Whisper, VisionEncoderDecoder)")
+    assert not (tmp_path / "models" / "ctc").exists()
 
 
 @pytest.mark.server
@@ -146,12 +164,40 @@ def test_bad_audio_gets_an_error_and_the_next_request_is_answered(server, pipe, 
 
 @pytest.mark.server
 @pytest.mark.slow
-def test_onnx_golden_sample_replays(server, repo, capsys):
-    """The manifest's golden sample (the PyTorch pipeline's greedy text, no max_tokens) replays exactly."""
+def test_image_to_text_onnx_equals_transformers_greedy_and_streams_tokens(server, ved, ved_pipe):
+    texts = set()
+    for name, data in IMAGES.items():
+        want, via_generate = caption_references(ved, ved_pipe, data)
+        assert want == via_generate, name
+        body = {"image": data, "max_tokens": MAX}
+        assert served(server, "captioner_onnx", body, stream=False) == [want], name
+        pieces = served(server, "captioner_onnx", body, stream=True)
+        assert "".join(pieces) == want, name
+        assert len([p for p in pieces if p]) > MAX // 2, (name, pieces)
+        texts.add(want)
+    assert len(texts) == 2
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_bad_image_gets_an_error_and_the_next_request_is_answered(server, ved, ved_pipe):
+    for body, message in (({"image": b"\x89PNG broken"}, "image: cannot decode the bytes (UnidentifiedImageError: "),
+                          ({"image": _image(8, 8, 0), "max_tokens": 0}, "max_tokens must be > 0, got 0")):
+        for stream in (False, True):
+            with pytest.raises(TritonRepoError, match="the server refused the request: " + re.escape(message)):
+                served(server, "captioner_onnx", body, stream=stream)
+    want, _ = caption_references(ved, ved_pipe, IMAGES["portrait"])
+    assert served(server, "captioner_onnx", {"image": IMAGES["portrait"], "max_tokens": MAX}, stream=False) == [want]
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_onnx_golden_samples_replay(server, repo, capsys):
+    """The manifests' golden samples (the PyTorch pipeline's greedy text, no max_tokens) replay exactly."""
     from tritonrepo.cli._cli_utils import OutputFormat
     from tritonrepo.cli.infer_generate import infer_generation
 
-    assert infer_generation("whisper_onnx", repo / "whisper_onnx", server.grpc_url, "grpc", texts=[], images=[],
-                            audios=[], stream=True, max_tokens=None, sampling=None, chat=False,
-                            fmt=OutputFormat.text)
-    assert "golden sample (transformers' greedy text): matches" in capsys.readouterr().out
+    for name, stream in (("whisper_onnx", True), ("captioner_onnx", False)):
+        assert infer_generation(name, repo / name, server.grpc_url, "grpc", texts=[], images=[], audios=[],
+                                stream=stream, max_tokens=None, sampling=None, chat=False, fmt=OutputFormat.text)
+    assert capsys.readouterr().out.count("golden sample (transformers' greedy text): matches") == 2
