@@ -20,6 +20,10 @@ Streaming (generative models: ``model.config.is_encoder_decoder``):
   text of the chunks so far (the pipeline's ``postprocess`` on them) is emitted up to that bound, so a piece
   is never taken back; the rest comes with the final response.
 
+``--backend onnx`` (Whisper, VisionEncoderDecoder): :func:`onnx_pipeline` builds the same pipeline on a weightless
+shell of the model whose ``generate`` is :class:`EngineGenerate` (optimum's graphs in the encoder-decoder engine
+``tritonrepo_seq2seq_engine.py``); everything above applies unchanged.
+
 The last piece is the final text minus what was sent; the concatenation of the pieces equals the final text.
 CTC models (wav2vec2) answer in one response (their text exists only after the whole forward pass).
 Cancellation (``cancelled()`` true) stops ``generate`` at the next token and skips the remaining chunks.
