@@ -151,6 +151,9 @@ def test_whisper_onnx_long_audio_is_chunked_as_the_pipeline_does(server, pipe):
     [
         ({"audio": b"not audio at all"}, "audio: cannot decode audio (LibsndfileError: Error opening "),
         ({"audio": encode_wav(SHORT["1.5s"], RATE), "max_tokens": 0}, "max_tokens must be > 0, got 0"),
+        ({"audio": encode_wav(SHORT["1.5s"], RATE), "max_tokens": 1000},  # the tiny Whisper has 128 positions
+         "max_tokens is 1000: more than the 127 tokens the model's decoder can generate (its 128 positions less "
+         "the 2-token decoder prompt)"),
     ],
 )
 def test_bad_audio_gets_an_error_and_the_next_request_is_answered(server, pipe, body, message):

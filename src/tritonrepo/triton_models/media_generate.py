@@ -140,7 +140,8 @@ class EngineGenerate:
     ``max_new_tokens`` (else ``generation_config.max_length`` minus the decoder prompt), ``streamer`` (gets the
     prompt, then each new token), ``stopping_criteria`` (a :func:`_cancel_criterion` instance: its
     ``cancelled`` is polled before every step). Other arguments (``attention_mask``, ``num_beams=1``, ...) are
-    ignored; ``num_beams > 1`` is refused at ``add-hf``.
+    ignored; ``num_beams > 1`` is refused at ``add-hf``. A ``max_new_tokens`` beyond the decoder's position table
+    (less the decoder prompt) raises :class:`MediaRequestError`.
 
     Returns ``[1, n]`` int64 token ids: the new tokens, and the end-of-sequence token when one ended it (as
     Whisper's ``generate`` returns them).
@@ -161,9 +162,9 @@ class EngineGenerate:
         import torch  # noqa: PLC0415
 
         try:
-            from tritonrepo_generate_engine import Sampling, Sequence  # noqa: PLC0415
+            from tritonrepo_generate_engine import RequestError, Sampling, Sequence  # noqa: PLC0415
         except ImportError:  # in-process
-            from tritonrepo.triton_models.generate_engine import Sampling, Sequence  # noqa: PLC0415
+            from tritonrepo.triton_models.generate_engine import RequestError, Sampling, Sequence  # noqa: PLC0415
         if inputs is None:
             inputs = kwargs.get(self.input_name)
         prompt = self.engine.rules.prompt
@@ -189,7 +190,10 @@ class EngineGenerate:
                               else inputs}
         if streamer is not None:
             streamer.put(torch.tensor([prompt]))
-        self.engine.submit(seq)
+        try:
+            self.engine.submit(seq)
+        except RequestError as exc:  # max_tokens beyond the decoder's positions: this request's error
+            raise MediaRequestError(str(exc)) from None
         done.wait()
         if streamer is not None:
             streamer.end()
@@ -215,12 +219,18 @@ def onnx_pipeline(task: str, folder: str, version_dir: str, onnx_folder: str = "
     from transformers import AutoConfig, GenerationConfig, pipeline  # noqa: PLC0415
 
     try:
-        from tritonrepo_seq2seq_engine import GenerationRules, Seq2SeqEngine, Seq2SeqOrtRunner  # noqa: PLC0415
+        from tritonrepo_seq2seq_engine import (  # noqa: PLC0415
+            GenerationRules,
+            Seq2SeqEngine,
+            Seq2SeqOrtRunner,
+            decoder_positions,
+        )
     except ImportError:  # in-process
         from tritonrepo.triton_models.seq2seq_engine import (  # noqa: PLC0415
             GenerationRules,
             Seq2SeqEngine,
             Seq2SeqOrtRunner,
+            decoder_positions,
         )
     if task == IMAGE_TASK:
         from transformers import AutoModelForVision2Seq as auto  # noqa: PLC0415, N813
@@ -243,7 +253,7 @@ def onnx_pipeline(task: str, folder: str, version_dir: str, onnx_folder: str = "
     eos = gen.eos_token_id if gen.eos_token_id is not None else cfg.eos_token_id
     eos = [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
     rules = GenerationRules.from_pretrained(folder, eos)
-    engine = Seq2SeqEngine(runner, pipe.tokenizer, eos, rules, max_batch=1)
+    engine = Seq2SeqEngine(runner, pipe.tokenizer, eos, rules, max_batch=1, decoder_positions=decoder_positions(cfg))
     pipe.model.generate = EngineGenerate(engine, runner.encoder_inputs[0], eos)
     pipe.tritonrepo_engine = engine  # shut down with the model
     return pipe

@@ -423,10 +423,14 @@ class Seq2SeqEngine(Engine):
         Raises:
             RequestError: ``max_tokens`` does not fit the decoder's positions (this request only).
         """
-        if self.decoder_positions and seq.sampling.max_tokens > self.decoder_positions:
+        prompt = len(self.rules.prompt)
+        limit = self.decoder_positions - prompt + 1  # the decoder reads the prompt and max_tokens - 1 tokens
+        if self.decoder_positions and seq.sampling.max_tokens > limit:
+            why = ("its max_position_embeddings" if prompt == 1 else
+                   f"its {self.decoder_positions} positions less the {prompt}-token decoder prompt")
             raise RequestError(
-                f"max_tokens is {seq.sampling.max_tokens}: more than the {self.decoder_positions} tokens the "
-                f"model's decoder can generate (its max_position_embeddings)"
+                f"max_tokens is {seq.sampling.max_tokens}: more than the {limit} tokens the model's decoder can "
+                f"generate ({why})"
             )
         super().submit(seq)
 
@@ -551,8 +555,15 @@ def whisper_decoder_prompt(gen, start: int) -> list[int]:
 
 
 def decoder_positions(cfg) -> int:
-    """Size of the decoder's position table: ``max_position_embeddings`` (BART, Marian, ...); 0 when positions are
-    relative (T5: ``relative_attention_num_buckets``) or unknown."""
+    """Size of the decoder's position table: ``max_target_positions`` (Whisper), ``max_position_embeddings``
+    (BART, Marian, GPT-2's ``n_positions``, ...; a VisionEncoderDecoder's ``decoder`` config); 0 when positions
+    are relative (T5: ``relative_attention_num_buckets``) or unknown."""
     if hasattr(cfg, "relative_attention_num_buckets"):
         return 0
-    return int(getattr(cfg, "max_position_embeddings", 0) or 0)
+    decoder = getattr(cfg, "decoder", None)
+    if decoder is not None and hasattr(decoder, "to_dict"):
+        return decoder_positions(decoder)
+    for key in ("max_target_positions", "max_position_embeddings"):
+        if getattr(cfg, key, None):
+            return int(getattr(cfg, key))
+    return 0
