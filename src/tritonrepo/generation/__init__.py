@@ -252,8 +252,8 @@ def stage_pipeline_task(checkpoint, task: str, version_dir: Path, *, backend: st
 
     ``--backend onnx`` (Whisper, VisionEncoderDecoder: :data:`ONNX_MEDIA_EXPORTS`): optimum's
     ``automatic-speech-recognition-with-past`` / ``image-to-text-with-past`` export in ``onnx/``
-    (``encoder_model.onnx`` taking ``input_features`` / ``pixel_values`` + ``decoder_model_merged.onnx``), ``hf_model/`` without
-    weights, ``tritonrepo_seq2seq_engine.py``; config parameters ``media_runtime: onnx``, ``onnx_folder``. The
+    (``encoder_model.onnx`` taking ``input_features`` / ``pixel_values`` + ``decoder_model_merged.onnx``),
+    ``hf_model/`` without weights, ``tritonrepo_seq2seq_engine.py``; config parameters ``media_runtime: onnx``, ``onnx_folder``. The
     module keeps the pipeline's preprocessing/chunking/postprocessing and runs ``generate`` on the graphs
     (``media_generate.onnx_pipeline``); at export the staged graphs must give the pipeline's greedy text for
     the golden sample (:func:`_check_media_parity`).

@@ -116,8 +116,8 @@ class TritonPythonModel:
             if _param(self.config, "media_runtime", "torch") == "onnx":  # Whisper --backend onnx
                 from tritonrepo_media_generate import onnx_pipeline  # noqa: PLC0415
 
-                self.pipeline = onnx_pipeline(self.task, folder, version_dir, _param(self.config, "onnx_folder", "onnx"),
-                                              threads=int(threads or 0))
+                self.pipeline = onnx_pipeline(self.task, folder, version_dir,
+                                              _param(self.config, "onnx_folder", "onnx"), threads=int(threads or 0))
             else:
                 self.pipeline = pipeline(self.task, model=folder, device="cpu")
             self.media = MediaGenerator(

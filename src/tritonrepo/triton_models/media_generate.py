@@ -128,6 +128,18 @@ def _cancel_criterion():
     return _CANCEL_CLASS[0]
 
 
+def _sibling(name: str):
+    """The module ``name`` of tritonrepo's fixed modules: ``tritonrepo_<name>`` beside ``model.py`` inside Triton,
+    else ``tritonrepo.triton_models.<name>`` (in-process). Imported by name, so that ``tritonrepo package`` (which
+    reads the imports of a served model's files) does not list tritonrepo as a requirement of the container."""
+    import importlib  # noqa: PLC0415
+
+    try:
+        return importlib.import_module(f"tritonrepo_{name}")
+    except ImportError:
+        return importlib.import_module(f"tritonrepo.triton_models.{name}")
+
+
 class EngineGenerate:
     """``model.generate`` of an ONNX-served encoder-decoder (``--backend onnx``): the pipeline's steps stay
     transformers' (feature extraction / image processing, chunking, chunk merging, decoding), and its only model
@@ -161,10 +173,8 @@ class EngineGenerate:
 
         import torch  # noqa: PLC0415
 
-        try:
-            from tritonrepo_generate_engine import RequestError, Sampling, Sequence  # noqa: PLC0415
-        except ImportError:  # in-process
-            from tritonrepo.triton_models.generate_engine import RequestError, Sampling, Sequence  # noqa: PLC0415
+        eng = _sibling("generate_engine")
+        RequestError, Sampling, Sequence = eng.RequestError, eng.Sampling, eng.Sequence  # noqa: N806
         if inputs is None:
             inputs = kwargs.get(self.input_name)
         prompt = self.engine.rules.prompt
@@ -218,20 +228,7 @@ def onnx_pipeline(task: str, folder: str, version_dir: str, onnx_folder: str = "
     import torch  # noqa: PLC0415
     from transformers import AutoConfig, GenerationConfig, pipeline  # noqa: PLC0415
 
-    try:
-        from tritonrepo_seq2seq_engine import (  # noqa: PLC0415
-            GenerationRules,
-            Seq2SeqEngine,
-            Seq2SeqOrtRunner,
-            decoder_positions,
-        )
-    except ImportError:  # in-process
-        from tritonrepo.triton_models.seq2seq_engine import (  # noqa: PLC0415
-            GenerationRules,
-            Seq2SeqEngine,
-            Seq2SeqOrtRunner,
-            decoder_positions,
-        )
+    s2s = _sibling("seq2seq_engine")
     if task == IMAGE_TASK:
         from transformers import AutoModelForVision2Seq as auto  # noqa: PLC0415, N813
     else:
@@ -248,12 +245,13 @@ def onnx_pipeline(task: str, folder: str, version_dir: str, onnx_folder: str = "
     pipe = pipeline(task, model=shell, tokenizer=folder, feature_extractor=None if task == IMAGE_TASK else folder,
                     image_processor=folder if task == IMAGE_TASK else None, device=-1)
     pipe.device = torch.device("cpu")
-    runner = Seq2SeqOrtRunner(os.path.join(version_dir, onnx_folder), threads=threads)
+    runner = s2s.Seq2SeqOrtRunner(os.path.join(version_dir, onnx_folder), threads=threads)
     gen = pipe.generation_config if getattr(pipe, "generation_config", None) is not None else shell.generation_config
     eos = gen.eos_token_id if gen.eos_token_id is not None else cfg.eos_token_id
     eos = [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
-    rules = GenerationRules.from_pretrained(folder, eos)
-    engine = Seq2SeqEngine(runner, pipe.tokenizer, eos, rules, max_batch=1, decoder_positions=decoder_positions(cfg))
+    rules = s2s.GenerationRules.from_pretrained(folder, eos)
+    engine = s2s.Seq2SeqEngine(runner, pipe.tokenizer, eos, rules, max_batch=1,
+                               decoder_positions=s2s.decoder_positions(cfg))
     pipe.model.generate = EngineGenerate(engine, runner.encoder_inputs[0], eos)
     pipe.tritonrepo_engine = engine  # shut down with the model
     return pipe
