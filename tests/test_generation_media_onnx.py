@@ -204,3 +204,43 @@ def test_onnx_golden_samples_replay(server, repo, capsys):
         assert infer_generation(name, repo / name, server.grpc_url, "grpc", texts=[], images=[], audios=[],
                                 stream=stream, max_tokens=None, sampling=None, chat=False, fmt=OutputFormat.text)
     assert capsys.readouterr().out.count("golden sample (transformers' greedy text): matches") == 2
+
+
+@pytest.mark.slow
+def test_whisper_onnx_decoder_prompt_follows_language_and_task(repo, ckpt, tmp_path):
+    """Multilingual generation configs, run by the staged ONNX graphs as the module runs them (in-process), give
+    ``model.generate(num_beams=1)``'s text: language detected per request among two language tokens (as
+    ``WhisperGenerationMixin.detect_language``), a set language, a set language + task ``translate``."""
+    import shutil
+
+    from transformers import GenerationConfig, WhisperTokenizerFast
+
+    from tritonrepo.triton_models.media_generate import MediaGenerator, onnx_pipeline
+
+    tok = WhisperTokenizerFast.from_pretrained(ckpt)
+    en, fr, transcribe, translate = tok.convert_tokens_to_ids(
+        ["<|en|>", "<|nocaptions|>", "<|transcribe|>", "<|translate|>"])  # a second "language" token for the test
+    variants = {"detect": {}, "fr": {"language": "fr"}, "en-translate": {"language": "en", "task": "translate"}}
+    wav = encode_wav(SHORT["4s"], RATE)
+    decoded = decode_audio(wav, RATE)
+    texts = {}
+    for name, extra in variants.items():
+        path, version = tmp_path / name / "ckpt", tmp_path / name / "1"
+        shutil.copytree(ckpt, path)
+        gen = GenerationConfig.from_pretrained(path)
+        gen.is_multilingual = True
+        gen.lang_to_id = {"<|en|>": en, "<|fr|>": fr}
+        gen.task_to_id = {"transcribe": transcribe, "translate": translate}
+        for key, value in extra.items():
+            setattr(gen, key, value)
+        gen.save_pretrained(path)
+        shutil.copytree(repo / "whisper_onnx" / "1" / "onnx", version / "onnx")
+        shutil.copytree(path, version / "hf_model")
+        pipe = onnx_pipeline("automatic-speech-recognition", str(version / "hf_model"), str(version))
+        try:
+            got = MediaGenerator(pipe, "automatic-speech-recognition", decode_audio=decode_audio).run(wav, MAX)
+        finally:
+            pipe.tritonrepo_engine.shutdown()
+        texts[name] = got
+        assert got == whisper_generate_text(path, decoded), name
+    assert len(set(texts.values())) == 3, texts  # the prompt changes the text

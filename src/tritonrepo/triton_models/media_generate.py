@@ -199,7 +199,7 @@ class EngineGenerate:
         seq.encoder_inputs = {self.input_name: inputs.detach().cpu().numpy() if hasattr(inputs, "detach")
                               else inputs}
         if streamer is not None:
-            streamer.put(torch.tensor([prompt]))
+            streamer.put(torch.tensor([[t for t in prompt if t is not None]]))  # (None: language, detected later)
         try:
             self.engine.submit(seq)
         except RequestError as exc:  # max_tokens beyond the decoder's positions: this request's error

@@ -82,6 +82,8 @@ class GenerationRules:
             does not set one.
         decoder_prompt: Whisper: the decoder's forced prompt (see :func:`whisper_decoder_prompt`); empty: the
             decoder start token alone.
+        language_ids: Whisper: the language tokens (``lang_to_id``) among which a ``None`` prompt entry is
+            detected.
     """
 
     decoder_start: int = 0
@@ -94,12 +96,14 @@ class GenerationRules:
     no_repeat_ngram_size: int = 0
     eos: list[int] = field(default_factory=list)
     repetition_penalty: float = 1.0
-    decoder_prompt: list[int] = field(default_factory=list)
+    decoder_prompt: list = field(default_factory=list)
+    language_ids: list[int] = field(default_factory=list)
 
     @property
-    def prompt(self) -> list[int]:
+    def prompt(self) -> list:
         """The decoder's forced first inputs: ``decoder_prompt`` (Whisper: start + language/task/no-timestamps
-        tokens), else ``[decoder_start]``."""
+        tokens; ``None`` = the language token, detected per request among ``language_ids``), else
+        ``[decoder_start]``."""
         return list(self.decoder_prompt) or [self.decoder_start]
 
     @classmethod
@@ -125,6 +129,7 @@ class GenerationRules:
         if isinstance(start, list):
             start = start[0]
         bad = [list(b) for b in (gen.bad_words_ids or []) if list(b) not in ([e] for e in eos)]
+        whisper = getattr(cfg, "model_type", "") == "whisper"
         min_new = int(gen.min_new_tokens or 0)
         if gen.min_length:
             min_new = max(min_new, int(gen.min_length) - 1)  # min_length counts the decoder start token
@@ -140,15 +145,15 @@ class GenerationRules:
             no_repeat_ngram_size=int(gen.no_repeat_ngram_size or 0),
             eos=list(eos),
             repetition_penalty=float(gen.repetition_penalty or 1.0),
-            decoder_prompt=whisper_decoder_prompt(gen, int(start)) if getattr(cfg, "model_type", "") == "whisper"
-            else [],
+            decoder_prompt=whisper_decoder_prompt(gen, int(start), cfg) if whisper else [],
+            language_ids=sorted(int(v) for v in (getattr(gen, "lang_to_id", None) or {}).values()) if whisper else [],
         )
 
-    def apply(self, logits, decoder_ids: list[int], max_tokens: int):
+    def apply(self, logits, decoder_ids: list[int], max_tokens: int, prompt_length: int = 0):
         """Apply the rules to ``logits`` (``[vocab]`` torch tensor, changed in place and returned) before the
-        next token; ``decoder_ids`` = decoder prompt (:attr:`prompt`) + generated tokens; ``max_tokens`` of the
-        request."""
-        new = len(decoder_ids) - len(self.prompt)
+        next token; ``decoder_ids`` = decoder prompt (:attr:`prompt`, ``prompt_length`` tokens; 0: its length)
+        + generated tokens; ``max_tokens`` of the request."""
+        new = len(decoder_ids) - (prompt_length or len(self.prompt))
         inf = float("-inf")
         if self.no_repeat_ngram_size and len(decoder_ids) + 1 >= self.no_repeat_ngram_size:
             n = self.no_repeat_ngram_size
@@ -448,8 +453,9 @@ class Seq2SeqEngine(Engine):
             self._finish(seq, error="the model is being unloaded")
 
     def _next(self, seq: Sequence, logits) -> int:
-        ids = [*self.rules.prompt, *seq.tokens]
-        logits = self.rules.apply(logits.float().clone(), ids, seq.sampling.max_tokens)
+        prompt = getattr(seq, "decoder_prompt", None) or self.rules.prompt
+        ids = [*prompt, *seq.tokens]
+        logits = self.rules.apply(logits.float().clone(), ids, seq.sampling.max_tokens, len(prompt))
         sampling = seq.sampling
         if sampling.repetition_penalty == 1.0 and self.rules.repetition_penalty != 1.0:
             sampling = replace(sampling, repetition_penalty=self.rules.repetition_penalty)
@@ -466,8 +472,13 @@ class Seq2SeqEngine(Engine):
             n = len(seq.prompt_ids)
             hidden = self.runner.encode(np.array([seq.prompt_ids], dtype=np.int64), np.ones((1, n), dtype=np.int64))
         mask = np.ones((1, hidden.shape[1]), dtype=np.int64)
-        start = np.array([self.rules.prompt], dtype=np.int64)
-        logits, seq.cache = self.runner.decode(start, hidden, mask, None)
+        prompt = list(self.rules.prompt)
+        if None in prompt:  # Whisper's language detection: the start token alone, most likely language token
+            first, _ = self.runner.decode(np.array([prompt[:1]], dtype=np.int64), hidden, mask, None)
+            ids = self.rules.language_ids
+            prompt[prompt.index(None)] = ids[int(first[0, ids].argmax())]
+        seq.decoder_prompt = prompt
+        logits, seq.cache = self.runner.decode(np.array([prompt], dtype=np.int64), hidden, mask, None)
         seq.encoded = (hidden, mask)
         seq.first_token_at = time.perf_counter()
         if self._accept(seq, self._next(seq, logits[0])):
@@ -527,30 +538,71 @@ def build_seq2seq_engine(runtime: str, version_dir: str, folder: str, tokenizer,
     return Seq2SeqEngine(runner, tokenizer, eos, rules, max_batch=max_batch, decoder_positions=decoder_positions(cfg))
 
 
-def whisper_decoder_prompt(gen, start: int) -> list[int]:
-    """Whisper's forced decoder prompt for transcription without timestamps, as ``WhisperGenerationMixin``
-    builds it (transformers ``models/whisper/generation_whisper.py`` ``_retrieve_init_tokens``):
-    ``decoder_start_token_id``, then — multilingual checkpoints — the language token (``gen.language``, else
-    English ``<|en|>``: tritonrepo does not detect the language) and the task token (``gen.task``, default
-    ``transcribe``), then ``no_timestamps_token_id`` when the config has one.
+def whisper_decoder_prompt(gen, start: int, cfg=None) -> list:
+    """Whisper's forced decoder prompt for transcription without timestamps, as ``WhisperGenerationMixin`` builds
+    it (transformers ``models/whisper/generation_whisper.py`` ``_retrieve_init_tokens``):
+
+    * ``decoder_start_token_id`` (``<|startoftranscript|>``);
+    * with neither ``gen.task`` nor ``gen.language``: the tokens of ``forced_decoder_ids`` (generation config,
+      else model config ``cfg``) at positions 1, 2, ...;
+    * the language token: ``gen.language`` (a code ``en``, a token ``<|en|>`` or a name ``english``); else, when the
+      config has ``lang_to_id`` and no language token is forced, ``None``: **detected per request** (the engine
+      runs the first decoder step on the start token and takes the most likely language token, as
+      ``WhisperGenerationMixin.detect_language`` does);
+    * the task token: ``gen.task``; else ``transcribe`` when ``gen.language`` is set and no task token is there;
+    * ``no_timestamps_token_id``, when the config has one and it is not already last.
 
     Args:
         gen: the checkpoint's ``GenerationConfig``.
         start: the decoder start token id.
+        cfg: the model config (for a legacy ``forced_decoder_ids``).
+
+    Raises:
+        ValueError: ``gen.language`` / ``gen.task`` is not in the config's ``lang_to_id`` / ``task_to_id``.
     """
-    prompt = [int(start)]
+    prompt: list = [int(start)]
+    task, language = getattr(gen, "task", None), getattr(gen, "language", None)
     lang_to_id = getattr(gen, "lang_to_id", None) or {}
     task_to_id = getattr(gen, "task_to_id", None) or {}
-    if getattr(gen, "is_multilingual", False) and lang_to_id:
-        lang = getattr(gen, "language", None) or "en"
-        token = lang if lang.startswith("<|") else f"<|{lang}|>"
-        if token in lang_to_id:
-            prompt.append(int(lang_to_id[token]))
-        task = getattr(gen, "task", None) or "transcribe"
-        if task in task_to_id:
+    if task is None and language is None:
+        forced = getattr(gen, "forced_decoder_ids", None) or getattr(cfg, "forced_decoder_ids", None) or []
+        position = 1
+        for index, token in forced:
+            if index != position:
+                break
+            prompt.append(None if token is None else int(token))
+            position += 1
+    undefined = len(prompt) <= 1 or prompt[1] is None
+    lang: object = "keep"
+    if language is not None:
+        from transformers.models.whisper.tokenization_whisper import TO_LANGUAGE_CODE  # noqa: PLC0415
+
+        name = language.lower()
+        token = name if name in lang_to_id else f"<|{TO_LANGUAGE_CODE.get(name, name)}|>"
+        if token not in lang_to_id:
+            raise ValueError(f"language {language!r} is not in this Whisper's generation_config.lang_to_id")
+        lang = int(lang_to_id[token])
+    elif lang_to_id and undefined:
+        lang = None  # detected per request
+    if lang != "keep":
+        if len(prompt) > 1:
+            prompt[1] = lang
+        else:
+            prompt.append(lang)
+    if task is not None:
+        if task not in task_to_id:
+            raise ValueError(f"task {task!r} is not in this Whisper's generation_config.task_to_id")
+        ids = set(task_to_id.values())
+        at = next((i for i, t in enumerate(prompt) if t in ids), None)
+        if at is None:
             prompt.append(int(task_to_id[task]))
-    if getattr(gen, "no_timestamps_token_id", None) is not None:
-        prompt.append(int(gen.no_timestamps_token_id))
+        else:
+            prompt[at] = int(task_to_id[task])
+    elif language is not None and task_to_id and not any(t in task_to_id.values() for t in prompt):
+        prompt.append(int(task_to_id["transcribe"]))
+    no_ts = getattr(gen, "no_timestamps_token_id", None)
+    if no_ts is not None and not getattr(gen, "return_timestamps", False) and prompt[-1] != no_ts:
+        prompt.append(int(no_ts))
     return prompt
 
 
