@@ -31,6 +31,9 @@ PIPELINE_TASKS = ("automatic-speech-recognition", "image-to-text")
 #: prompts of the golden samples (two lengths).
 GOLDEN_PROMPTS = ("hello world", "a model generates text one token at a time, and the server")
 GOLDEN_MAX_TOKENS = 16
+#: model types served from ONNX graphs for speech/image-to-text, and optimum's export task for each.
+ONNX_MEDIA_EXPORTS = {"whisper": "automatic-speech-recognition-with-past",
+                      "vision-encoder-decoder": "image-to-text-with-past"}
 SUBFOLDER = "hf_model"
 ONNX_FILE = "onnx/model.onnx"
 
@@ -159,12 +162,15 @@ def _copy_tree(src: Path, dst: Path, *, weights: bool) -> None:
     shutil.copytree(src, dst, symlinks=False, ignore=ignore)
 
 
-def _export_decoder(model, version_dir: Path, opset: int | None, *, seq2seq: bool = False) -> int:
+def _export_decoder(model, version_dir: Path, opset: int | None, *, seq2seq: bool = False,
+                    task: str | None = None) -> int:
     """optimum's ONNX export with past key/values into ``version_dir/onnx/``; returns the opset.
 
     Decoder-only: ``text-generation-with-past`` -> ``model.onnx``. Encoder-decoder (``seq2seq``):
     ``text2text-generation-with-past`` -> ``encoder_model.onnx`` + ``decoder_model_merged.onnx`` (optimum merges
     ``decoder_model.onnx`` and ``decoder_with_past_model.onnx``; when it does not, those two are kept instead).
+    ``task``: optimum's export task instead (``automatic-speech-recognition-with-past`` for Whisper: same files,
+    the encoder takes ``input_features``).
 
     Raises:
         TritonRepoError: optimum fails, or writes none of the expected graphs.
@@ -178,7 +184,7 @@ def _export_decoder(model, version_dir: Path, opset: int | None, *, seq2seq: boo
         MERGED_DECODER_FILE,
     )
 
-    task = "text2text-generation-with-past" if seq2seq else "text-generation-with-past"
+    task = task or ("text2text-generation-with-past" if seq2seq else "text-generation-with-past")
     out_dir = version_dir.parent / (version_dir.name + ".optimum")
     try:
         onnx_export_from_model(model, out_dir, opset=opset, task=task, do_validation=False,
@@ -239,27 +245,39 @@ def pipeline_text(pipe, task: str, data: bytes, max_tokens: int | None = None, c
 
 
 def stage_pipeline_task(checkpoint, task: str, version_dir: Path, *, backend: str,
-                        parameters: dict[str, str] | None = None) -> GenerationExport:
-    """Speech recognition / image-to-text through transformers' pipeline inside the module (``--backend python``):
-    ``model.py`` (the generate module) with ``tritonrepo_media_generate.py`` (the pipeline's steps, streamed),
-    ``tritonrepo_audio.py`` and the checkpoint in ``hf_model/``.
+                        parameters: dict[str, str] | None = None, opset: int | None = None) -> GenerationExport:
+    """Speech recognition / image-to-text through transformers' pipeline inside the module: ``model.py`` (the
+    generate module) with ``tritonrepo_media_generate.py`` (the pipeline's steps, streamed), ``tritonrepo_audio.py``
+    and the checkpoint in ``hf_model/``.
+
+    ``--backend onnx`` (Whisper, VisionEncoderDecoder: :data:`ONNX_MEDIA_EXPORTS`): optimum's
+    ``automatic-speech-recognition-with-past`` / ``image-to-text-with-past`` export in ``onnx/``
+    (``encoder_model.onnx`` taking ``input_features`` / ``pixel_values`` + ``decoder_model_merged.onnx``),
+    ``hf_model/`` without weights, ``tritonrepo_seq2seq_engine.py``; config parameters ``media_runtime: onnx``, ``onnx_folder``. The
+    module keeps the pipeline's preprocessing/chunking/postprocessing and runs ``generate`` on the graphs
+    (``media_generate.onnx_pipeline``); at export the staged graphs must give the pipeline's greedy text for
+    the golden sample (:func:`_check_media_parity`).
 
     Whisper gets config parameter ``chunk_length_s`` = its feature extractor's window (30 s) unless
     ``parameters`` (the user's ``--parameter``s) set it, so longer audio is chunked as the pipeline does; the
     golden sample is the pipeline's text with the same ``chunk_length_s`` and ``num_beams``.
 
     Raises:
-        TritonRepoError: ``--backend onnx``, or the checkpoint does not load as a ``task`` pipeline.
+        TritonRepoError: ``--backend onnx`` for another model type, or with ``num_beams`` > 1; the
+            checkpoint does not load as a ``task`` pipeline; the export fails.
+        ParityError: ``--backend onnx`` and the graphs' greedy text differs from the pipeline's.
     """
     from transformers import pipeline  # noqa: PLC0415
 
-    if backend == "onnx":
-        raise TritonRepoError(f"task {task!r} is served with --backend python only for now",
-                              "use --backend python (docs/generation.md)")
     try:
         pipe = pipeline(task, model=str(checkpoint.path), device="cpu")
     except (OSError, ValueError, KeyError) as exc:
         raise TritonRepoError(f"{checkpoint.path}: cannot build a {task} pipeline: {exc}") from None
+    model_type = getattr(pipe.model.config, "model_type", "")
+    if backend == "onnx" and model_type not in ONNX_MEDIA_EXPORTS:
+        raise TritonRepoError(f"task {task!r} ({model_type}) is served with --backend python only for now "
+                              "(--backend onnx: Whisper, VisionEncoderDecoder)",
+                              "use --backend python (docs/generation.md)")
     parameters = dict(parameters or {})
     params = {"task": task, "model_subfolder": SUBFOLDER, "runtime": "pipeline"}
     if getattr(pipe.model.config, "model_type", "") == "whisper" and "chunk_length_s" not in parameters:
@@ -273,16 +291,58 @@ def stage_pipeline_task(checkpoint, task: str, version_dir: Path, *, backend: st
     data = _sample_media(task, pipe)
     ref = pipeline_text(pipe, task, data, chunk_length_s=chunk, num_beams=beams)
     version_dir.mkdir(parents=True, exist_ok=True)
-    _copy_tree(checkpoint.path, version_dir / SUBFOLDER, weights=True)
+    exporter = "none (transformers pipeline in the Python backend)"
+    opset_used = 0
+    if backend == "onnx":
+        if beams != 1:
+            raise TritonRepoError(f"num_beams={beams}: --backend onnx decodes greedily (num_beams=1)",
+                                  "drop --parameter num_beams, or use --backend python for beam search")
+        export_task = ONNX_MEDIA_EXPORTS[model_type]
+        opset_used = _export_decoder(pipe.model, version_dir, opset, seq2seq=True, task=export_task)
+        _copy_tree(checkpoint.path, version_dir / SUBFOLDER, weights=False)
+        _check_media_parity(pipe, task, version_dir, data, ref, chunk)
+        params.update(media_runtime="onnx", onnx_folder="onnx")
+        exporter = (f"optimum-onnx ({export_task}: encoder + merged decoder) + onnxruntime in the generate "
+                    "module, transformers' pipeline steps around it")
+    else:
+        _copy_tree(checkpoint.path, version_dir / SUBFOLDER, weights=True)
     pkg = resources.files("tritonrepo") / "triton_models"
+    if backend == "onnx":
+        (version_dir / "tritonrepo_seq2seq_engine.py").write_bytes((pkg / "seq2seq_engine.py").read_bytes())
     (version_dir / "model.py").write_bytes((pkg / "generate.py").read_bytes())
     (version_dir / "tritonrepo_generate_engine.py").write_bytes((pkg / "generate_engine.py").read_bytes())
     (version_dir / "tritonrepo_audio.py").write_bytes((pkg / "audio.py").read_bytes())
     (version_dir / "tritonrepo_media_generate.py").write_bytes((pkg / "media_generate.py").read_bytes())
     key = "image" if task == "image-to-text" else "audio"
     sample = ({key: np.array([data], dtype=object)}, {"text_output": np.array([ref.encode()], dtype=object)})
-    return GenerationExport(inputs=[], outputs=[], batching=False, samples=[sample],
-                            exporter="none (transformers pipeline in the Python backend)", parameters=params)
+    return GenerationExport(inputs=[], outputs=[], batching=False, samples=[sample], opset=opset_used,
+                            exporter=exporter, parameters=params)
+
+
+def _check_media_parity(pipe, task: str, version_dir: Path, data: bytes, ref: str, chunk_length_s: float) -> None:
+    """The staged ONNX model (``version_dir``: ``hf_model/`` without weights, ``onnx/``) run exactly as the module
+    runs it (:func:`~tritonrepo.triton_models.media_generate.onnx_pipeline` + ``MediaGenerator``) must give the
+    PyTorch pipeline's (``pipe``) greedy text for the golden sample ``data``: ``ref`` (no ``max_tokens``: the
+    generation config's length) and with ``max_tokens`` = :data:`GOLDEN_MAX_TOKENS`.
+
+    Raises:
+        ParityError: a text differs.
+    """
+    from tritonrepo.triton_models.audio import decode_audio  # noqa: PLC0415
+    from tritonrepo.triton_models.media_generate import MediaGenerator, onnx_pipeline  # noqa: PLC0415
+
+    onnx_pipe = onnx_pipeline(task, str(version_dir / SUBFOLDER), str(version_dir))
+    try:
+        gen = MediaGenerator(onnx_pipe, task, chunk_length_s=chunk_length_s, decode_audio=decode_audio)
+        for max_tokens in (None, GOLDEN_MAX_TOKENS):
+            want = ref if max_tokens is None else pipeline_text(pipe, task, data, max_tokens, chunk_length_s)
+            got = gen.run(data, max_tokens)
+            if got != want:
+                raise ParityError(f"the ONNX encoder-decoder's greedy text differs from transformers' pipeline for "
+                                  f"the golden {task} sample (max_tokens {max_tokens}): {got!r} != {want!r}",
+                                  "use --backend python")
+    finally:
+        onnx_pipe.tritonrepo_engine.shutdown()
 
 
 def stage_generation(checkpoint, task: str, version_dir: Path, *, backend: str, opset: int | None = None,
@@ -424,7 +484,7 @@ def add_generation(checkpoint, task: str, name: str, options, tmp: Path):
     vdir = stage / str(ver)
     if task in PIPELINE_TASKS:
         result = stage_pipeline_task(checkpoint, task, vdir, backend=options.backend,
-                                     parameters=dict(options.settings.parameters or {}))
+                                     parameters=dict(options.settings.parameters or {}), opset=options.opset)
         cfg = generation_config(name, options.settings, result.parameters or {}, inputs=pipeline_inputs(task))
     else:
         result = stage_generation(checkpoint, task, vdir, backend=options.backend, opset=options.opset)

@@ -4,7 +4,7 @@ Every entry is of kind ``generate``: ``add-hf`` hands the checkpoint to
 :func:`tritonrepo.generation.build_from_spec`, which stages one decoupled Python-backend model with the vLLM
 backend's tensor contract (``text_input`` ... -> ``text_output``; speech and image-to-text take ``audio`` /
 ``image`` bytes instead; docs/generation.md). Model types are the ones tests/test_generation.py and
-tests/test_generation_media.py serve on the real server; the ``sample_inputs`` field is not used by the builder
+tests/test_generation_media.py / tests/test_generation_media_onnx.py serve on the real server; the ``sample_inputs`` field is not used by the builder
 (it builds its own golden prompts, audio or images). Whisper has an entry of its own (family ``speech-seq2seq``):
 the registry key is ``(task, family)`` and its pipeline class is ``AutoModelForSpeechSeq2Seq``, not wav2vec2's
 ``AutoModelForCTC``.
@@ -77,7 +77,7 @@ register(TaskSpec(
     kind="generate",
     builder=_BUILD,
     notes="Whisper: audio bytes in, greedy text streamed token by token; long audio chunked as the pipeline "
-          "does (chunk_length_s, default 30) (--backend python)",
+          "does (chunk_length_s, default 30); ONNX (encoder + merged decoder in the seq2seq engine) or PyTorch",
 ))
 
 register(TaskSpec(
@@ -89,6 +89,6 @@ register(TaskSpec(
     sample_inputs=_UNUSED,
     kind="generate",
     builder=_BUILD,
-    notes="VisionEncoderDecoder (ViT + GPT-2 ...): image bytes in, greedy text streamed token by token "
-          "(--backend python)",
+    notes="VisionEncoderDecoder (ViT + GPT-2 ...): image bytes in, greedy text streamed token by token; ONNX "
+          "(encoder + merged decoder in the seq2seq engine) or PyTorch",
 ))

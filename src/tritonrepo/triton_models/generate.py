@@ -35,7 +35,9 @@ Speech recognition and image-to-text (``runtime`` = ``pipeline``): input ``audio
 bytes) or ``image`` (TYPE_STRING, encoded bytes), optional ``max_tokens`` and ``stream``, output ``text_output``;
 run by ``tritonrepo_media_generate.py`` (transformers' pipeline steps, greedy, streamed token by token for
 Whisper and image-to-text; long audio chunked with config parameter ``chunk_length_s``; ``num_beams``), one
-request at a time in ``execute``.
+request at a time in ``execute``. With config parameter ``media_runtime`` = ``onnx`` (Whisper ``--backend onnx``)
+the pipeline's ``generate`` is the encoder-decoder engine on optimum's graphs in ``onnx_folder``
+(``tritonrepo_media_generate.onnx_pipeline``).
 
 A bad request (bad JSON, ``max_tokens <= 0``, a prompt that with ``max_tokens`` exceeds the context,
 undecodable audio or image bytes) gets an error response of its own; the model keeps serving. A cancelled
@@ -111,7 +113,13 @@ class TritonPythonModel:
             from transformers import pipeline  # noqa: PLC0415
 
             self.task = _param(self.config, "task", "automatic-speech-recognition")
-            self.pipeline = pipeline(self.task, model=folder, device="cpu")
+            if _param(self.config, "media_runtime", "torch") == "onnx":  # Whisper --backend onnx
+                from tritonrepo_media_generate import onnx_pipeline  # noqa: PLC0415
+
+                self.pipeline = onnx_pipeline(self.task, folder, version_dir,
+                                              _param(self.config, "onnx_folder", "onnx"), threads=int(threads or 0))
+            else:
+                self.pipeline = pipeline(self.task, model=folder, device="cpu")
             self.media = MediaGenerator(
                 self.pipeline, self.task, chunk_length_s=float(_param(self.config, "chunk_length_s", "0")),
                 decode_audio=decode_audio, num_beams=int(_param(self.config, "num_beams", "1")),
@@ -245,7 +253,10 @@ class TritonPythonModel:
 
         while True:
             job = self.media_jobs.get()
-            if job is None:
+            if job is None:  # unloading: stop the ONNX pipeline's engine thread too
+                engine = getattr(self.pipeline, "tritonrepo_engine", None)
+                if engine is not None:
+                    engine.shutdown()
                 return
             key, data, max_tokens, stream, sender = job
             sent: list[str] = []

@@ -20,6 +20,10 @@ Streaming (generative models: ``model.config.is_encoder_decoder``):
   text of the chunks so far (the pipeline's ``postprocess`` on them) is emitted up to that bound, so a piece
   is never taken back; the rest comes with the final response.
 
+``--backend onnx`` (Whisper, VisionEncoderDecoder): :func:`onnx_pipeline` builds the same pipeline on a weightless
+shell of the model whose ``generate`` is :class:`EngineGenerate` (optimum's graphs in the encoder-decoder engine
+``tritonrepo_seq2seq_engine.py``); everything above applies unchanged.
+
 The last piece is the final text minus what was sent; the concatenation of the pieces equals the final text.
 CTC models (wav2vec2) answer in one response (their text exists only after the whole forward pass).
 Cancellation (``cancelled()`` true) stops ``generate`` at the next token and skips the remaining chunks.
@@ -122,6 +126,135 @@ def _cancel_criterion():
 
         _CANCEL_CLASS.append(CancelCriterion)
     return _CANCEL_CLASS[0]
+
+
+def _sibling(name: str):
+    """The module ``name`` of tritonrepo's fixed modules: ``tritonrepo_<name>`` beside ``model.py`` inside Triton,
+    else ``tritonrepo.triton_models.<name>`` (in-process). Imported by name, so that ``tritonrepo package`` (which
+    reads the imports of a served model's files) does not list tritonrepo as a requirement of the container."""
+    import importlib  # noqa: PLC0415
+
+    try:
+        return importlib.import_module(f"tritonrepo_{name}")
+    except ImportError:
+        return importlib.import_module(f"tritonrepo.triton_models.{name}")
+
+
+class EngineGenerate:
+    """``model.generate`` of an ONNX-served encoder-decoder (``--backend onnx``): the pipeline's steps stay
+    transformers' (feature extraction / image processing, chunking, chunk merging, decoding), and its only model
+    call, ``self.model.generate(inputs, ...)`` in the pipeline's ``_forward``, runs the encoder-decoder engine
+    instead (``tritonrepo_seq2seq_engine.py``: optimum's ``encoder_model.onnx`` + ``decoder_model_merged.onnx`` in
+    onnxruntime, the decoder prompt and logits rules of the checkpoint's generation config, greedy).
+
+    Called as transformers' pipelines call ``generate``: the encoder input (``input_features`` ``[1, 80, 3000]``
+    float32 for Whisper, ``pixel_values`` ``[1, 3, H, W]`` for images) positionally or by its name, and
+    ``max_new_tokens`` (else ``generation_config.max_length`` minus the decoder prompt), ``streamer`` (gets the
+    prompt, then each new token), ``stopping_criteria`` (a :func:`_cancel_criterion` instance: its
+    ``cancelled`` is polled before every step). Other arguments (``attention_mask``, ``num_beams=1``, ...) are
+    ignored; ``num_beams > 1`` is refused at ``add-hf``. A ``max_new_tokens`` beyond the decoder's position table
+    (less the decoder prompt) raises :class:`MediaRequestError`.
+
+    Returns ``[1, n]`` int64 token ids: the new tokens, and the end-of-sequence token when one ended it (as
+    Whisper's ``generate`` returns them).
+
+    Args:
+        engine: a ``Seq2SeqEngine`` (its ``rules.prompt`` is the decoder prompt).
+        input_name: the encoder graph's input (``input_features`` / ``pixel_values``).
+        eos: end-of-sequence ids.
+    """
+
+    def __init__(self, engine, input_name: str, eos: list[int]) -> None:
+        self.engine, self.input_name, self.eos = engine, input_name, list(eos)
+
+    def __call__(self, inputs=None, generation_config=None, max_new_tokens=None, streamer=None,
+                 stopping_criteria=None, **kwargs):
+        import threading  # noqa: PLC0415
+
+        import torch  # noqa: PLC0415
+
+        eng = _sibling("generate_engine")
+        RequestError, Sampling, Sequence = eng.RequestError, eng.Sampling, eng.Sequence  # noqa: N806
+        if inputs is None:
+            inputs = kwargs.get(self.input_name)
+        prompt = self.engine.rules.prompt
+        if max_new_tokens is None:
+            max_length = getattr(generation_config, "max_length", None) or 20
+            max_new_tokens = max(1, int(max_length) - len(prompt))
+        cancelled = next((c.cancelled for c in (stopping_criteria or []) if hasattr(c, "cancelled")), lambda: False)
+        done = threading.Event()
+        pushed = [0]
+
+        def push(seq) -> None:  # engine thread: every new token to the streamer, in order
+            while streamer is not None and pushed[0] < len(seq.tokens):
+                streamer.put(torch.tensor([seq.tokens[pushed[0]]]))
+                pushed[0] += 1
+
+        def emit(_delta, finished, _error):
+            push(seq)
+            if finished:
+                done.set()
+
+        seq = Sequence([], Sampling(max_tokens=int(max_new_tokens)), emit, cancelled=cancelled, stream=True)
+        seq.encoder_inputs = {self.input_name: inputs.detach().cpu().numpy() if hasattr(inputs, "detach")
+                              else inputs}
+        if streamer is not None:
+            streamer.put(torch.tensor([[t for t in prompt if t is not None]]))  # (None: language, detected later)
+        try:
+            self.engine.submit(seq)
+        except RequestError as exc:  # max_tokens beyond the decoder's positions: this request's error
+            raise MediaRequestError(str(exc)) from None
+        done.wait()
+        if streamer is not None:
+            streamer.end()
+        if seq.finish_reason == "cancelled":
+            raise Cancelled()
+        if seq.finish_reason == "error":
+            raise RuntimeError("the ONNX encoder-decoder failed (see the server log)")
+        ids = list(seq.tokens) + ([self.eos[0]] if seq.finish_reason == "stop" and self.eos else [])
+        return torch.tensor([ids], dtype=torch.long)
+
+
+def onnx_pipeline(task: str, folder: str, version_dir: str, onnx_folder: str = "onnx", threads: int = 0):
+    """transformers' ``task`` pipeline whose model is a weightless shell (built on the ``meta`` device from
+    ``folder``'s config: preprocessing, chunking and postprocessing read only its config) and whose
+    ``generate`` is :class:`EngineGenerate` on optimum's ONNX graphs in ``version_dir/onnx_folder``.
+
+    Raises:
+        FileNotFoundError: no encoder/decoder graph in the ONNX folder.
+    """
+    import os  # noqa: PLC0415
+
+    import torch  # noqa: PLC0415
+    from transformers import AutoConfig, GenerationConfig, pipeline  # noqa: PLC0415
+
+    s2s = _sibling("seq2seq_engine")
+    if task == IMAGE_TASK:
+        from transformers import AutoModelForVision2Seq as auto  # noqa: PLC0415, N813
+    else:
+        from transformers import AutoModelForSpeechSeq2Seq as auto  # noqa: PLC0415, N813
+    cfg = AutoConfig.from_pretrained(folder)
+    with torch.device("meta"):
+        shell = auto.from_config(cfg)
+    try:  # the checkpoint's generation config (max_length, suppressed tokens, ...), as from_pretrained loads it
+        shell.generation_config = GenerationConfig.from_pretrained(folder)
+    except OSError:
+        pass
+    # device=-1: the pipeline takes the model's device (meta) and so does not move the weightless shell; its
+    # tensors are then kept on the CPU (the engine reads NumPy arrays)
+    pipe = pipeline(task, model=shell, tokenizer=folder, feature_extractor=None if task == IMAGE_TASK else folder,
+                    image_processor=folder if task == IMAGE_TASK else None, device=-1)
+    pipe.device = torch.device("cpu")
+    runner = s2s.Seq2SeqOrtRunner(os.path.join(version_dir, onnx_folder), threads=threads)
+    gen = pipe.generation_config if getattr(pipe, "generation_config", None) is not None else shell.generation_config
+    eos = gen.eos_token_id if gen.eos_token_id is not None else cfg.eos_token_id
+    eos = [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
+    rules = s2s.GenerationRules.from_pretrained(folder, eos)
+    engine = s2s.Seq2SeqEngine(runner, pipe.tokenizer, eos, rules, max_batch=1,
+                               decoder_positions=s2s.decoder_positions(cfg))
+    pipe.model.generate = EngineGenerate(engine, runner.encoder_inputs[0], eos)
+    pipe.tritonrepo_engine = engine  # shut down with the model
+    return pipe
 
 
 class MediaGenerator:

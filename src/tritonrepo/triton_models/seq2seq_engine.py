@@ -27,8 +27,11 @@ Runners: :class:`Seq2SeqTorchRunner` (a transformers ``*ForConditionalGeneration
 ``EncoderDecoderCache``) and :class:`Seq2SeqOrtRunner` (optimum's ``encoder_model.onnx`` +
 ``decoder_model_merged.onnx``, or ``decoder_model.onnx`` + ``decoder_with_past_model.onnx``; inputs/outputs
 as optimum's ``Seq2SeqDecoderOnnxConfig`` names them: ``past_key_values.N.{decoder,encoder}.{key,value}`` /
-``present.N...``). A cache is a list with one ``(self_key, self_value, cross_key, cross_value)`` tuple per
-layer, each ``[batch, heads, length, head_dim]``.
+``present.N...``; for a VisionEncoderDecoder with a GPT-2-like decoder, ``past_key_values.N.{key,value}`` and
+``encoder_hidden_states`` at every step). A cache is a list with one ``(self_key, self_value, cross_key,
+cross_value)`` tuple per layer, each ``[batch, heads, length, head_dim]`` (cross entries ``None`` when the graph
+has no cross cache). The encoder runs on whatever its graph takes (``input_ids``/``attention_mask``,
+``input_features`` for Whisper, ``pixel_values`` for images: :meth:`Seq2SeqOrtRunner.encode_inputs`).
 
 :class:`GenerationRules` applies the logits processors transformers' ``generate`` applies even when greedy
 (from ``generation_config.json``): ``forced_bos_token_id``, ``forced_eos_token_id``, ``suppress_tokens``,
@@ -77,6 +80,10 @@ class GenerationRules:
         eos: end-of-sequence ids (banned by the min-length rule).
         repetition_penalty: the checkpoint's default (``repetition_penalty``; 1 = none), used when the request
             does not set one.
+        decoder_prompt: Whisper: the decoder's forced prompt (see :func:`whisper_decoder_prompt`); empty: the
+            decoder start token alone.
+        language_ids: Whisper: the language tokens (``lang_to_id``) among which a ``None`` prompt entry is
+            detected.
     """
 
     decoder_start: int = 0
@@ -89,6 +96,15 @@ class GenerationRules:
     no_repeat_ngram_size: int = 0
     eos: list[int] = field(default_factory=list)
     repetition_penalty: float = 1.0
+    decoder_prompt: list = field(default_factory=list)
+    language_ids: list[int] = field(default_factory=list)
+
+    @property
+    def prompt(self) -> list:
+        """The decoder's forced first inputs: ``decoder_prompt`` (Whisper: start + language/task/no-timestamps
+        tokens; ``None`` = the language token, detected per request among ``language_ids``), else
+        ``[decoder_start]``."""
+        return list(self.decoder_prompt) or [self.decoder_start]
 
     @classmethod
     def from_pretrained(cls, folder: str, eos: list[int]) -> GenerationRules:
@@ -113,6 +129,7 @@ class GenerationRules:
         if isinstance(start, list):
             start = start[0]
         bad = [list(b) for b in (gen.bad_words_ids or []) if list(b) not in ([e] for e in eos)]
+        whisper = getattr(cfg, "model_type", "") == "whisper"
         min_new = int(gen.min_new_tokens or 0)
         if gen.min_length:
             min_new = max(min_new, int(gen.min_length) - 1)  # min_length counts the decoder start token
@@ -128,12 +145,15 @@ class GenerationRules:
             no_repeat_ngram_size=int(gen.no_repeat_ngram_size or 0),
             eos=list(eos),
             repetition_penalty=float(gen.repetition_penalty or 1.0),
+            decoder_prompt=whisper_decoder_prompt(gen, int(start), cfg) if whisper else [],
+            language_ids=sorted(int(v) for v in (getattr(gen, "lang_to_id", None) or {}).values()) if whisper else [],
         )
 
-    def apply(self, logits, decoder_ids: list[int], max_tokens: int):
+    def apply(self, logits, decoder_ids: list[int], max_tokens: int, prompt_length: int = 0):
         """Apply the rules to ``logits`` (``[vocab]`` torch tensor, changed in place and returned) before the
-        next token; ``decoder_ids`` = decoder start token + generated tokens; ``max_tokens`` of the request."""
-        new = len(decoder_ids) - 1
+        next token; ``decoder_ids`` = decoder prompt (:attr:`prompt`, ``prompt_length`` tokens; 0: its length)
+        + generated tokens; ``max_tokens`` of the request."""
+        new = len(decoder_ids) - (prompt_length or len(self.prompt))
         inf = float("-inf")
         if self.no_repeat_ngram_size and len(decoder_ids) + 1 >= self.no_repeat_ngram_size:
             n = self.no_repeat_ngram_size
@@ -246,38 +266,73 @@ class Seq2SeqOrtRunner:
             return ort.InferenceSession(os.path.join(folder, name), opts, providers=["CPUExecutionProvider"])
 
         self.encoder = session(ENCODER_FILE)
+        self.encoder_inputs = [i.name for i in self.encoder.get_inputs()]
+        self.encoder_types = {i.name: np.int64 if "int64" in i.type else np.float16 if "float16" in i.type
+                              else np.float32 for i in self.encoder.get_inputs()}
         if os.path.isfile(os.path.join(folder, MERGED_DECODER_FILE)):
             self.first = self.with_past = session(MERGED_DECODER_FILE)
         else:
             self.first, self.with_past = session(DECODER_FILES[0]), session(DECODER_FILES[1])
         self.merged = self.first is self.with_past
         past = [i for i in self.with_past.get_inputs() if i.name.startswith("past_key_values.")]
-        self.layers = len(past) // 4
+        # VisionEncoderDecoder with a GPT-2-like decoder (optimum image-to-text-with-past): decoder-only names
+        # past_key_values.N.{key,value}, no cross-attention cache (encoder_hidden_states is fed at every step)
+        self.self_only = not any(".decoder." in i.name for i in past)
+        self.layers = len(past) // (2 if self.self_only else 4)
         self.heads, self.head_dim = int(past[0].shape[1]), int(past[0].shape[3])
         self.dtype = np.float16 if "float16" in past[0].type else np.float32
         self.first_inputs = {i.name for i in self.first.get_inputs()}
         self.past_inputs = {i.name for i in self.with_past.get_inputs()}
         kv = ("key", "value")
-        self.first_outputs = ["logits"] + [
-            f"present.{i}.{part}.{x}" for i in range(self.layers) for part in ("decoder", "encoder") for x in kv
-        ]
-        self.past_outputs = ["logits"] + [f"present.{i}.decoder.{x}" for i in range(self.layers) for x in kv]
+        if self.self_only:
+            self.first_outputs = self.past_outputs = ["logits"] + [
+                f"present.{i}.{x}" for i in range(self.layers) for x in kv]
+        else:
+            self.first_outputs = ["logits"] + [
+                f"present.{i}.{part}.{x}" for i in range(self.layers) for part in ("decoder", "encoder") for x in kv
+            ]
+            self.past_outputs = ["logits"] + [f"present.{i}.decoder.{x}" for i in range(self.layers) for x in kv]
 
     def encode(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         """``[1, S]`` int64 ids and mask -> ``last_hidden_state`` ``[1, S, hidden]``."""
-        return self.encoder.run(["last_hidden_state"], {"input_ids": input_ids, "attention_mask": attention_mask})[0]
+        return self.encode_inputs({"input_ids": input_ids, "attention_mask": attention_mask})
+
+    def encode_inputs(self, inputs: dict) -> np.ndarray:
+        """The encoder on ``inputs`` (NumPy arrays by name, batch 1), fed as the graph names them: ``input_ids`` /
+        ``attention_mask`` (text), ``input_features`` (Whisper ``[1, mel, frames]`` float32), ``pixel_values``
+        (images); names the graph does not take are dropped. Returns ``last_hidden_state`` ``[1, S, hidden]``.
+
+        Raises:
+            ValueError: an input the encoder graph needs is not in ``inputs``.
+        """
+        missing = [n for n in self.encoder_inputs if n not in inputs]
+        if missing:
+            raise ValueError(f"the encoder graph needs {missing}, got {sorted(inputs)}")
+        feed = {n: np.asarray(inputs[n], dtype=self.encoder_types[n]) for n in self.encoder_inputs}
+        return self.encoder.run(["last_hidden_state"], feed)[0]
 
     def decode(self, input_ids: np.ndarray, hidden: np.ndarray, encoder_mask: np.ndarray, cache):
         """Same contract as :meth:`Seq2SeqTorchRunner.decode` on NumPy arrays; logits returned as a torch tensor."""
         import torch  # noqa: PLC0415
 
         b = input_ids.shape[0]
-        feed = {"input_ids": input_ids, "encoder_attention_mask": encoder_mask}
         sess, names, outputs = (self.with_past, self.past_inputs, self.past_outputs) if cache else (
             self.first, self.first_inputs, self.first_outputs)
+        feed = {"input_ids": input_ids}
+        if "encoder_attention_mask" in names:  # Whisper's decoder has none (no padding in its 30 s window)
+            feed["encoder_attention_mask"] = encoder_mask
         if "encoder_hidden_states" in names:
             feed["encoder_hidden_states"] = hidden
         empty = np.zeros((b, self.heads, 0, self.head_dim), dtype=self.dtype)
+        if self.self_only:
+            for i in range(self.layers):
+                feed[f"past_key_values.{i}.key"] = cache[i][0] if cache else empty
+                feed[f"past_key_values.{i}.value"] = cache[i][1] if cache else empty
+            if "use_cache_branch" in names:
+                feed["use_cache_branch"] = np.array([bool(cache)])
+            out = sess.run(outputs, feed)
+            logits = torch.from_numpy(out[0][:, -1, :].copy())
+            return logits, [(out[1 + 2 * i], out[2 + 2 * i], None, None) for i in range(self.layers)]
         for i in range(self.layers):
             parts = cache[i] if cache else (empty,) * 4
             for j, (part, kv) in enumerate((("decoder", "key"), ("decoder", "value"), ("encoder", "key"),
@@ -323,8 +378,9 @@ class _Cohort:
         for i, s in enumerate(members):
             self.mask[i, : s.encoded[0].shape[1]] = 1
         layers = len(members[0].cache)
-        self.cache = [
-            tuple(r.cat([r.pad(s.cache[layer][j], width - s.cache[layer][j].shape[2], 2) if j >= 2
+        self.cache = [  # no cross cache (None) when the decoder re-reads the encoder output (Seq2SeqOrtRunner)
+            tuple(None if members[0].cache[layer][j] is None else
+                  r.cat([r.pad(s.cache[layer][j], width - s.cache[layer][j].shape[2], 2) if j >= 2
                          else s.cache[layer][j] for s in members]) for j in range(4))
             for layer in range(layers)
         ]
@@ -341,7 +397,7 @@ class _Cohort:
             return
         self.hidden = runner.take(self.hidden, rows)
         self.mask = self.mask[rows]
-        self.cache = [tuple(runner.take(x, rows) for x in layer) for layer in self.cache]
+        self.cache = [tuple(None if x is None else runner.take(x, rows) for x in layer) for layer in self.cache]
 
 
 class Seq2SeqEngine(Engine):
@@ -372,10 +428,14 @@ class Seq2SeqEngine(Engine):
         Raises:
             RequestError: ``max_tokens`` does not fit the decoder's positions (this request only).
         """
-        if self.decoder_positions and seq.sampling.max_tokens > self.decoder_positions:
+        prompt = len(self.rules.prompt)
+        limit = self.decoder_positions - prompt + 1  # the decoder reads the prompt and max_tokens - 1 tokens
+        if self.decoder_positions and seq.sampling.max_tokens > limit:
+            why = ("its max_position_embeddings" if prompt == 1 else
+                   f"its {self.decoder_positions} positions less the {prompt}-token decoder prompt")
             raise RequestError(
-                f"max_tokens is {seq.sampling.max_tokens}: more than the {self.decoder_positions} tokens the "
-                f"model's decoder can generate (its max_position_embeddings)"
+                f"max_tokens is {seq.sampling.max_tokens}: more than the {limit} tokens the model's decoder can "
+                f"generate ({why})"
             )
         super().submit(seq)
 
@@ -393,8 +453,9 @@ class Seq2SeqEngine(Engine):
             self._finish(seq, error="the model is being unloaded")
 
     def _next(self, seq: Sequence, logits) -> int:
-        ids = [self.rules.decoder_start, *seq.tokens]
-        logits = self.rules.apply(logits.float().clone(), ids, seq.sampling.max_tokens)
+        prompt = getattr(seq, "decoder_prompt", None) or self.rules.prompt
+        ids = [*prompt, *seq.tokens]
+        logits = self.rules.apply(logits.float().clone(), ids, seq.sampling.max_tokens, len(prompt))
         sampling = seq.sampling
         if sampling.repetition_penalty == 1.0 and self.rules.repetition_penalty != 1.0:
             sampling = replace(sampling, repetition_penalty=self.rules.repetition_penalty)
@@ -404,11 +465,20 @@ class Seq2SeqEngine(Engine):
         if seq.cancelled():
             self._finish(seq, reason="cancelled")
             return
-        n = len(seq.prompt_ids)
-        mask = np.ones((1, n), dtype=np.int64)
-        hidden = self.runner.encode(np.array([seq.prompt_ids], dtype=np.int64), mask)
-        start = np.array([[self.rules.decoder_start]], dtype=np.int64)
-        logits, seq.cache = self.runner.decode(start, hidden, mask, None)
+        encoder_inputs = getattr(seq, "encoder_inputs", None)  # audio features / pixels (media_generate)
+        if encoder_inputs is not None:
+            hidden = self.runner.encode_inputs(encoder_inputs)
+        else:
+            n = len(seq.prompt_ids)
+            hidden = self.runner.encode(np.array([seq.prompt_ids], dtype=np.int64), np.ones((1, n), dtype=np.int64))
+        mask = np.ones((1, hidden.shape[1]), dtype=np.int64)
+        prompt = list(self.rules.prompt)
+        if None in prompt:  # Whisper's language detection: the start token alone, most likely language token
+            first, _ = self.runner.decode(np.array([prompt[:1]], dtype=np.int64), hidden, mask, None)
+            ids = self.rules.language_ids
+            prompt[prompt.index(None)] = ids[int(first[0, ids].argmax())]
+        seq.decoder_prompt = prompt
+        logits, seq.cache = self.runner.decode(np.array([prompt], dtype=np.int64), hidden, mask, None)
         seq.encoded = (hidden, mask)
         seq.first_token_at = time.perf_counter()
         if self._accept(seq, self._next(seq, logits[0])):
@@ -468,9 +538,84 @@ def build_seq2seq_engine(runtime: str, version_dir: str, folder: str, tokenizer,
     return Seq2SeqEngine(runner, tokenizer, eos, rules, max_batch=max_batch, decoder_positions=decoder_positions(cfg))
 
 
+def whisper_decoder_prompt(gen, start: int, cfg=None) -> list:
+    """Whisper's forced decoder prompt for transcription without timestamps, as ``WhisperGenerationMixin`` builds
+    it (transformers ``models/whisper/generation_whisper.py`` ``_retrieve_init_tokens``):
+
+    * ``decoder_start_token_id`` (``<|startoftranscript|>``);
+    * with neither ``gen.task`` nor ``gen.language``: the tokens of ``forced_decoder_ids`` (generation config,
+      else model config ``cfg``) at positions 1, 2, ...;
+    * the language token: ``gen.language`` (a code ``en``, a token ``<|en|>`` or a name ``english``); else, when the
+      config has ``lang_to_id`` and no language token is forced, ``None``: **detected per request** (the engine
+      runs the first decoder step on the start token and takes the most likely language token, as
+      ``WhisperGenerationMixin.detect_language`` does);
+    * the task token: ``gen.task``; else ``transcribe`` when ``gen.language`` is set and no task token is there;
+    * ``no_timestamps_token_id``, when the config has one and it is not already last.
+
+    Args:
+        gen: the checkpoint's ``GenerationConfig``.
+        start: the decoder start token id.
+        cfg: the model config (for a legacy ``forced_decoder_ids``).
+
+    Raises:
+        ValueError: ``gen.language`` / ``gen.task`` is not in the config's ``lang_to_id`` / ``task_to_id``.
+    """
+    prompt: list = [int(start)]
+    task, language = getattr(gen, "task", None), getattr(gen, "language", None)
+    lang_to_id = getattr(gen, "lang_to_id", None) or {}
+    task_to_id = getattr(gen, "task_to_id", None) or {}
+    if task is None and language is None:
+        forced = getattr(gen, "forced_decoder_ids", None) or getattr(cfg, "forced_decoder_ids", None) or []
+        position = 1
+        for index, token in forced:
+            if index != position:
+                break
+            prompt.append(None if token is None else int(token))
+            position += 1
+    undefined = len(prompt) <= 1 or prompt[1] is None
+    lang: object = "keep"
+    if language is not None:
+        from transformers.models.whisper.tokenization_whisper import TO_LANGUAGE_CODE  # noqa: PLC0415
+
+        name = language.lower()
+        token = name if name in lang_to_id else f"<|{TO_LANGUAGE_CODE.get(name, name)}|>"
+        if token not in lang_to_id:
+            raise ValueError(f"language {language!r} is not in this Whisper's generation_config.lang_to_id")
+        lang = int(lang_to_id[token])
+    elif lang_to_id and undefined:
+        lang = None  # detected per request
+    if lang != "keep":
+        if len(prompt) > 1:
+            prompt[1] = lang
+        else:
+            prompt.append(lang)
+    if task is not None:
+        if task not in task_to_id:
+            raise ValueError(f"task {task!r} is not in this Whisper's generation_config.task_to_id")
+        ids = set(task_to_id.values())
+        at = next((i for i, t in enumerate(prompt) if t in ids), None)
+        if at is None:
+            prompt.append(int(task_to_id[task]))
+        else:
+            prompt[at] = int(task_to_id[task])
+    elif language is not None and task_to_id and not any(t in task_to_id.values() for t in prompt):
+        prompt.append(int(task_to_id["transcribe"]))
+    no_ts = getattr(gen, "no_timestamps_token_id", None)
+    if no_ts is not None and not getattr(gen, "return_timestamps", False) and prompt[-1] != no_ts:
+        prompt.append(int(no_ts))
+    return prompt
+
+
 def decoder_positions(cfg) -> int:
-    """Size of the decoder's position table: ``max_position_embeddings`` (BART, Marian, ...); 0 when positions are
-    relative (T5: ``relative_attention_num_buckets``) or unknown."""
+    """Size of the decoder's position table: ``max_target_positions`` (Whisper), ``max_position_embeddings``
+    (BART, Marian, GPT-2's ``n_positions``, ...; a VisionEncoderDecoder's ``decoder`` config); 0 when positions
+    are relative (T5: ``relative_attention_num_buckets``) or unknown."""
     if hasattr(cfg, "relative_attention_num_buckets"):
         return 0
-    return int(getattr(cfg, "max_position_embeddings", 0) or 0)
+    decoder = getattr(cfg, "decoder", None)
+    if decoder is not None and hasattr(decoder, "to_dict"):
+        return decoder_positions(decoder)
+    for key in ("max_target_positions", "max_position_embeddings"):
+        if getattr(cfg, key, None):
+            return int(getattr(cfg, key))
+    return 0

@@ -1,0 +1,246 @@
+"""Whisper and VisionEncoderDecoder with ``--backend onnx``: optimum's ``automatic-speech-recognition-with-past``
+/ ``image-to-text-with-past`` graphs run by the encoder-decoder engine as the pipeline's ``generate``
+(docs/generation.md, speech and image-to-text).
+
+A tiny random Whisper and a tiny ViT+GPT-2 (tests/tiny_generative.py) are added with ``--backend onnx`` and served
+by ONE real tritonserver for the module. Served texts are compared with transformers' pipeline called as the
+module calls it (greedy, ``num_beams=1``) AND with ``model.generate(num_beams=1)`` on the PyTorch checkpoint;
+streams must concatenate to the non-streamed text. Clips, images and reference helpers are the python-backend
+tests'.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from test_generation_media import (
+    IMAGES,
+    LONG,
+    RATE,
+    SHORT,
+    _image,
+    caption_references,
+    served,
+    whisper_generate_text,
+    whisper_pipeline_text,
+)
+
+import tiny_generative as tg
+
+from tritonrepo.add import AddOptions, add_hf
+from tritonrepo.config import read_config
+from tritonrepo.errors import TritonRepoError
+from tritonrepo.server import TritonServer
+from tritonrepo.triton_models.audio import decode_audio, encode_wav
+
+MAX = 12
+CHUNK_S = 8
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory) -> Path:
+    return tg.make_whisper(tmp_path_factory.mktemp("whisper-onnx-ckpt") / "whisper")
+
+
+@pytest.fixture(scope="module")
+def ved(tmp_path_factory) -> Path:
+    return tg.make_vision_encoder_decoder(tmp_path_factory.mktemp("ved-onnx-ckpt") / "ved")
+
+
+@pytest.fixture(scope="module")
+def ved_pipe(ved):
+    from transformers import pipeline
+
+    return pipeline("image-to-text", model=str(ved), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def pipe(ckpt):
+    from transformers import pipeline
+
+    return pipeline("automatic-speech-recognition", model=str(ckpt), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def repo(ckpt, ved, tmp_path_factory) -> Path:
+    from typer.testing import CliRunner
+
+    from tritonrepo.cli import app
+
+    repo = tmp_path_factory.mktemp("whisper-onnx-repo") / "models"
+    run = CliRunner().invoke(app, ["add-hf", str(ckpt), "--repo", str(repo), "--name", "whisper_onnx",
+                                   "--backend", "onnx", "--chunk-length-s", str(CHUNK_S)])
+    assert run.exit_code == 0, run.output
+    add_hf(str(ved), AddOptions(repo=repo, name="captioner_onnx", backend="onnx"))
+    return repo
+
+
+@pytest.fixture(scope="module")
+def server(repo):
+    srv = TritonServer(repo)
+    srv.start(timeout=300)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "export"), [("whisper_onnx", "automatic-speech-recognition-with-past"),
+                                              ("captioner_onnx", "image-to-text-with-past")])
+def test_onnx_repository_holds_the_graphs_and_no_weights(repo, name, export):
+    """The version folder holds optimum's encoder + merged decoder and the checkpoint WITHOUT its weights (the
+    module never loads PyTorch weights); the config selects the ONNX runtime; the manifest says which export."""
+    version = repo / name / "1"
+    assert sorted(p.name for p in (version / "onnx").iterdir()) == ["decoder_model_merged.onnx", "encoder_model.onnx"]
+    assert not [p for p in (version / "hf_model").iterdir() if p.suffix in (".safetensors", ".bin")]
+    params = read_config(repo / name).parameters
+    assert (params["media_runtime"].string_value, params["onnx_folder"].string_value) == ("onnx", "onnx")
+    if name == "whisper_onnx":
+        assert params["chunk_length_s"].string_value == str(CHUNK_S)
+    assert f"optimum-onnx ({export}: encoder + merged decoder)" in (repo / name / "tritonrepo.json").read_text()
+
+
+def test_onnx_is_refused_for_ctc_speech_in_one_line(tmp_path):
+    """wav2vec2 CTC (no generation: one forward pass) keeps the one-line refusal of --backend onnx."""
+    ctc = tg.make_wav2vec2_ctc(tmp_path / "ctc")
+    with pytest.raises(TritonRepoError) as err:
+        add_hf(str(ctc), AddOptions(repo=tmp_path / "models", name="ctc", backend="onnx"))
+    assert str(err.value).splitlines()[0] == (
+        "task 'automatic-speech-recognition' (wav2vec2) is served with --backend python only for now "
+        "(--backend onnx: Whisper, VisionEncoderDecoder)")
+    assert not (tmp_path / "models" / "ctc").exists()
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_whisper_onnx_equals_transformers_greedy_and_streams_tokens(server, ckpt, pipe):
+    texts = set()
+    for name, samples in SHORT.items():
+        wav = encode_wav(samples, RATE)
+        decoded = decode_audio(wav, RATE)
+        want = whisper_pipeline_text(pipe, decoded)
+        assert want == whisper_generate_text(ckpt, decoded), name
+        body = {"audio": wav, "max_tokens": MAX}
+        assert served(server, "whisper_onnx", body, stream=False) == [want], name
+        pieces = served(server, "whisper_onnx", body, stream=True)
+        assert "".join(pieces) == want, name
+        assert len([p for p in pieces if p]) > MAX // 2, (name, pieces)  # token by token
+        texts.add(want)
+    assert len(texts) == 2
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_whisper_onnx_long_audio_is_chunked_as_the_pipeline_does(server, pipe):
+    wav = encode_wav(LONG, RATE)
+    decoded = decode_audio(wav, RATE)
+    want = whisper_pipeline_text(pipe, decoded, max_tokens=16)
+    assert want != whisper_pipeline_text(pipe, decoded, max_tokens=16, chunk_length_s=0)
+    body = {"audio": wav, "max_tokens": 16}
+    assert served(server, "whisper_onnx", body, stream=False) == [want]  # (per-chunk streaming: MediaGenerator's,
+    # the same code as --backend python, tested in tests/test_generation_media.py)
+
+
+@pytest.mark.server
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"audio": b"not audio at all"}, "audio: cannot decode audio (LibsndfileError: Error opening "),
+        ({"audio": encode_wav(SHORT["1.5s"], RATE), "max_tokens": 0}, "max_tokens must be > 0, got 0"),
+        ({"audio": encode_wav(SHORT["1.5s"], RATE), "max_tokens": 1000},  # the tiny Whisper has 128 positions
+         "max_tokens is 1000: more than the 127 tokens the model's decoder can generate (its 128 positions less "
+         "the 2-token decoder prompt)"),
+    ],
+)
+def test_bad_audio_gets_an_error_and_the_next_request_is_answered(server, pipe, body, message):
+    for stream in (False, True):
+        with pytest.raises(TritonRepoError, match="the server refused the request: " + re.escape(message)):
+            served(server, "whisper_onnx", body, stream=stream)
+    wav = encode_wav(SHORT["1.5s"], RATE)
+    want = whisper_pipeline_text(pipe, decode_audio(wav, RATE))
+    assert served(server, "whisper_onnx", {"audio": wav, "max_tokens": MAX}, stream=False) == [want]
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_image_to_text_onnx_equals_transformers_greedy_and_streams_tokens(server, ved, ved_pipe):
+    texts = set()
+    for name, data in IMAGES.items():
+        want, via_generate = caption_references(ved, ved_pipe, data)
+        assert want == via_generate, name
+        body = {"image": data, "max_tokens": MAX}
+        assert served(server, "captioner_onnx", body, stream=False) == [want], name
+        pieces = served(server, "captioner_onnx", body, stream=True)
+        assert "".join(pieces) == want, name
+        assert len([p for p in pieces if p]) > MAX // 2, (name, pieces)
+        texts.add(want)
+    assert len(texts) == 2
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_bad_image_gets_an_error_and_the_next_request_is_answered(server, ved, ved_pipe):
+    for body, message in (({"image": b"\x89PNG broken"}, "image: cannot decode the bytes (UnidentifiedImageError: "),
+                          ({"image": _image(8, 8, 0), "max_tokens": 0}, "max_tokens must be > 0, got 0")):
+        for stream in (False, True):
+            with pytest.raises(TritonRepoError, match="the server refused the request: " + re.escape(message)):
+                served(server, "captioner_onnx", body, stream=stream)
+    want, _ = caption_references(ved, ved_pipe, IMAGES["portrait"])
+    assert served(server, "captioner_onnx", {"image": IMAGES["portrait"], "max_tokens": MAX}, stream=False) == [want]
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_onnx_golden_samples_replay(server, repo, capsys):
+    """The manifests' golden samples (the PyTorch pipeline's greedy text, no max_tokens) replay exactly."""
+    from tritonrepo.cli._cli_utils import OutputFormat
+    from tritonrepo.cli.infer_generate import infer_generation
+
+    for name, stream in (("whisper_onnx", True), ("captioner_onnx", False)):
+        assert infer_generation(name, repo / name, server.grpc_url, "grpc", texts=[], images=[], audios=[],
+                                stream=stream, max_tokens=None, sampling=None, chat=False, fmt=OutputFormat.text)
+    assert capsys.readouterr().out.count("golden sample (transformers' greedy text): matches") == 2
+
+
+@pytest.mark.slow
+def test_whisper_onnx_decoder_prompt_follows_language_and_task(repo, ckpt, tmp_path):
+    """Multilingual generation configs, run by the staged ONNX graphs as the module runs them (in-process), give
+    ``model.generate(num_beams=1)``'s text: language detected per request among two language tokens (as
+    ``WhisperGenerationMixin.detect_language``), a set language, a set language + task ``translate``."""
+    import shutil
+
+    from transformers import GenerationConfig, WhisperTokenizerFast
+
+    from tritonrepo.triton_models.media_generate import MediaGenerator, onnx_pipeline
+
+    tok = WhisperTokenizerFast.from_pretrained(ckpt)
+    en, fr, transcribe, translate = tok.convert_tokens_to_ids(
+        ["<|en|>", "<|nocaptions|>", "<|transcribe|>", "<|translate|>"])  # a second "language" token for the test
+    variants = {"detect": {}, "fr": {"language": "fr"}, "en-translate": {"language": "en", "task": "translate"}}
+    wav = encode_wav(SHORT["4s"], RATE)
+    decoded = decode_audio(wav, RATE)
+    texts = {}
+    for name, extra in variants.items():
+        path, version = tmp_path / name / "ckpt", tmp_path / name / "1"
+        shutil.copytree(ckpt, path)
+        gen = GenerationConfig.from_pretrained(path)
+        gen.is_multilingual = True
+        gen.lang_to_id = {"<|en|>": en, "<|fr|>": fr}
+        gen.task_to_id = {"transcribe": transcribe, "translate": translate}
+        for key, value in extra.items():
+            setattr(gen, key, value)
+        gen.save_pretrained(path)
+        shutil.copytree(repo / "whisper_onnx" / "1" / "onnx", version / "onnx")
+        shutil.copytree(path, version / "hf_model")
+        pipe = onnx_pipeline("automatic-speech-recognition", str(version / "hf_model"), str(version))
+        try:
+            got = MediaGenerator(pipe, "automatic-speech-recognition", decode_audio=decode_audio).run(wav, MAX)
+        finally:
+            pipe.tritonrepo_engine.shutdown()
+        texts[name] = got
+        assert got == whisper_generate_text(path, decoded), name
+    assert len(set(texts.values())) == 3, texts  # the prompt changes the text
