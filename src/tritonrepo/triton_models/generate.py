@@ -262,6 +262,11 @@ class TritonPythonModel:
         return None
 
     def finalize(self):
-        """Stop the engine thread."""
+        """Stop the engine thread, then free every garbage reference cycle while the stub can still talk to the
+        server: a ``response_sender`` freed by the collector after ``finalize`` (at the stub's exit) blocks the
+        stub and the model never unloads (see ``tritonrepo_generate_engine.release``)."""
+        import gc  # noqa: PLC0415
+
         if self.pipeline is None:
             self.engine.shutdown()
+        gc.collect()
