@@ -8,9 +8,11 @@ server for the module. Every served text is compared with transformers'
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -301,3 +303,92 @@ def test_cli_infer_replays_golden(server, repo):
     assert "encoder + merged decoder" in (repo / "marian_onnx" / "tritonrepo.json").read_text()
     files = sorted(p.name for p in (repo / "marian_onnx" / "1" / "onnx").iterdir())
     assert files == ["decoder_model_merged.onnx", "encoder_model.onnx"]
+
+
+# -- shutdown (regression: a model that never unloads makes tritonserver wait 20 s, then be SIGKILLed) ------------
+
+class _Sender:
+    """Stands for Triton's ``response_sender`` in-process (its ``is_cancelled`` is what the module polls)."""
+
+    def is_cancelled(self) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("engine_kind", ["batched", "serial"])
+def test_finished_request_frees_its_sender_without_the_garbage_collector(ckpts, engine_kind):
+    """As the generate module does: ``emit`` is a closure over the sender and the sequence (a reference cycle),
+    ``cancelled`` is ``sender.is_cancelled``. Once a request is finished (answered, refused at submit), its sender
+    must be freed by reference counting alone: one left to the collector is freed in the stub's exit, where Triton
+    2.51's ``ResponseSender`` destructor blocks and the model never unloads."""
+    import gc
+    import weakref
+
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    from tritonrepo.triton_models.generate_engine import RequestError, SerialEngine
+
+    path = ckpts["bart"]
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForSeq2SeqLM.from_pretrained(path).eval()
+    engine = (Seq2SeqEngine(Seq2SeqTorchRunner(model), tok, [0], GenerationRules.from_pretrained(str(path), [0]),
+                            decoder_positions=64) if engine_kind == "batched" else SerialEngine(model, tok, [0]))
+
+    def request(max_tokens, done):
+        sender = _Sender()
+        seq = None
+
+        def emit(delta, finished, error):
+            assert seq is not None and sender is not None
+            if finished:
+                done.set()
+        seq = Sequence(tok(PROMPTS[0]).input_ids, Sampling(max_tokens=max_tokens), emit, cancelled=sender.is_cancelled)
+        return seq, weakref.ref(sender)
+
+    gc.disable()
+    try:
+        done = threading.Event()
+        seq, sender = request(MAX, done)
+        engine.submit(seq)
+        del seq
+        assert done.wait(60)
+        deadline = time.monotonic() + 5  # emit() runs just before the engine drops the finished sequence
+        while sender() is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sender() is None, "a finished request's sender is kept alive by a reference cycle"
+        if engine_kind == "batched":
+            seq, sender = request(65, threading.Event())
+            with pytest.raises(RequestError, match="max_tokens is 65"):
+                engine.submit(seq)
+            del seq
+            assert sender() is None, "a refused request's sender is kept alive by a reference cycle"
+    finally:
+        gc.enable()
+        engine.shutdown()
+
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_server_stops_cleanly_after_streams_and_concurrent_requests(server):
+    """Regression: after concurrent requests (plain, SSE, gRPC streams) every model unloads and the server exits by
+    itself within seconds of SIGINT. Before the fix a model answered through gRPC streams stayed loaded until
+    :meth:`TritonServer.stop` killed the server after 20 s (the client cancelled answered streams), and each
+    stub's interpreter teardown took seconds. Stops the module's server: keep it last."""
+    body = generate_request(PROMPTS[0], max_tokens=MAX)
+    calls = (lambda m: generate(server.http_url, m, body), lambda m: "".join(generate_stream(server.http_url, m, body)),
+             lambda m: "".join(generate_grpc_stream(server.grpc_url, m, body)))
+    threads = [threading.Thread(target=calls[i % 3], args=(m,)) for m in MODELS for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    start = time.monotonic()
+    server.stop(timeout=20, keep_log=True)  # a model that never unloads: SIGKILL after 20 s, no "unloaded" line
+    took = time.monotonic() - start
+    log = server.kept_log.read_text(errors="replace") if server.kept_log else ""
+    if server.kept_log and not os.environ.get("TRITONREPO_KEEP_SERVER_DIR"):
+        server.kept_log.unlink(missing_ok=True)
+    unloaded = sorted(m for m in MODELS if f"successfully unloaded '{m}'" in log)
+    assert unloaded == sorted(MODELS), f"not unloaded: {sorted(set(MODELS) - set(unloaded))}"
+    lines = "\n".join(ln for ln in log.splitlines() if "Signal (2)" in ln or "unloaded" in ln)
+    assert took < 10, f"the server took {took:.1f}s to stop:\n{lines}"

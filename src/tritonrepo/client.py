@@ -292,7 +292,7 @@ def generate_grpc_stream(url: str, model: str, body: dict, *, stream: bool = Tru
     results: _queue.Queue = _queue.Queue()
     client = grpcclient.InferenceServerClient(url)
     client.start_stream(callback=lambda result, error: results.put((result, error)))
-    done = False  # the final response (or an error) arrived: nothing left to cancel
+    answered = False  # the final response (or an error) came: close the stream, don't cancel it
     try:
         client.async_stream_infer(model, inputs, enable_empty_final_response=True)
         while True:
@@ -301,18 +301,18 @@ def generate_grpc_stream(url: str, model: str, body: dict, *, stream: bool = Tru
             except _queue.Empty:
                 raise TritonRepoError(f"{model}: no response within {timeout:.0f}s", exit_code=1) from None
             if error is not None:
-                done = True
+                answered = True
                 raise TritonRepoError(f"{model}: the server refused the request: {error.message()}", exit_code=1)
             response = result.get_response()
             final = response.parameters.get("triton_final_response")
-            done = final is not None and final.bool_param
+            answered = final is not None and final.bool_param
             if any(o.name == "text_output" for o in response.outputs):
                 yield "".join(x.decode("utf-8") for x in result.as_numpy("text_output").reshape(-1))
-            if done:
+            if answered:
                 return
     finally:
-        # cancel only a request still running (the caller stopped reading): cancelling one that already got its
-        # final response made the Python backend 2.51 stub miss its unload at shutdown now and then (the server
-        # then waited out its exit timeout; 3 of 9 stops here, 0 of 6 without that cancel)
-        client.stop_stream(cancel_requests=not done)
+        # cancel only a stream left mid-answer (timeout, consumer gone): a cancelled stream whose request was
+        # already answered stays referenced in tritonserver 2.51's gRPC frontend, and its model then never
+        # unloads at shutdown (``Found 1 live models`` until the server is killed)
+        client.stop_stream(cancel_requests=not answered)
         client.close()

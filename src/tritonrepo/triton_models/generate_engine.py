@@ -433,6 +433,28 @@ class Engine:
         except Exception:  # noqa: BLE001, S110 - the client is gone; nothing else to do
             pass
         seq.sent = len(seq.text)
+        release(seq)
+
+
+def _emit_nothing(delta: str, finished: bool, error: str | None) -> None:
+    """The ``emit`` of a finished :class:`Sequence` (see :func:`release`)."""
+
+
+def _not_cancelled() -> bool:
+    return False
+
+
+def release(seq: Sequence) -> None:
+    """Drop a finished sequence's callbacks, so that what they hold is freed now, by reference counting.
+
+    In Triton they hold the request's ``response_sender`` (``emit`` is a closure over the sender *and* the
+    sequence: a reference cycle; ``cancelled`` is ``sender.is_cancelled``). A sender left in a cycle is only freed
+    by Python's garbage collector, which may first run in the stub's ``Py_FinalizeEx``, after ``finalize``: there
+    ``ResponseSender::~ResponseSender`` (freeing its ``is_cancelled`` message, ``PbCancel``) waits forever on a
+    shared-memory lock (seen with gdb, Triton 2.51), the model never unloads (``Found N live models``) and
+    ``tritonserver`` waits until it is killed (the stub may then abort with ``boost::interprocess::lock_exception``).
+    """
+    seq.emit, seq.cancelled = _emit_nothing, _not_cancelled
 
 
 class SerialEngine(Engine):

@@ -49,14 +49,14 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 try:  # inside Triton: the engine copied beside model.py
-    from tritonrepo_generate_engine import Engine, RequestError, Sequence, select_token
+    from tritonrepo_generate_engine import Engine, RequestError, Sequence, release, select_token
 except ImportError:  # in-process (export parity check, tests); by name, so that `tritonrepo package` (which reads
     # the imports of a served model's files) does not list tritonrepo as a requirement of the container
     import importlib
 
     _engine = importlib.import_module("tritonrepo.triton_models.generate_engine")
-    Engine, RequestError, Sequence, select_token = (_engine.Engine, _engine.RequestError, _engine.Sequence,
-                                                    _engine.select_token)
+    Engine, RequestError, Sequence, release, select_token = (_engine.Engine, _engine.RequestError, _engine.Sequence,
+                                                             _engine.release, _engine.select_token)
 
 #: files optimum writes for ``text2text-generation-with-past`` (relative to the ONNX folder).
 ENCODER_FILE = "encoder_model.onnx"
@@ -433,6 +433,7 @@ class Seq2SeqEngine(Engine):
         if self.decoder_positions and seq.sampling.max_tokens > limit:
             why = ("its max_position_embeddings" if prompt == 1 else
                    f"its {self.decoder_positions} positions less the {prompt}-token decoder prompt")
+            release(seq)  # never run: drop its callbacks (the caller answers the request)
             raise RequestError(
                 f"max_tokens is {seq.sampling.max_tokens}: more than the {limit} tokens the model's decoder can "
                 f"generate ({why})"
