@@ -250,8 +250,10 @@ def test_golden_samples_replay(server, repo, capsys):
 @pytest.mark.server
 @pytest.mark.slow
 def test_client_disconnect_stops_transcription(server):
-    """gRPC: cancelling the stream after the first piece stops Whisper's generate at the next token (the module's
-    stopping criterion polls ``response_sender.is_cancelled()``) instead of generating 100 tokens."""
+    """gRPC: cancelling the stream after the first piece (the 20 s clip: four chunks, a piece after each) stops
+    Whisper's generate at the next token (the module's stopping criterion polls ``response_sender.is_cancelled()``)
+    and skips the chunks left. (A one-chunk clip raced the cancel on a loaded machine: its 100 tokens could all be
+    generated before the cancel arrived.)"""
     import queue
     import time
 
@@ -261,7 +263,7 @@ def test_client_disconnect_stops_transcription(server):
     got: queue.Queue = queue.Queue()
     client.start_stream(callback=lambda result, error: got.put((result, error)))
     inputs = []
-    for name, arr, wire in (("audio", np.array([encode_wav(SHORT["1.5s"], RATE)], dtype=object), "BYTES"),
+    for name, arr, wire in (("audio", np.array([encode_wav(LONG, RATE)], dtype=object), "BYTES"),
                             ("max_tokens", np.array([100], dtype=np.int32), "INT32"),
                             ("stream", np.array([True]), "BOOL")):
         inp = grpcclient.InferInput(name, [1], wire)
@@ -279,4 +281,4 @@ def test_client_disconnect_stops_transcription(server):
         time.sleep(0.1)
     lines = [ln for ln in server.log().splitlines() if mark in ln]
     assert len(lines) == before + 1
-    assert int(lines[-1].split(mark)[1].split(" pieces")[0]) < 100
+    assert int(lines[-1].split(mark)[1].split(" pieces")[0]) < 3  # of the 4 chunks' pieces
