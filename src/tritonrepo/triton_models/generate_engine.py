@@ -319,9 +319,13 @@ class Engine:
             except Exception as exc:  # noqa: BLE001 - a failed step ends its sequences, the engine keeps serving
                 for seq in list(self.active):
                     self._finish(seq, error=f"{type(exc).__name__}: {exc}")
-                self.active, self.batch_cache, self.batch_members = [], None, []
-        for seq in self.active:
+                self._reset_batch()
+        for seq in list(self.active):
             self._finish(seq, error="the model is being unloaded")
+
+    def _reset_batch(self) -> None:
+        """Forget every active sequence and the batch state built for them (after a failed step)."""
+        self.active, self.batch_cache, self.batch_members = [], None, []
 
     def _admit(self) -> None:
         block = not self.active

@@ -440,18 +440,8 @@ class Seq2SeqEngine(Engine):
             )
         super().submit(seq)
 
-    def _loop(self) -> None:
-        while not self._stop:
-            try:
-                self._admit()
-                if self.active:
-                    self._decode_step()
-            except Exception as exc:  # noqa: BLE001 - a failed step ends its sequences, the engine keeps serving
-                for seq in list(self.active):
-                    self._finish(seq, error=f"{type(exc).__name__}: {exc}")
-                self.active, self.cohorts, self.fresh = [], [], []
-        for seq in list(self.active):
-            self._finish(seq, error="the model is being unloaded")
+    def _reset_batch(self) -> None:
+        self.active, self.cohorts, self.fresh = [], [], []
 
     def _next(self, seq: Sequence, logits) -> int:
         prompt = getattr(seq, "decoder_prompt", None) or self.rules.prompt
