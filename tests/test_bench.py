@@ -68,7 +68,8 @@ def test_core_model_concurrency_sweep_with_server_split(served):
         assert s.requests >= lv.requests * 0.7
         assert s.compute_infer_us > 0 and s.avg_batch >= 1.0
         assert s.queue_us + s.compute_input_us + s.compute_infer_us + s.compute_output_us < lat["avg"]
-        assert lv.throughput == pytest.approx(lv.requests / 1.5, rel=0.02)
+        # requests per second of the measured window: 1.5 s, or a little longer when the last requests end late
+        assert lv.requests / 1.5 * 0.8 <= lv.throughput <= lv.requests / 1.5 * 1.001
 
 
 def test_pipeline_over_http_sums_its_steps(served):
