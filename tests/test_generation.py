@@ -31,7 +31,6 @@ from tritonrepo.triton_models.generate_engine import (
     Engine,
     RequestError,
     Sampling,
-    Sequence,
     TorchRunner,
     parse_sampling,
 )
@@ -115,23 +114,10 @@ def test_engine_batches_sequences_and_matches_generate(ckpts, expected):
     model = AutoModelForCausalLM.from_pretrained(path).eval()
     engine = Engine(TorchRunner(model), tok, [model.config.eos_token_id])
     prompts = [*PROMPTS, "a", "triton serves models one token at a time"]
-    done = [threading.Event() for _ in prompts]
-    pieces: dict[int, list[str]] = {i: [] for i in range(len(prompts))}
-    seqs = []
-    for i, p in enumerate(prompts):
-        def emit(delta, finished, error, i=i):
-            assert error is None
-            pieces[i].append(delta)
-            if finished:
-                done[i].set()
-        seqs.append(Sequence(tok(p).input_ids, Sampling(max_tokens=MAX), emit, stream=True))
-    for s in seqs:  # queued before the loop admits them: one batch
-        engine.queue.put(s)
-    assert all(e.wait(60) for e in done)
-    engine.shutdown()
+    texts, seqs = tg.run_engine(engine, tok, prompts, MAX)  # queued before the loop admits them: one batch
     for i, p in enumerate(prompts):
         want = expected.get(("llama", p)) or tg.greedy_text(path, p, MAX)
-        assert "".join(pieces[i]) == want == seqs[i].text
+        assert texts[i] == want == seqs[i].text
     assert engine.steps <= MAX  # one decode step per token for all sequences together, not one per sequence
 
 

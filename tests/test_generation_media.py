@@ -190,13 +190,19 @@ def test_whisper_long_audio_is_chunked_as_the_pipeline_does(server, pipes):
 @pytest.mark.server
 @pytest.mark.slow
 def test_image_to_text_equals_transformers_greedy_and_streams_tokens(server, ckpts, pipes):
+    check_captioner(server, "captioner", ckpts["ved"], pipes["ved"])
+
+
+def check_captioner(server, model, ckpt, pipe) -> None:
+    """Each of IMAGES (portrait PNG, landscape JPEG): ``model``'s text equals the image-to-text pipeline's greedy
+    text and ``model.generate``'s, streamed token by token (the pieces join to it); the two texts differ."""
     texts = set()
     for name, data in IMAGES.items():
-        want, via_generate = caption_references(ckpts["ved"], pipes["ved"], data)
+        want, via_generate = caption_references(ckpt, pipe, data)
         assert want == via_generate, name
         body = {"image": data, "max_tokens": MAX}
-        assert served(server, "captioner", body, stream=False) == [want], name
-        pieces = served(server, "captioner", body, stream=True)
+        assert served(server, model, body, stream=False) == [want], name
+        pieces = served(server, model, body, stream=True)
         assert "".join(pieces) == want, name
         assert len([p for p in pieces if p]) > MAX // 2, (name, pieces)
         texts.add(want)

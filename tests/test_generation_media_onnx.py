@@ -22,6 +22,7 @@ from test_generation_media import (
     SHORT,
     _image,
     caption_references,
+    check_captioner,
     served,
     whisper_generate_text,
     whisper_pipeline_text,
@@ -168,17 +169,7 @@ def test_bad_audio_gets_an_error_and_the_next_request_is_answered(server, pipe, 
 @pytest.mark.server
 @pytest.mark.slow
 def test_image_to_text_onnx_equals_transformers_greedy_and_streams_tokens(server, ved, ved_pipe):
-    texts = set()
-    for name, data in IMAGES.items():
-        want, via_generate = caption_references(ved, ved_pipe, data)
-        assert want == via_generate, name
-        body = {"image": data, "max_tokens": MAX}
-        assert served(server, "captioner_onnx", body, stream=False) == [want], name
-        pieces = served(server, "captioner_onnx", body, stream=True)
-        assert "".join(pieces) == want, name
-        assert len([p for p in pieces if p]) > MAX // 2, (name, pieces)
-        texts.add(want)
-    assert len(texts) == 2
+    check_captioner(server, "captioner_onnx", ved, ved_pipe)
 
 
 @pytest.mark.server

@@ -76,21 +76,7 @@ def server(repo):
 # -- in-process ------------------------------------------------------------------------------------------------
 
 def _run_engine(engine, tok, prompts, max_tokens=MAX):
-    done = [threading.Event() for _ in prompts]
-    pieces: dict[int, list[str]] = {i: [] for i in range(len(prompts))}
-    seqs = []
-    for i, p in enumerate(prompts):
-        def emit(delta, finished, error, i=i):
-            assert error is None
-            pieces[i].append(delta)
-            if finished:
-                done[i].set()
-        seqs.append(Sequence(tok(p).input_ids, Sampling(max_tokens=max_tokens), emit, stream=True))
-    for s in seqs:  # queued before the loop admits them: one cohort
-        engine.queue.put(s)
-    assert all(e.wait(60) for e in done)
-    engine.shutdown()
-    return ["".join(pieces[i]) for i in range(len(prompts))], seqs
+    return tg.run_engine(engine, tok, prompts, max_tokens)
 
 
 @pytest.mark.slow

@@ -301,3 +301,27 @@ def make_vision_encoder_decoder(path: Path, seed: int = 0) -> Path:
     model.save_pretrained(path)
     ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(path)
     return path
+
+
+def run_engine(engine, tok, prompts, max_tokens: int) -> tuple[list[str], list]:
+    """Queue one streamed greedy ``Sequence`` per prompt before the engine's loop admits them (so they decode
+    together: one batch or cohort), wait for all, shut the engine down; returns ``(texts, sequences)``."""
+    import threading  # noqa: PLC0415
+
+    from tritonrepo.triton_models.generate_engine import Sampling, Sequence  # noqa: PLC0415
+
+    done = [threading.Event() for _ in prompts]
+    pieces: dict[int, list[str]] = {i: [] for i in range(len(prompts))}
+    seqs = []
+    for i, p in enumerate(prompts):
+        def emit(delta, finished, error, i=i):
+            assert error is None
+            pieces[i].append(delta)
+            if finished:
+                done[i].set()
+        seqs.append(Sequence(tok(p).input_ids, Sampling(max_tokens=max_tokens), emit, stream=True))
+    for s in seqs:
+        engine.queue.put(s)
+    assert all(e.wait(60) for e in done)
+    engine.shutdown()
+    return ["".join(pieces[i]) for i in range(len(prompts))], seqs
