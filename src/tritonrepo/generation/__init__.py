@@ -31,9 +31,14 @@ PIPELINE_TASKS = ("automatic-speech-recognition", "image-to-text")
 #: prompts of the golden samples (two lengths).
 GOLDEN_PROMPTS = ("hello world", "a model generates text one token at a time, and the server")
 GOLDEN_MAX_TOKENS = 16
-#: model types served from ONNX graphs for speech/image-to-text, and optimum's export task for each.
+#: model types served from ONNX graphs for speech/image-to-text, and optimum's export task for each (CTC
+#: checkpoints: one graph ``model.onnx``, ``input_values`` -> ``logits``; the others: encoder + merged decoder).
 ONNX_MEDIA_EXPORTS = {"whisper": "automatic-speech-recognition-with-past",
-                      "vision-encoder-decoder": "image-to-text-with-past"}
+                      "vision-encoder-decoder": "image-to-text-with-past",
+                      "wav2vec2": "automatic-speech-recognition",
+                      "hubert": "automatic-speech-recognition"}
+#: CTC model types among :data:`ONNX_MEDIA_EXPORTS` (``tritonrepo_ctc_onnx.py`` serves them).
+CTC_MODEL_TYPES = ("wav2vec2", "hubert")
 SUBFOLDER = "hf_model"
 ONNX_FILE = "onnx/model.onnx"
 
@@ -170,7 +175,8 @@ def _export_decoder(model, version_dir: Path, opset: int | None, *, seq2seq: boo
     ``text2text-generation-with-past`` -> ``encoder_model.onnx`` + ``decoder_model_merged.onnx`` (optimum merges
     ``decoder_model.onnx`` and ``decoder_with_past_model.onnx``; when it does not, those two are kept instead).
     ``task``: optimum's export task instead (``automatic-speech-recognition-with-past`` for Whisper: same files,
-    the encoder takes ``input_features``).
+    the encoder takes ``input_features``; ``automatic-speech-recognition`` for a CTC model, ``seq2seq`` false: one
+    graph without past, ``model.onnx``).
 
     Raises:
         TritonRepoError: optimum fails, or writes none of the expected graphs.
@@ -190,8 +196,9 @@ def _export_decoder(model, version_dir: Path, opset: int | None, *, seq2seq: boo
         onnx_export_from_model(model, out_dir, opset=opset, task=task, do_validation=False,
                                library_name="transformers")
     except Exception as exc:  # noqa: BLE001 - optimum raises many types; report one line
-        what = "the encoder-decoder" if seq2seq else "the decoder"
-        raise TritonRepoError(f"optimum could not export {what} with past key/values: {exc}") from None
+        what = ("the encoder-decoder" if seq2seq else "the decoder") + " with past key/values"
+        what = f"the CTC model ({task})" if not task.endswith("-with-past") else what
+        raise TritonRepoError(f"optimum could not export {what}: {exc}") from None
     if seq2seq:
         merged = (out_dir / MERGED_DECODER_FILE).is_file()
         wanted = {ENCODER_FILE, *((MERGED_DECODER_FILE,) if merged else DECODER_FILES)}
@@ -231,6 +238,37 @@ def _sample_media(task: str, pipe) -> bytes:
     return encode_wav((0.3 * np.sin(2 * np.pi * 220 * t) + 0.2 * np.sin(2 * np.pi * 587 * t)).astype(np.float32), rate)
 
 
+def check_whisper_prompt(model, checkpoint_path) -> None:
+    """A Whisper checkpoint's generation config must name a ``language`` / ``task`` that its ``lang_to_id`` /
+    ``task_to_id`` hold (a code ``en``, a token ``<|en|>`` or a name ``english``, as
+    ``WhisperGenerationMixin._retrieve_init_tokens`` accepts them in transformers
+    ``models/whisper/generation_whisper.py``); otherwise transformers' ``generate`` and the ONNX engine's
+    decoder prompt (:func:`~tritonrepo.triton_models.seq2seq_engine.whisper_decoder_prompt`) fail on every
+    request. The language and task come only from the checkpoint (requests carry audio, ``max_tokens`` and
+    ``stream``), so the check is made once, at ``add-hf``.
+
+    Args:
+        model: the pipeline's ``WhisperForConditionalGeneration`` (its ``generation_config`` and ``config``).
+        checkpoint_path: the checkpoint folder, for the message.
+
+    Raises:
+        TritonRepoError: ``language`` / ``task`` unknown to the config; the message lists the ones it has.
+    """
+    from tritonrepo.triton_models.seq2seq_engine import whisper_decoder_prompt  # noqa: PLC0415
+
+    gen = model.generation_config
+    start = gen.decoder_start_token_id if gen.decoder_start_token_id is not None else model.config.decoder_start_token_id
+    try:
+        whisper_decoder_prompt(gen, start if start is not None else 0, model.config)
+    except ValueError as exc:
+        where = Path(checkpoint_path) / "generation_config.json"
+        key = "language" if str(exc).startswith("language") else "task"
+        fix = (f"set \"{key}\" in {where} to one of those (a code such as \"en\", a token such as \"<|en|>\" or a "
+               "name such as \"english\"), or remove it (a multilingual checkpoint then detects the language per request)"
+               if key == "language" else f"set \"{key}\" in {where} to one of those, or remove it (transcribe)")
+        raise TritonRepoError(f"{where}: {exc}", fix) from None
+
+
 def pipeline_text(pipe, task: str, data: bytes, max_tokens: int | None = None, chunk_length_s: float = 0,
                   num_beams: int = 1) -> str:
     """transformers' pipeline on the decoded file, called with the arguments the module uses (the golden
@@ -250,13 +288,18 @@ def stage_pipeline_task(checkpoint, task: str, version_dir: Path, *, backend: st
     generate module) with ``tritonrepo_media_generate.py`` (the pipeline's steps, streamed), ``tritonrepo_audio.py``
     and the checkpoint in ``hf_model/``.
 
-    ``--backend onnx`` (Whisper, VisionEncoderDecoder: :data:`ONNX_MEDIA_EXPORTS`): optimum's
+    ``--backend onnx`` (Whisper, VisionEncoderDecoder, wav2vec2/HuBERT CTC: :data:`ONNX_MEDIA_EXPORTS`): optimum's
     ``automatic-speech-recognition-with-past`` / ``image-to-text-with-past`` export in ``onnx/``
-    (``encoder_model.onnx`` taking ``input_features`` / ``pixel_values`` + ``decoder_model_merged.onnx``),
-    ``hf_model/`` without weights, ``tritonrepo_seq2seq_engine.py``; config parameters ``media_runtime: onnx``, ``onnx_folder``. The
-    module keeps the pipeline's preprocessing/chunking/postprocessing and runs ``generate`` on the graphs
-    (``media_generate.onnx_pipeline``); at export the staged graphs must give the pipeline's greedy text for
-    the golden sample (:func:`_check_media_parity`).
+    (``encoder_model.onnx`` taking ``input_features`` / ``pixel_values`` + ``decoder_model_merged.onnx``) and
+    ``tritonrepo_seq2seq_engine.py``, or for CTC the ``automatic-speech-recognition`` export ``onnx/model.onnx``
+    (``input_values`` -> ``logits``) and ``tritonrepo_ctc_onnx.py``; ``hf_model/`` without weights; config
+    parameters ``media_runtime: onnx``, ``onnx_folder``. The module keeps the pipeline's
+    preprocessing/chunking/postprocessing (CTC: strides, argmax, CTC decoding) and runs ``generate`` (CTC: the
+    forward pass) on the graphs (``media_generate.onnx_pipeline``); at export the staged graphs must give the
+    pipeline's text for the golden sample (:func:`_check_media_parity`).
+
+    A Whisper generation config whose ``language`` / ``task`` is not in its ``lang_to_id`` / ``task_to_id`` is
+    refused before anything is built (:func:`check_whisper_prompt`).
 
     Whisper gets config parameter ``chunk_length_s`` = its feature extractor's window (30 s) unless
     ``parameters`` (the user's ``--parameter``s) set it, so longer audio is chunked as the pipeline does; the
@@ -264,8 +307,9 @@ def stage_pipeline_task(checkpoint, task: str, version_dir: Path, *, backend: st
 
     Raises:
         TritonRepoError: ``--backend onnx`` for another model type, or with ``num_beams`` > 1; the
-            checkpoint does not load as a ``task`` pipeline; the export fails.
-        ParityError: ``--backend onnx`` and the graphs' greedy text differs from the pipeline's.
+            checkpoint does not load as a ``task`` pipeline; a Whisper language/task its generation config does
+            not know; the export fails.
+        ParityError: ``--backend onnx`` and the graphs' text differs from the pipeline's.
     """
     from transformers import pipeline  # noqa: PLC0415
 
@@ -276,8 +320,10 @@ def stage_pipeline_task(checkpoint, task: str, version_dir: Path, *, backend: st
     model_type = getattr(pipe.model.config, "model_type", "")
     if backend == "onnx" and model_type not in ONNX_MEDIA_EXPORTS:
         raise TritonRepoError(f"task {task!r} ({model_type}) is served with --backend python only for now "
-                              "(--backend onnx: Whisper, VisionEncoderDecoder)",
+                              "(--backend onnx: Whisper, VisionEncoderDecoder, wav2vec2 and HuBERT CTC)",
                               "use --backend python (docs/generation.md)")
+    if model_type == "whisper":
+        check_whisper_prompt(pipe.model, checkpoint.path)
     parameters = dict(parameters or {})
     params = {"task": task, "model_subfolder": SUBFOLDER, "runtime": "pipeline"}
     if getattr(pipe.model.config, "model_type", "") == "whisper" and "chunk_length_s" not in parameters:
@@ -298,17 +344,21 @@ def stage_pipeline_task(checkpoint, task: str, version_dir: Path, *, backend: st
             raise TritonRepoError(f"num_beams={beams}: --backend onnx decodes greedily (num_beams=1)",
                                   "drop --parameter num_beams, or use --backend python for beam search")
         export_task = ONNX_MEDIA_EXPORTS[model_type]
-        opset_used = _export_decoder(pipe.model, version_dir, opset, seq2seq=True, task=export_task)
+        ctc = model_type in CTC_MODEL_TYPES
+        opset_used = _export_decoder(pipe.model, version_dir, opset, seq2seq=not ctc, task=export_task)
         _copy_tree(checkpoint.path, version_dir / SUBFOLDER, weights=False)
         _check_media_parity(pipe, task, version_dir, data, ref, chunk)
         params.update(media_runtime="onnx", onnx_folder="onnx")
-        exporter = (f"optimum-onnx ({export_task}: encoder + merged decoder) + onnxruntime in the generate "
-                    "module, transformers' pipeline steps around it")
+        graphs = "input_values -> logits" if ctc else "encoder + merged decoder"
+        steps = "chunking, strides and CTC decoding" if ctc else "steps"
+        exporter = (f"optimum-onnx ({export_task}: {graphs}) + onnxruntime in the generate "
+                    f"module, transformers' pipeline {steps} around it")
     else:
         _copy_tree(checkpoint.path, version_dir / SUBFOLDER, weights=True)
     pkg = resources.files("tritonrepo") / "triton_models"
     if backend == "onnx":
-        (version_dir / "tritonrepo_seq2seq_engine.py").write_bytes((pkg / "seq2seq_engine.py").read_bytes())
+        engine = "ctc_onnx" if model_type in CTC_MODEL_TYPES else "seq2seq_engine"
+        (version_dir / f"tritonrepo_{engine}.py").write_bytes((pkg / f"{engine}.py").read_bytes())
     (version_dir / "model.py").write_bytes((pkg / "generate.py").read_bytes())
     (version_dir / "tritonrepo_generate_engine.py").write_bytes((pkg / "generate_engine.py").read_bytes())
     (version_dir / "tritonrepo_audio.py").write_bytes((pkg / "audio.py").read_bytes())
@@ -323,7 +373,8 @@ def _check_media_parity(pipe, task: str, version_dir: Path, data: bytes, ref: st
     """The staged ONNX model (``version_dir``: ``hf_model/`` without weights, ``onnx/``) run exactly as the module
     runs it (:func:`~tritonrepo.triton_models.media_generate.onnx_pipeline` + ``MediaGenerator``) must give the
     PyTorch pipeline's (``pipe``) greedy text for the golden sample ``data``: ``ref`` (no ``max_tokens``: the
-    generation config's length) and with ``max_tokens`` = :data:`GOLDEN_MAX_TOKENS`.
+    generation config's length) and with ``max_tokens`` = :data:`GOLDEN_MAX_TOKENS` (a CTC model ignores it:
+    its text is one forward pass's argmax, decoded).
 
     Raises:
         ParityError: a text differs.
@@ -338,7 +389,8 @@ def _check_media_parity(pipe, task: str, version_dir: Path, data: bytes, ref: st
             want = ref if max_tokens is None else pipeline_text(pipe, task, data, max_tokens, chunk_length_s)
             got = gen.run(data, max_tokens)
             if got != want:
-                raise ParityError(f"the ONNX encoder-decoder's greedy text differs from transformers' pipeline for "
+                what = "encoder-decoder's greedy" if gen.generative else "CTC model's"
+                raise ParityError(f"the ONNX {what} text differs from transformers' pipeline for "
                                   f"the golden {task} sample (max_tokens {max_tokens}): {got!r} != {want!r}",
                                   "use --backend python")
     finally:

@@ -58,13 +58,15 @@ for _task in ("summarization", "translation"):
 register(TaskSpec(
     task="automatic-speech-recognition",
     family="generation",
-    model_types=("wav2vec2",),
+    model_types=("wav2vec2", "hubert"),
     architectures=("ForCTC",),
     auto_class="AutoModelForCTC",
     sample_inputs=_UNUSED,
     kind="generate",
     builder=_BUILD,
-    notes="audio bytes (WAV/FLAC/OGG) in, text_output out: CTC argmax + tokenizer decode (--backend python)",
+    notes="wav2vec2 / HuBERT CTC: audio bytes (WAV/FLAC/OGG) in, text_output out: the pipeline's chunking "
+          "(chunk_length_s, strides), argmax and CTC decoding; ONNX (optimum's input_values -> logits graph in "
+          "onnxruntime) or PyTorch",
 ))
 
 register(TaskSpec(

@@ -22,7 +22,8 @@ Streaming (generative models: ``model.config.is_encoder_decoder``):
 
 ``--backend onnx`` (Whisper, VisionEncoderDecoder): :func:`onnx_pipeline` builds the same pipeline on a weightless
 shell of the model whose ``generate`` is :class:`EngineGenerate` (optimum's graphs in the encoder-decoder engine
-``tritonrepo_seq2seq_engine.py``); everything above applies unchanged.
+``tritonrepo_seq2seq_engine.py``); everything above applies unchanged. wav2vec2/HuBERT CTC ``--backend onnx``:
+the shell's forward is an onnxruntime session instead (``tritonrepo_ctc_onnx.py``).
 
 The last piece is the final text minus what was sent; the concatenation of the pieces equals the final text.
 CTC models (wav2vec2) answer in one response (their text exists only after the whole forward pass).
@@ -218,7 +219,9 @@ class EngineGenerate:
 def onnx_pipeline(task: str, folder: str, version_dir: str, onnx_folder: str = "onnx", threads: int = 0):
     """transformers' ``task`` pipeline whose model is a weightless shell (built on the ``meta`` device from
     ``folder``'s config: preprocessing, chunking and postprocessing read only its config) and whose
-    ``generate`` is :class:`EngineGenerate` on optimum's ONNX graphs in ``version_dir/onnx_folder``.
+    ``generate`` is :class:`EngineGenerate` on optimum's ONNX graphs in ``version_dir/onnx_folder``. A CTC
+    checkpoint (wav2vec2, HuBERT: not an encoder-decoder) gets ``tritonrepo_ctc_onnx.ctc_onnx_pipeline`` instead
+    (the shell's forward is an onnxruntime session on ``model.onnx``).
 
     Raises:
         FileNotFoundError: no encoder/decoder graph in the ONNX folder.
@@ -228,12 +231,14 @@ def onnx_pipeline(task: str, folder: str, version_dir: str, onnx_folder: str = "
     import torch  # noqa: PLC0415
     from transformers import AutoConfig, GenerationConfig, pipeline  # noqa: PLC0415
 
+    cfg = AutoConfig.from_pretrained(folder)
+    if task != IMAGE_TASK and not getattr(cfg, "is_encoder_decoder", False):  # wav2vec2 / HuBERT CTC: one forward
+        return _sibling("ctc_onnx").ctc_onnx_pipeline(folder, version_dir, onnx_folder, threads=threads)
     s2s = _sibling("seq2seq_engine")
     if task == IMAGE_TASK:
         from transformers import AutoModelForVision2Seq as auto  # noqa: PLC0415, N813
     else:
         from transformers import AutoModelForSpeechSeq2Seq as auto  # noqa: PLC0415, N813
-    cfg = AutoConfig.from_pretrained(folder)
     with torch.device("meta"):
         shell = auto.from_config(cfg)
     try:  # the checkpoint's generation config (max_length, suppressed tokens, ...), as from_pretrained loads it

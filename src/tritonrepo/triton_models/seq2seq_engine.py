@@ -571,7 +571,9 @@ def whisper_decoder_prompt(gen, start: int, cfg=None) -> list:
         name = language.lower()
         token = name if name in lang_to_id else f"<|{TO_LANGUAGE_CODE.get(name, name)}|>"
         if token not in lang_to_id:
-            raise ValueError(f"language {language!r} is not in this Whisper's generation_config.lang_to_id")
+            known = ", ".join(k.strip("<|>") for k in lang_to_id) or "none (an English-only checkpoint)"
+            raise ValueError(f"language {language!r} is not in this Whisper's generation_config.lang_to_id "
+                             f"(languages: {known})")
         lang = int(lang_to_id[token])
     elif lang_to_id and undefined:
         lang = None  # detected per request
@@ -582,7 +584,8 @@ def whisper_decoder_prompt(gen, start: int, cfg=None) -> list:
             prompt.append(lang)
     if task is not None:
         if task not in task_to_id:
-            raise ValueError(f"task {task!r} is not in this Whisper's generation_config.task_to_id")
+            raise ValueError(f"task {task!r} is not in this Whisper's generation_config.task_to_id "
+                             f"(tasks: {', '.join(task_to_id) or 'none'})")
         ids = set(task_to_id.values())
         at = next((i for i, t in enumerate(prompt) if t in ids), None)
         if at is None:
