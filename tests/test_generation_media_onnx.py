@@ -1,9 +1,10 @@
 """Whisper and VisionEncoderDecoder with ``--backend onnx``: optimum's ``automatic-speech-recognition-with-past``
-/ ``image-to-text-with-past`` graphs run by the encoder-decoder engine as the pipeline's ``generate``
-(docs/generation.md, speech and image-to-text).
+/ ``image-to-text-with-past`` graphs run by the encoder-decoder engine as the pipeline's ``generate``; wav2vec2 and
+HuBERT CTC with ``--backend onnx``: optimum's ``automatic-speech-recognition`` graph (``input_values`` -> ``logits``)
+as the forward of the pipeline's model (docs/generation.md, speech and image-to-text).
 
-A tiny random Whisper and a tiny ViT+GPT-2 (tests/tiny_generative.py) are added with ``--backend onnx`` and served
-by ONE real tritonserver for the module. Served texts are compared with transformers' pipeline called as the
+A tiny random Whisper, a tiny ViT+GPT-2, a tiny wav2vec2-CTC and a tiny HuBERT-CTC (tests/tiny_generative.py) are
+added with ``--backend onnx`` and served by ONE real tritonserver for the module. Served texts are compared with transformers' pipeline called as the
 module calls it (greedy, ``num_beams=1``) AND with ``model.generate(num_beams=1)`` on the PyTorch checkpoint;
 streams must concatenate to the non-streamed text. Clips, images and reference helpers are the python-backend
 tests'.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from test_generation_media import (
     IMAGES,
@@ -38,6 +40,7 @@ from tritonrepo.triton_models.audio import decode_audio, encode_wav
 
 MAX = 12
 CHUNK_S = 8
+CTC_CHUNK_S = 4  # the wav2vec2-CTC model's chunk_length_s: LONG (20 s) is chunked, SHORT clips are not
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +68,20 @@ def pipe(ckpt):
 
 
 @pytest.fixture(scope="module")
-def repo(ckpt, ved, tmp_path_factory) -> Path:
+def ctc(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("ctc-onnx-ckpt")
+    return {"wav2vec2": tg.make_wav2vec2_ctc(root / "wav2vec2"), "hubert": tg.make_hubert_ctc(root / "hubert")}
+
+
+@pytest.fixture(scope="module")
+def ctc_pipes(ctc):
+    from transformers import pipeline
+
+    return {k: pipeline("automatic-speech-recognition", model=str(v), device="cpu") for k, v in ctc.items()}
+
+
+@pytest.fixture(scope="module")
+def repo(ckpt, ved, ctc, tmp_path_factory) -> Path:
     from typer.testing import CliRunner
 
     from tritonrepo.cli import app
@@ -75,6 +91,11 @@ def repo(ckpt, ved, tmp_path_factory) -> Path:
                                    "--backend", "onnx", "--chunk-length-s", str(CHUNK_S)])
     assert run.exit_code == 0, run.output
     add_hf(str(ved), AddOptions(repo=repo, name="captioner_onnx", backend="onnx"))
+    for kind, path in ctc.items():  # wav2vec2 chunks audio over CTC_CHUNK_S seconds; HuBERT does not
+        run = CliRunner().invoke(app, ["add-hf", str(path), "--repo", str(repo), "--name", f"{kind}_onnx",
+                                       "--backend", "onnx", "--task", "automatic-speech-recognition",
+                                       *(["--chunk-length-s", str(CTC_CHUNK_S)] if kind == "wav2vec2" else [])])
+        assert run.exit_code == 0, run.output
     return repo
 
 
@@ -104,15 +125,21 @@ def test_onnx_repository_holds_the_graphs_and_no_weights(repo, name, export):
     assert f"optimum-onnx ({export}: encoder + merged decoder)" in (repo / name / "tritonrepo.json").read_text()
 
 
-def test_onnx_is_refused_for_ctc_speech_in_one_line(tmp_path):
-    """wav2vec2 CTC (no generation: one forward pass) keeps the one-line refusal of --backend onnx."""
-    ctc = tg.make_wav2vec2_ctc(tmp_path / "ctc")
-    with pytest.raises(TritonRepoError) as err:
-        add_hf(str(ctc), AddOptions(repo=tmp_path / "models", name="ctc", backend="onnx"))
-    assert str(err.value).splitlines()[0] == (
-        "task 'automatic-speech-recognition' (wav2vec2) is served with --backend python only for now "
-        "(--backend onnx: Whisper, VisionEncoderDecoder)")
-    assert not (tmp_path / "models" / "ctc").exists()
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["wav2vec2", "hubert"])
+def test_ctc_onnx_repository_holds_one_graph_and_no_weights(repo, kind):
+    """CTC: optimum's one graph (input_values -> logits), the checkpoint WITHOUT its weights, the CTC module beside
+    the generate module (no encoder-decoder engine), the ONNX runtime selected; wav2vec2 keeps its chunk length."""
+    name = f"{kind}_onnx"
+    version = repo / name / "1"
+    assert [p.name for p in (version / "onnx").iterdir()] == ["model.onnx"]
+    assert not [p for p in (version / "hf_model").iterdir() if p.suffix in (".safetensors", ".bin")]
+    assert (version / "tritonrepo_ctc_onnx.py").is_file() and not (version / "tritonrepo_seq2seq_engine.py").exists()
+    params = read_config(repo / name).parameters
+    assert (params["media_runtime"].string_value, params["onnx_folder"].string_value) == ("onnx", "onnx")
+    assert ("chunk_length_s" in params) == (kind == "wav2vec2")
+    manifest = (repo / name / "tritonrepo.json").read_text()
+    assert "optimum-onnx (automatic-speech-recognition: input_values -> logits)" in manifest
 
 
 @pytest.mark.server
@@ -235,3 +262,117 @@ def test_whisper_onnx_decoder_prompt_follows_language_and_task(repo, ckpt, tmp_p
         texts[name] = got
         assert got == whisper_generate_text(path, decoded), name
     assert len(set(texts.values())) == 3, texts  # the prompt changes the text
+
+
+def _ctc_clip(seconds: float, seed: int) -> np.ndarray:
+    """Tone + noise (the tiny CTC models' letters depend on it)."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    noise = 0.1 * np.random.default_rng(seed).standard_normal(t.size)
+    return (0.3 * np.sin(2 * np.pi * 330 * t) + noise).astype(np.float32)
+
+
+@pytest.mark.server
+@pytest.mark.slow
+@pytest.mark.parametrize(("kind", "arch"), [("wav2vec2", "Wav2Vec2ForCTC"), ("hubert", "HubertForCTC")])
+def test_ctc_onnx_equals_the_pipeline_text(server, ctc_pipes, kind, arch, matrix_record):
+    """Served text (ONNX graph in the pipeline) == transformers' pipeline on the PyTorch checkpoint (what
+    ``--backend python`` serves) for two clips of different lengths; wav2vec2's 20 s clip is chunked
+    (``chunk_length_s`` 4, strides 4/6 s) and chunking changes its text. ``stream`` answers the same text."""
+    from tritonrepo.generation import pipeline_text
+
+    pipe = ctc_pipes[kind]
+    chunk = CTC_CHUNK_S if kind == "wav2vec2" else 0
+    clips = {"1.5s": _ctc_clip(1.5, 0), "long": LONG if kind == "wav2vec2" else _ctc_clip(4.0, 1)}
+    texts = set()
+    for clip, samples in clips.items():
+        wav = encode_wav(samples, RATE)
+        want = pipeline_text(pipe, "automatic-speech-recognition", wav, chunk_length_s=chunk)
+        assert want, clip
+        assert served(server, f"{kind}_onnx", {"audio": wav}, stream=False) == [want], clip
+        assert "".join(served(server, f"{kind}_onnx", {"audio": wav}, stream=True)) == want, clip
+        texts.add(want)
+    assert len(texts) == 2
+    if kind == "wav2vec2":  # the long clip was chunked: without chunking the pipeline says something else
+        assert want != pipeline_text(pipe, "automatic-speech-recognition", encode_wav(LONG, RATE))
+    matrix_record(arch, "automatic-speech-recognition", "onnx", True, model_type=kind)
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_ctc_onnx_bad_audio_gets_an_error_and_the_next_request_is_answered(server, ctc_pipes):
+    from tritonrepo.generation import pipeline_text
+
+    for stream in (False, True):
+        with pytest.raises(TritonRepoError, match="the server refused the request: " + re.escape(
+                "audio: cannot decode audio (LibsndfileError: Error opening ")):
+            served(server, "hubert_onnx", {"audio": b"RIFF but not a wav"}, stream=stream)
+    wav = encode_wav(_ctc_clip(1.5, 0), RATE)
+    want = pipeline_text(ctc_pipes["hubert"], "automatic-speech-recognition", wav)
+    assert served(server, "hubert_onnx", {"audio": wav}, stream=False) == [want]
+
+
+@pytest.mark.slow
+def test_ctc_onnx_feeds_attention_mask_when_the_graph_takes_it(tmp_path):
+    """optimum's wav2vec2/HuBERT graphs take ``input_values`` only; a graph that also declares ``attention_mask``
+    gets the pipeline's mask (ones when the feature extractor gives none). The graph here: logits =
+    input_values * attention_mask, shaped [batch, samples, 1]."""
+    import onnx
+    import torch
+    from onnx import TensorProto, helper
+
+    from tritonrepo.triton_models.ctc_onnx import OrtCTCForward
+
+    graph = helper.make_graph(
+        [helper.make_node("Cast", ["attention_mask"], ["mask"], to=TensorProto.FLOAT),
+         helper.make_node("Mul", ["input_values", "mask"], ["product"]),
+         helper.make_node("Unsqueeze", ["product", "axis"], ["logits"])],
+        "masked", [helper.make_tensor_value_info("input_values", TensorProto.FLOAT, ["b", "s"]),
+                   helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["b", "s"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["b", "s", 1])],
+        initializer=[helper.make_tensor("axis", TensorProto.INT64, [1], [2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    onnx.save(model, tmp_path / "model.onnx")
+    forward = OrtCTCForward(str(tmp_path / "model.onnx"))
+    values = torch.tensor([[1.0, 2.0, 3.0]])
+    masked = forward(input_values=values, attention_mask=torch.tensor([[1, 1, 0]])).logits
+    assert masked[..., 0].tolist() == [[1.0, 2.0, 0.0]]
+    assert forward(input_values=values, attention_mask=None).logits[..., 0].tolist() == [[1.0, 2.0, 3.0]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("key", "value", "message", "fix"), [
+    ("language", "de", "language 'de' is not in this Whisper's generation_config.lang_to_id (languages: en, fr)",
+     'set "language" in {gc} to one of those (a code such as "en", a token such as "<|en|>" or a name such as '
+     '"english"), or remove it (a multilingual checkpoint then detects the language per request)'),
+    ("task", "summarize", "task 'summarize' is not in this Whisper's generation_config.task_to_id "
+     "(tasks: transcribe, translate)", 'set "task" in {gc} to one of those, or remove it (transcribe)'),
+])
+def test_whisper_unknown_language_is_refused_at_add_hf_in_one_line(ckpt, tmp_path, key, value, message, fix):
+    """A generation config ``language`` (or ``task``) that is not in ``lang_to_id`` (``task_to_id``) ends add-hf
+    with one line naming the file, what it has, and the fix; exit 2; nothing staged (both backends: the check runs
+    before the export). Requests carry no language (audio, max_tokens, stream), so add-hf is the only place."""
+    import shutil
+
+    from transformers import GenerationConfig, WhisperTokenizerFast
+    from typer.testing import CliRunner
+
+    from tritonrepo.cli import app
+
+    path = tmp_path / "ckpt"
+    shutil.copytree(ckpt, path)
+    tok = WhisperTokenizerFast.from_pretrained(path)
+    en, fr, transcribe, translate = tok.convert_tokens_to_ids(
+        ["<|en|>", "<|nocaptions|>", "<|transcribe|>", "<|translate|>"])
+    gen = GenerationConfig.from_pretrained(path)
+    gen.is_multilingual = True
+    gen.lang_to_id = {"<|en|>": en, "<|fr|>": fr}
+    gen.task_to_id = {"transcribe": transcribe, "translate": translate}
+    setattr(gen, key, value)
+    gen.save_pretrained(path)
+    gc = path / "generation_config.json"
+    for backend in ("python", "onnx"):
+        run = CliRunner().invoke(app, ["add-hf", str(path), "--repo", str(tmp_path / "models"), "--name", "w",
+                                       "--backend", backend])
+        assert run.exit_code == 2, run.output
+        assert run.output.strip().splitlines() == [f"error: {gc}: {message} (fix: {fix.format(gc=gc)})"]
+        assert not (tmp_path / "models" / "w").exists()
