@@ -47,7 +47,8 @@ bench: install
 # The support matrix (architecture x task x onnx/python/pipeline) from the tests that record it (matrix_record
 # fixture -> build/support-matrix.json), rendered to docs/support-matrix.md and the copy add-hf --list-tasks prints.
 # Families add their matrix test files to MATRIX_TESTS.
-MATRIX_TESTS ?= tests/test_add.py tests/test_pipeline_server.py tests/test_matrix_text.py tests/test_matrix_media.py
+MATRIX_TESTS ?= tests/test_add.py tests/test_pipeline_server.py tests/test_matrix_text.py tests/test_matrix_media.py \
+	tests/test_generation_media_onnx.py
 support-matrix: install
 	rm -f build/support-matrix.json
 	$(PY) -m pytest -q $(MATRIX_TESTS)

@@ -92,10 +92,11 @@ def repo(ckpt, ved, ctc, tmp_path_factory) -> Path:
     assert run.exit_code == 0, run.output
     add_hf(str(ved), AddOptions(repo=repo, name="captioner_onnx", backend="onnx"))
     for kind, path in ctc.items():  # wav2vec2 chunks audio over CTC_CHUNK_S seconds; HuBERT does not
-        run = CliRunner().invoke(app, ["add-hf", str(path), "--repo", str(repo), "--name", f"{kind}_onnx",
-                                       "--backend", "onnx", "--task", "automatic-speech-recognition",
-                                       *(["--chunk-length-s", str(CTC_CHUNK_S)] if kind == "wav2vec2" else [])])
-        assert run.exit_code == 0, run.output
+        for backend in ("onnx", "python"):
+            run = CliRunner().invoke(app, ["add-hf", str(path), "--repo", str(repo), "--name", f"{kind}_{backend}",
+                                           "--backend", backend, "--task", "automatic-speech-recognition",
+                                           *(["--chunk-length-s", str(CTC_CHUNK_S)] if kind == "wav2vec2" else [])])
+            assert run.exit_code == 0, run.output
     return repo
 
 
@@ -273,11 +274,12 @@ def _ctc_clip(seconds: float, seed: int) -> np.ndarray:
 
 @pytest.mark.server
 @pytest.mark.slow
+@pytest.mark.parametrize("backend", ["onnx", "python"])
 @pytest.mark.parametrize(("kind", "arch"), [("wav2vec2", "Wav2Vec2ForCTC"), ("hubert", "HubertForCTC")])
-def test_ctc_onnx_equals_the_pipeline_text(server, ctc_pipes, kind, arch, matrix_record):
-    """Served text (ONNX graph in the pipeline) == transformers' pipeline on the PyTorch checkpoint (what
-    ``--backend python`` serves) for two clips of different lengths; wav2vec2's 20 s clip is chunked
-    (``chunk_length_s`` 4, strides 4/6 s) and chunking changes its text. ``stream`` answers the same text."""
+def test_ctc_equals_the_pipeline_text(server, ctc_pipes, kind, arch, backend, matrix_record):
+    """Served text (``onnx``: the ONNX graph as the pipeline's model; ``python``: the PyTorch pipeline) ==
+    transformers' pipeline on the PyTorch checkpoint for two clips of different lengths; wav2vec2's 20 s clip is
+    chunked (``chunk_length_s`` 4, strides 4/6 s) and chunking changes its text. ``stream`` answers the same."""
     from tritonrepo.generation import pipeline_text
 
     pipe = ctc_pipes[kind]
@@ -288,13 +290,13 @@ def test_ctc_onnx_equals_the_pipeline_text(server, ctc_pipes, kind, arch, matrix
         wav = encode_wav(samples, RATE)
         want = pipeline_text(pipe, "automatic-speech-recognition", wav, chunk_length_s=chunk)
         assert want, clip
-        assert served(server, f"{kind}_onnx", {"audio": wav}, stream=False) == [want], clip
-        assert "".join(served(server, f"{kind}_onnx", {"audio": wav}, stream=True)) == want, clip
+        assert served(server, f"{kind}_{backend}", {"audio": wav}, stream=False) == [want], clip
+        assert "".join(served(server, f"{kind}_{backend}", {"audio": wav}, stream=True)) == want, clip
         texts.add(want)
     assert len(texts) == 2
     if kind == "wav2vec2":  # the long clip was chunked: without chunking the pipeline says something else
         assert want != pipeline_text(pipe, "automatic-speech-recognition", encode_wav(LONG, RATE))
-    matrix_record(arch, "automatic-speech-recognition", "onnx", True, model_type=kind)
+    matrix_record(arch, "automatic-speech-recognition", backend, True, model_type=kind)
 
 
 @pytest.mark.server
