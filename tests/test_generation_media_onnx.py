@@ -4,10 +4,11 @@ HuBERT CTC with ``--backend onnx``: optimum's ``automatic-speech-recognition`` g
 as the forward of the pipeline's model (docs/generation.md, speech and image-to-text).
 
 A tiny random Whisper, a tiny ViT+GPT-2, a tiny wav2vec2-CTC and a tiny HuBERT-CTC (tests/tiny_generative.py) are
-added with ``--backend onnx`` and served by ONE real tritonserver for the module. Served texts are compared with transformers' pipeline called as the
-module calls it (greedy, ``num_beams=1``) AND with ``model.generate(num_beams=1)`` on the PyTorch checkpoint;
+added with ``--backend onnx`` (the CTC models with ``--backend python`` too) and served by ONE real tritonserver for
+the module. Served texts are compared with transformers' pipeline called as the module calls it (greedy,
+``num_beams=1``) AND, for the generative models, with ``model.generate(num_beams=1)`` on the PyTorch checkpoint;
 streams must concatenate to the non-streamed text. Clips, images and reference helpers are the python-backend
-tests'.
+tests'. The CTC tests record the support matrix's ``automatic-speech-recognition`` cells (``matrix_record``).
 """
 
 from __future__ import annotations

@@ -217,7 +217,13 @@ def make_hubert_ctc(path: Path, seed: int = 1) -> Path:
     import json
 
     import torch
-    from transformers import HubertConfig, HubertForCTC, Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2Processor
+    from transformers import (
+        HubertConfig,
+        HubertForCTC,
+        Wav2Vec2CTCTokenizer,
+        Wav2Vec2FeatureExtractor,
+        Wav2Vec2Processor,
+    )
 
     torch.manual_seed(seed)
     path.mkdir(parents=True, exist_ok=True)

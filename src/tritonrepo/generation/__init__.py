@@ -257,15 +257,19 @@ def check_whisper_prompt(model, checkpoint_path) -> None:
     from tritonrepo.triton_models.seq2seq_engine import whisper_decoder_prompt  # noqa: PLC0415
 
     gen = model.generation_config
-    start = gen.decoder_start_token_id if gen.decoder_start_token_id is not None else model.config.decoder_start_token_id
+    start = gen.decoder_start_token_id
+    start = model.config.decoder_start_token_id if start is None else start
     try:
         whisper_decoder_prompt(gen, start if start is not None else 0, model.config)
     except ValueError as exc:
         where = Path(checkpoint_path) / "generation_config.json"
         key = "language" if str(exc).startswith("language") else "task"
-        fix = (f"set \"{key}\" in {where} to one of those (a code such as \"en\", a token such as \"<|en|>\" or a "
-               "name such as \"english\"), or remove it (a multilingual checkpoint then detects the language per request)"
-               if key == "language" else f"set \"{key}\" in {where} to one of those, or remove it (transcribe)")
+        if key == "language":
+            fix = (f"set \"language\" in {where} to one of those (a code such as \"en\", a token such as \"<|en|>\" "
+                   "or a name such as \"english\"), or remove it (a multilingual checkpoint then detects the language "
+                   "per request)")
+        else:
+            fix = f"set \"task\" in {where} to one of those, or remove it (transcribe)"
         raise TritonRepoError(f"{where}: {exc}", fix) from None
 
 
