@@ -1,0 +1,320 @@
+"""Why the generation loop runs the ONNX graph in-module: the product against a BLS loop, measured on tritonserver.
+
+    python bench/generation_design.py [--sizes small,tiny] [--tokens 32] [--rounds 3]
+
+Served side by side by ONE tritonserver (the nvidia-pytriton wheel's 2.51, 1 intra-op thread everywhere):
+
+* (a) **product**: ``add-hf --backend onnx`` (``triton_models/generate.py``: optimum's ``model.onnx`` in an
+  onnxruntime session inside the decoupled generation module);
+* (b) **BLS**: ``bench/bls_generate/model.py``, a fixed non-decoupled Python-backend loop that calls the SAME
+  ``model.onnx``, served as a Triton model of its own (``backend: "onnxruntime"``: here tritonrepo's Python-based
+  onnxruntime backend, a second Python stub; in production Triton's native C++ backend), once per token with
+  ``pb_utils.InferenceRequest(...).exec()``, the KV cache sent and returned as tensors at every step.
+
+Models: the randomly initialised GPT-2-small-sized model of ``bench/generation.py`` (124M: 12 layers, 12 heads,
+head 64) and its tiny one (2 layers, 2 heads, head 32); EOS disabled, so every request makes ``--tokens`` tokens.
+The two designs must give the same greedy text (checked).
+
+Printed per size: tokens/s and time per token at c1 (``/generate``, one request at a time; (a) and (b) measured in
+alternating windows, ``--rounds`` each, so the machine's load hits both alike; median of the windows), c8 for the
+product (the BLS loop does not batch: 8 concurrent requests are served one after the other, measured once on the
+tiny model), and the breakdown of one BLS step: the ``exec()`` time seen by the loop, a BLS round trip to an
+identity ONNX model (``kv.N`` -> ``kv_out.N``, same backend) with the tensors of one step's KV cache at prompt +
+``--tokens`` tokens and with 1-token tensors (the fixed cost of a call), the bytes moved per step, a NumPy copy of
+those bytes in this process, and the in-process onnxruntime decode step (the product's ``OrtRunner``, 1 thread).
+The load average is printed with every window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+import generation  # noqa: E402  (bench/generation.py: checkpoint builders, PROMPT)
+
+HERE = Path(__file__).parent
+
+
+def load() -> float:
+    return os.getloadavg()[0]
+
+
+def write_config(path: Path, name: str, backend: str, inputs, outputs, params: dict[str, str],
+                 optional: tuple[str, ...] = ()) -> None:
+    """A non-batching config (``max_batch_size: 0``, one CPU instance) as a protobuf, written with text_format."""
+    from tritonrepo.config import mc
+    from tritonrepo.config import write_config as write
+
+    cfg = mc.ModelConfig(name=name, backend=backend, max_batch_size=0)
+    for n, t, dims in inputs:
+        cfg.input.add(name=n, data_type=mc.DataType.Value(t), dims=dims, optional=n in optional)
+    for n, t, dims in outputs:
+        cfg.output.add(name=n, data_type=mc.DataType.Value(t), dims=dims)
+    cfg.instance_group.add(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)
+    for k, v in params.items():
+        cfg.parameters[k].string_value = v
+    path.mkdir(parents=True, exist_ok=True)
+    write(cfg, path / "config.pbtxt")
+
+
+def echo_graph(path: Path, n: int, heads: int, head_dim: int) -> None:
+    """An identity ONNX graph: ``kv.i`` -> ``kv_out.i`` (float32 ``[-1, heads, -1, head_dim]``), i < n."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    shape = ["b", heads, "t", head_dim]
+    graph = helper.make_graph(
+        [helper.make_node("Identity", [f"kv.{i}"], [f"kv_out.{i}"]) for i in range(n)], "echo",
+        [helper.make_tensor_value_info(f"kv.{i}", TensorProto.FLOAT, shape) for i in range(n)],
+        [helper.make_tensor_value_info(f"kv_out.{i}", TensorProto.FLOAT, shape) for i in range(n)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+
+
+def build_bls(repo: Path, size: str, product: Path) -> dict:
+    """``dec_SIZE`` (the product's model.onnx as a Triton onnxruntime model), ``bls_SIZE`` (the loop) and
+    ``echo_SIZE`` (identity graph, KV-shaped); returns the KV geometry."""
+    from tritonrepo.export.onnx import graph_io
+
+    onnx_file = product / "1" / "onnx" / "model.onnx"
+    ins, outs = graph_io(onnx_file)
+    dec = repo / f"dec_{size}"
+    (dec / "1").mkdir(parents=True)
+    os.symlink(onnx_file, dec / "1" / "model.onnx")
+    for extra in onnx_file.parent.glob("model.onnx_data"):
+        os.symlink(extra, dec / "1" / extra.name)
+    write_config(dec, dec.name, "onnxruntime", [(k, t, s) for k, (t, s) in ins.items()],
+                 [(k, t, s) for k, (t, s) in outs.items()], {"intra_op_thread_count": "1",
+                                                              "inter_op_thread_count": "1"})
+    past = [k for k in ins if k.startswith("past_key_values.")]
+    heads, head_dim = ins[past[0]][1][1], ins[past[0]][1][3]
+    geo = {"layers": len(past) // 2, "kv_heads": heads, "head_dim": head_dim, "vocab": outs["logits"][1][-1]}
+    loop = repo / f"bls_{size}"
+    (loop / "1").mkdir(parents=True)
+    shutil.copy2(HERE / "bls_generate" / "model.py", loop / "1" / "model.py")
+    write_config(loop, loop.name, "python",
+                 [("text_input", "TYPE_STRING", [1]), ("max_tokens", "TYPE_INT32", [1]),
+                  ("exclude_input_in_output", "TYPE_BOOL", [1]), ("stream", "TYPE_BOOL", [1])],
+                 [("text_output", "TYPE_STRING", [-1]), ("exec_seconds", "TYPE_FP64", [-1]),
+                  ("step_seconds", "TYPE_FP64", [-1])],
+                 {"decoder": dec.name, "tokenizer_dir": str(product / "1" / "hf_model"),
+                  "layers": str(geo["layers"]), "kv_heads": str(heads), "head_dim": str(head_dim),
+                  "position_ids": "true" if "position_ids" in ins else "false"},
+                 optional=("max_tokens", "exclude_input_in_output", "stream"))
+    echo = repo / f"echo_{size}"
+    n = len(past)
+    echo_graph(echo / "1" / "model.onnx", n, heads, head_dim)
+    shape = [-1, heads, -1, head_dim]
+    write_config(echo, echo.name, "onnxruntime", [(f"kv.{i}", "TYPE_FP32", shape) for i in range(n)],
+                 [(f"kv_out.{i}", "TYPE_FP32", shape) for i in range(n)], {"intra_op_thread_count": "1"})
+    return geo
+
+
+def build_probe(repo: Path) -> None:
+    probe = repo / "bls_probe"
+    (probe / "1").mkdir(parents=True)
+    shutil.copy2(HERE / "bls_generate" / "model.py", probe / "1" / "model.py")
+    write_config(probe, probe.name, "python",
+                 [("target", "TYPE_STRING", [1]), ("kv_shape", "TYPE_INT64", [4]), ("tensors", "TYPE_INT32", [1]),
+                  ("repeat", "TYPE_INT32", [1])], [("seconds", "TYPE_FP64", [-1])], {"mode": "probe"})
+
+
+def post(url: str, path: str, body: dict) -> dict:
+    req = urllib.request.Request(f"http://{url}{path}", json.dumps(body).encode(),
+                                 {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=600) as resp:
+        return json.loads(resp.read())
+
+
+def c1_window(url: str, model: str, tokens: int, requests: int) -> tuple[float, str, dict]:
+    """Seconds per request (median of ``requests``), the text, and the BLS loop's own timings (last request)."""
+    times, answer = [], {}
+    for _ in range(requests):
+        t = time.perf_counter()
+        answer = post(url, f"/v2/models/{model}/generate",
+                      {"text_input": generation.PROMPT, "max_tokens": tokens, "exclude_input_in_output": True,
+                       "stream": False})
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), answer["text_output"], answer
+
+
+def c8_burst(url: str, model: str, tokens: int) -> float:
+    """Total tokens / wall time of 8 concurrent requests."""
+    errors: list[Exception] = []
+
+    def one():
+        try:
+            post(url, f"/v2/models/{model}/generate", {"text_input": generation.PROMPT, "max_tokens": tokens,
+                                                       "exclude_input_in_output": True, "stream": False})
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(8)]
+    t = time.perf_counter()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    wall = time.perf_counter() - t
+    if errors:
+        raise errors[0]
+    return 8 * tokens / wall
+
+
+def probe(url: str, target: str, shape: list[int], n: int, repeat: int) -> float:
+    """Median seconds of a BLS round trip (n tensors of ``shape`` out and back) measured inside the stub."""
+    out = post(url, "/v2/models/bls_probe/infer", {"inputs": [
+        {"name": "target", "datatype": "BYTES", "shape": [1], "data": [target]},
+        {"name": "kv_shape", "datatype": "INT64", "shape": [4], "data": shape},
+        {"name": "tensors", "datatype": "INT32", "shape": [1], "data": [n]},
+        {"name": "repeat", "datatype": "INT32", "shape": [1], "data": [repeat]}]})
+    return statistics.median(out["outputs"][0]["data"][1:])  # the first call warms up
+
+
+def in_process_step(onnx_file: Path, prompt_ids: list[int], tokens: int) -> float:
+    """Median seconds of one greedy decode step of the product's ``OrtRunner`` (1 thread), cache growing from the
+    prompt to prompt + ``tokens``."""
+    import numpy as np
+
+    from tritonrepo.triton_models.generate_engine import OrtRunner
+
+    runner = OrtRunner(str(onnx_file), threads=1)
+    n = len(prompt_ids)
+    logits, cache = runner.forward(np.array([prompt_ids], np.int64), np.ones((1, n), np.int64),
+                                   np.arange(n, dtype=np.int64)[None, :], None)
+    steps = []
+    for i in range(tokens):
+        tok = int(logits[0].argmax())
+        t = time.perf_counter()
+        logits, cache = runner.forward(np.array([[tok]], np.int64), np.ones((1, n + i + 1), np.int64),
+                                       np.array([[n + i]], np.int64), cache)
+        steps.append(time.perf_counter() - t)
+    return statistics.median(steps)
+
+
+def copy_time(nbytes: int, n: int) -> float:
+    """Seconds for NumPy to copy ``nbytes`` held in ``n`` arrays once (median of 5)."""
+    import numpy as np
+
+    src = [np.random.default_rng(i).random(nbytes // 4 // n, dtype=np.float32) for i in range(n)]
+    dst = [np.empty_like(a) for a in src]
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        for a, b in zip(src, dst):
+            np.copyto(b, a)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="small,tiny")
+    ap.add_argument("--tokens", type=int, default=32)
+    ap.add_argument("--rounds", type=int, default=3, help="alternating (a)/(b) windows per size")
+    ap.add_argument("--requests", type=int, default=2, help="c1 requests per window")
+    args = ap.parse_args(argv)
+    sizes = [s for s in args.sizes.split(",") if s]
+
+    from transformers import AutoTokenizer
+
+    from tritonrepo.add import AddOptions, add_hf
+    from tritonrepo.config import ModelSettings
+    from tritonrepo.server import TritonServer
+
+    start = time.perf_counter()
+    loads = [load()]
+    with tempfile.TemporaryDirectory(prefix="gen-design-") as tmp:
+        repo = Path(tmp) / "repo"
+        geo = {}
+        for size in sizes:
+            ckpt = generation.build_checkpoint(Path(tmp) / f"gpt2-{size}", size)
+            t = time.perf_counter()
+            add_hf(str(ckpt), AddOptions(repo=repo, name=f"gpt2_{size}", backend="onnx", settings=ModelSettings(
+                max_batch_size=8, parameters={"torch_threads": "1"})))
+            print(f"add-hf gpt2 {size} --backend onnx: {time.perf_counter() - t:.1f}s")
+            geo[size] = build_bls(repo, size, repo / f"gpt2_{size}")
+        build_probe(repo)
+        tok = AutoTokenizer.from_pretrained(repo / f"gpt2_{sizes[0]}" / "1" / "hf_model")
+        prompt_ids = tok(generation.PROMPT).input_ids
+        kv_len = len(prompt_ids) + args.tokens
+        t = time.perf_counter()
+        results: dict[str, dict] = {s: {"a": [], "b": [], "exec": [], "step": [], "rt": [], "rt0": [], "ort": []}
+                                    for s in sizes}
+        with TritonServer(repo) as server:
+            print(f"server up with {len(list(repo.iterdir()))} models: {time.perf_counter() - t:.1f}s")
+            url = server.http_url
+            for size in sizes:  # warm up, and the two designs must agree
+                _, text_a, _ = c1_window(url, f"gpt2_{size}", args.tokens, 1)
+                _, text_b, _ = c1_window(url, f"bls_{size}", args.tokens, 1)
+                assert text_a == text_b, f"{size}: product {text_a!r} != BLS {text_b!r}"
+            for r in range(args.rounds):
+                for size in sizes:
+                    g, res = geo[size], results[size]
+                    order = ("a", "b") if r % 2 == 0 else ("b", "a")
+                    for design in order:
+                        model = f"gpt2_{size}" if design == "a" else f"bls_{size}"
+                        sec, _, answer = c1_window(url, model, args.tokens, args.requests)
+                        res[design].append(sec)
+                        loads.append(load())
+                        if design == "b":
+                            res["exec"].append(statistics.median(answer["exec_seconds"][1:]))
+                            res["step"].append(statistics.median(answer["step_seconds"][1:]))
+                    n = 2 * g["layers"]
+                    res["rt"].append(probe(url, f"echo_{size}", [1, g["kv_heads"], kv_len, g["head_dim"]], n, 11))
+                    res["rt0"].append(probe(url, f"echo_{size}", [1, g["kv_heads"], 1, g["head_dim"]], n, 11))
+                    res["ort"].append(in_process_step(repo / f"gpt2_{size}" / "1" / "onnx" / "model.onnx",
+                                                      prompt_ids, args.tokens))
+                    loads.append(load())
+                print(f"round {r + 1}/{args.rounds} done, load average {load():.1f}")
+            c8 = {s: c8_burst(url, f"gpt2_{s}", args.tokens) for s in sizes}
+            c8_bls = {"tiny": c8_burst(url, "bls_tiny", args.tokens)} if "tiny" in sizes else {}
+            loads.append(load())
+
+    print(f"\nGPT-2 greedy, prompt {len(prompt_ids)} tokens, {args.tokens} new tokens, 1 thread, {args.rounds} "
+          f"alternating windows of {args.requests} requests per design (median); load average "
+          f"{min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores")
+    print(f"{'size':5} {'design':34} {'c1 tok/s':>8} {'ms/token':>8} {'c8 tok/s':>8}")
+    for size in sizes:
+        res = results[size]
+        a, b = statistics.median(res["a"]), statistics.median(res["b"])
+        print(f"{size:5} {'(a) product: ORT in the module':34} {args.tokens / a:8.1f} {a / args.tokens * 1e3:8.1f} "
+              f"{c8[size]:8.1f}")
+        c8b = f"{c8_bls[size]:8.1f}" if size in c8_bls else f"{'serial':>8}"
+        print(f"{size:5} {'(b) BLS loop -> onnxruntime model':34} {args.tokens / b:8.1f} {b / args.tokens * 1e3:8.1f} "
+              f"{c8b}   ({b / a:.2f}x the product's time per token)")
+    print("\nper decode step (median)           " + "".join(f"{s:>12}" for s in sizes))
+
+    def row(label, values):
+        print(f"{label:36}" + "".join(f"{v:>12}" for v in values))
+
+    kv_bytes = {s: 2 * geo[s]["layers"] * geo[s]["kv_heads"] * kv_len * geo[s]["head_dim"] * 4 for s in sizes}
+    row(f"KV cache at {kv_len} tokens (each way)", [f"{kv_bytes[s] / 1e6:.2f} MB" for s in sizes])
+    row("logits back per step", [f"{geo[s]['vocab'] * 4 / 1e3:.0f} kB" for s in sizes])
+    med = {s: {k: statistics.median(v) * 1e3 for k, v in results[s].items() if v} for s in sizes}
+    row("(a) in-process ORT step", [f"{med[s]['ort']:.2f} ms" for s in sizes])
+    row("(b) whole BLS loop step", [f"{med[s]['step']:.2f} ms" for s in sizes])
+    row("(b)   of which exec()", [f"{med[s]['exec']:.2f} ms" for s in sizes])
+    row("BLS round trip, KV-sized tensors", [f"{med[s]['rt']:.2f} ms" for s in sizes])
+    row("BLS round trip, 1-token tensors", [f"{med[s]['rt0']:.2f} ms" for s in sizes])
+    row("exec() - ORT step (BLS overhead)", [f"{med[s]['exec'] - med[s]['ort']:.2f} ms" for s in sizes])
+    row("NumPy copy of the KV bytes, once", [f"{copy_time(kv_bytes[s], 2 * geo[s]['layers']) * 1e3:.2f} ms"
+                                              for s in sizes])
+    print(f"\ntotal run time {time.perf_counter() - start:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
