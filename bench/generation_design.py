@@ -100,7 +100,8 @@ def build_bls(repo: Path, size: str, product: Path) -> dict:
                                                               "inter_op_thread_count": "1"})
     past = [k for k in ins if k.startswith("past_key_values.")]
     heads, head_dim = ins[past[0]][1][1], ins[past[0]][1][3]
-    geo = {"layers": len(past) // 2, "kv_heads": heads, "head_dim": head_dim, "vocab": outs["logits"][1][-1]}
+    geo = {"layers": len(past) // 2, "kv_heads": heads, "head_dim": head_dim, "vocab": outs["logits"][1][-1],
+           "positions": json.loads((product / "1" / "hf_model" / "config.json").read_text())["n_positions"]}
     loop = repo / f"bls_{size}"
     (loop / "1").mkdir(parents=True)
     shutil.copy2(HERE / "bls_generate" / "model.py", loop / "1" / "model.py")
@@ -128,7 +129,9 @@ def build_probe(repo: Path) -> None:
     shutil.copy2(HERE / "bls_generate" / "model.py", probe / "1" / "model.py")
     write_config(probe, probe.name, "python",
                  [("target", "TYPE_STRING", [1]), ("kv_shape", "TYPE_INT64", [4]), ("tensors", "TYPE_INT32", [1]),
-                  ("repeat", "TYPE_INT32", [1])], [("seconds", "TYPE_FP64", [-1])], {"mode": "probe"})
+                  ("repeat", "TYPE_INT32", [1]), ("onnx_path", "TYPE_STRING", [1])],
+                 [("seconds", "TYPE_FP64", [-1]), ("local_seconds", "TYPE_FP64", [-1])], {"mode": "probe"},
+                 optional=("onnx_path",))
 
 
 def post(url: str, path: str, body: dict) -> dict:
@@ -173,35 +176,17 @@ def c8_burst(url: str, model: str, tokens: int) -> float:
     return 8 * tokens / wall
 
 
-def probe(url: str, target: str, shape: list[int], n: int, repeat: int) -> float:
-    """Median seconds of a BLS round trip (n tensors of ``shape`` out and back) measured inside the stub."""
-    out = post(url, "/v2/models/bls_probe/infer", {"inputs": [
-        {"name": "target", "datatype": "BYTES", "shape": [1], "data": [target]},
-        {"name": "kv_shape", "datatype": "INT64", "shape": [4], "data": shape},
-        {"name": "tensors", "datatype": "INT32", "shape": [1], "data": [n]},
-        {"name": "repeat", "datatype": "INT32", "shape": [1], "data": [repeat]}]})
-    return statistics.median(out["outputs"][0]["data"][1:])  # the first call warms up
-
-
-def in_process_step(onnx_file: Path, prompt_ids: list[int], tokens: int) -> float:
-    """Median seconds of one greedy decode step of the product's ``OrtRunner`` (1 thread), cache growing from the
-    prompt to prompt + ``tokens``."""
-    import numpy as np
-
-    from tritonrepo.triton_models.generate_engine import OrtRunner
-
-    runner = OrtRunner(str(onnx_file), threads=1)
-    n = len(prompt_ids)
-    logits, cache = runner.forward(np.array([prompt_ids], np.int64), np.ones((1, n), np.int64),
-                                   np.arange(n, dtype=np.int64)[None, :], None)
-    steps = []
-    for i in range(tokens):
-        tok = int(logits[0].argmax())
-        t = time.perf_counter()
-        logits, cache = runner.forward(np.array([[tok]], np.int64), np.ones((1, n + i + 1), np.int64),
-                                       np.array([[n + i]], np.int64), cache)
-        steps.append(time.perf_counter() - t)
-    return statistics.median(steps)
+def probe(url: str, target: str, shape: list[int], n: int, repeat: int, onnx_path: str = "") -> tuple[float, float]:
+    """Medians (seconds) measured inside the probe's stub: a BLS call to ``target`` with n tensors of ``shape``, and
+    (``onnx_path``: ``target`` is the decoder, one decode step) the same step in an in-stub onnxruntime session."""
+    inputs = [{"name": "target", "datatype": "BYTES", "shape": [1], "data": [target]},
+              {"name": "kv_shape", "datatype": "INT64", "shape": [4], "data": shape},
+              {"name": "tensors", "datatype": "INT32", "shape": [1], "data": [n]},
+              {"name": "repeat", "datatype": "INT32", "shape": [1], "data": [repeat + 1]}]
+    if onnx_path:
+        inputs.append({"name": "onnx_path", "datatype": "BYTES", "shape": [1], "data": [onnx_path]})
+    out = {o["name"]: o["data"] for o in post(url, "/v2/models/bls_probe/infer", {"inputs": inputs})["outputs"]}
+    return statistics.median(out["seconds"][1:]), statistics.median(out["local_seconds"][1:] or [0.0])
 
 
 def copy_time(nbytes: int, n: int) -> float:
@@ -225,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tokens", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=3, help="alternating (a)/(b) windows per size")
     ap.add_argument("--requests", type=int, default=2, help="c1 requests per window")
+    ap.add_argument("--repeat", type=int, default=5, help="calls per probe and KV length")
     args = ap.parse_args(argv)
     sizes = [s for s in args.sizes.split(",") if s]
 
@@ -250,9 +236,11 @@ def main(argv: list[str] | None = None) -> int:
         tok = AutoTokenizer.from_pretrained(repo / f"gpt2_{sizes[0]}" / "1" / "hf_model")
         prompt_ids = tok(generation.PROMPT).input_ids
         kv_len = len(prompt_ids) + args.tokens
+        lengths = {s: [kv_len, *(n for n in (128, 256, 512, 1000) if n < geo[s]["positions"] and n > kv_len)]
+                   for s in sizes}
         t = time.perf_counter()
-        results: dict[str, dict] = {s: {"a": [], "b": [], "exec": [], "step": [], "rt": [], "rt0": [], "ort": []}
-                                    for s in sizes}
+        results: dict[str, dict] = {s: {"a": [], "b": [], "exec": [], "step": []} for s in sizes}
+        steps: dict[tuple, list] = {}  # (size, kind, length) -> [seconds, ...]
         with TritonServer(repo) as server:
             print(f"server up with {len(list(repo.iterdir()))} models: {time.perf_counter() - t:.1f}s")
             url = server.http_url
@@ -263,8 +251,7 @@ def main(argv: list[str] | None = None) -> int:
             for r in range(args.rounds):
                 for size in sizes:
                     g, res = geo[size], results[size]
-                    order = ("a", "b") if r % 2 == 0 else ("b", "a")
-                    for design in order:
+                    for design in (("a", "b") if r % 2 == 0 else ("b", "a")):
                         model = f"gpt2_{size}" if design == "a" else f"bls_{size}"
                         sec, _, answer = c1_window(url, model, args.tokens, args.requests)
                         res[design].append(sec)
@@ -273,10 +260,15 @@ def main(argv: list[str] | None = None) -> int:
                             res["exec"].append(statistics.median(answer["exec_seconds"][1:]))
                             res["step"].append(statistics.median(answer["step_seconds"][1:]))
                     n = 2 * g["layers"]
-                    res["rt"].append(probe(url, f"echo_{size}", [1, g["kv_heads"], kv_len, g["head_dim"]], n, 11))
-                    res["rt0"].append(probe(url, f"echo_{size}", [1, g["kv_heads"], 1, g["head_dim"]], n, 11))
-                    res["ort"].append(in_process_step(repo / f"gpt2_{size}" / "1" / "onnx" / "model.onnx",
-                                                      prompt_ids, args.tokens))
+                    onnx_file = str(repo / f"gpt2_{size}" / "1" / "onnx" / "model.onnx")
+                    for length in [1, *lengths[size]]:
+                        shape = [1, g["kv_heads"], length, g["head_dim"]]
+                        steps.setdefault((size, "echo", length), []).append(
+                            probe(url, f"echo_{size}", shape, n, args.repeat)[0])
+                        if length > 1:
+                            bls, local = probe(url, f"dec_{size}", shape, n, args.repeat, onnx_file)
+                            steps.setdefault((size, "bls", length), []).append(bls)
+                            steps.setdefault((size, "local", length), []).append(local)
                     loads.append(load())
                 print(f"round {r + 1}/{args.rounds} done, load average {load():.1f}")
             c8 = {s: c8_burst(url, f"gpt2_{s}", args.tokens) for s in sizes}
@@ -295,23 +287,25 @@ def main(argv: list[str] | None = None) -> int:
         c8b = f"{c8_bls[size]:8.1f}" if size in c8_bls else f"{'serial':>8}"
         print(f"{size:5} {'(b) BLS loop -> onnxruntime model':34} {args.tokens / b:8.1f} {b / args.tokens * 1e3:8.1f} "
               f"{c8b}   ({b / a:.2f}x the product's time per token)")
-    print("\nper decode step (median)           " + "".join(f"{s:>12}" for s in sizes))
+        print(f"{'':5} {'(b) its decode step / of which exec()':34} {statistics.median(res['step']) * 1e3:7.2f}ms "
+              f"{statistics.median(res['exec']) * 1e3:7.2f}ms")
 
-    def row(label, values):
-        print(f"{label:36}" + "".join(f"{v:>12}" for v in values))
-
-    kv_bytes = {s: 2 * geo[s]["layers"] * geo[s]["kv_heads"] * kv_len * geo[s]["head_dim"] * 4 for s in sizes}
-    row(f"KV cache at {kv_len} tokens (each way)", [f"{kv_bytes[s] / 1e6:.2f} MB" for s in sizes])
-    row("logits back per step", [f"{geo[s]['vocab'] * 4 / 1e3:.0f} kB" for s in sizes])
-    med = {s: {k: statistics.median(v) * 1e3 for k, v in results[s].items() if v} for s in sizes}
-    row("(a) in-process ORT step", [f"{med[s]['ort']:.2f} ms" for s in sizes])
-    row("(b) whole BLS loop step", [f"{med[s]['step']:.2f} ms" for s in sizes])
-    row("(b)   of which exec()", [f"{med[s]['exec']:.2f} ms" for s in sizes])
-    row("BLS round trip, KV-sized tensors", [f"{med[s]['rt']:.2f} ms" for s in sizes])
-    row("BLS round trip, 1-token tensors", [f"{med[s]['rt0']:.2f} ms" for s in sizes])
-    row("exec() - ORT step (BLS overhead)", [f"{med[s]['exec'] - med[s]['ort']:.2f} ms" for s in sizes])
-    row("NumPy copy of the KV bytes, once", [f"{copy_time(kv_bytes[s], 2 * geo[s]['layers']) * 1e3:.2f} ms"
-                                              for s in sizes])
+    print(f"\none decode step, measured in one stub, the two designs call by call ({args.repeat} calls x "
+          f"{args.rounds} rounds, median); KV = past keys+values sent (present returned: one token more), "
+          f"logits {geo[sizes[0]]['vocab'] * 4 / 1e3:.0f} kB back")
+    print(f"{'size':5} {'KV len':>6} {'KV MB':>7} {'in-stub ORT':>11} {'BLS exec()':>10} {'BLS/ORT':>7} "
+          f"{'BLS-ORT':>8} {'echo RT':>8} {'copy x1':>8}")
+    med = {k: statistics.median(v) * 1e3 for k, v in steps.items()}
+    for size in sizes:
+        g = geo[size]
+        print(f"{size:5} {1:6} {2 * g['layers'] * g['kv_heads'] * g['head_dim'] * 4 / 1e6:7.3f} {'':>11} {'':>10} "
+              f"{'':>7} {'':>8} {med[(size, 'echo', 1)]:6.2f}ms")
+        for length in lengths[size]:
+            nbytes = 2 * g["layers"] * g["kv_heads"] * length * g["head_dim"] * 4
+            local, bls = med[(size, "local", length)], med[(size, "bls", length)]
+            print(f"{size:5} {length:6} {nbytes / 1e6:7.2f} {local:9.2f}ms {bls:8.2f}ms {bls / local:7.2f} "
+                  f"{bls - local:6.2f}ms {med[(size, 'echo', length)]:6.2f}ms "
+                  f"{copy_time(nbytes, 2 * g['layers']) * 1e3:6.3f}ms")
     print(f"\ntotal run time {time.perf_counter() - start:.0f}s")
     return 0
 

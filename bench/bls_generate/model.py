@@ -17,10 +17,14 @@ Config ``parameters``:
   Outputs ``text_output`` (TYPE_STRING [-1]); ``exec_seconds`` (TYPE_FP64 [-1]): wall time of each ``exec()`` call
   (prefill first); ``step_seconds`` (TYPE_FP64 [-1]): wall time of each whole step (tensor wrapping, ``exec()``,
   reading the outputs, argmax).
-* ``probe``: inputs ``target`` (TYPE_STRING [1], a model whose inputs are ``kv.0`` .. ``kv.{n-1}`` and outputs
-  ``kv_out.0`` ..), ``kv_shape`` (TYPE_INT64 [4]), ``tensors`` (TYPE_INT32 [1], n), ``repeat`` (TYPE_INT32 [1]);
-  output ``seconds`` (TYPE_FP64 [-1]): the wall time of each of ``repeat`` BLS calls sending n float32 tensors of
-  ``kv_shape`` and reading the n tensors back (``as_numpy``).
+* ``probe``: inputs ``target`` (TYPE_STRING [1], a model name), ``kv_shape`` (TYPE_INT64 [4]), ``tensors``
+  (TYPE_INT32 [1], n), ``repeat`` (TYPE_INT32 [1]), ``onnx_path`` (TYPE_STRING [1], optional); outputs ``seconds``
+  and ``local_seconds`` (TYPE_FP64 [-1]). Without ``onnx_path``, ``target`` is an identity model (inputs ``kv.0`` ..
+  ``kv.{n-1}``, outputs ``kv_out.N``) and ``seconds`` is the wall time of each of ``repeat`` BLS calls sending n
+  float32 tensors of ``kv_shape`` and reading them back (``as_numpy``). With ``onnx_path`` (the decoder graph that
+  ``target`` serves), every repeat runs ONE decode step on a random past of ``kv_shape`` twice, alternately: as a
+  BLS call to ``target`` (``seconds``) and in an onnxruntime session opened on ``onnx_path`` inside this stub, as
+  the product's module does (``local_seconds``, 1 intra-op thread).
 """
 
 import json
@@ -115,12 +119,47 @@ class TritonPythonModel:
         shape = tuple(int(d) for d in pb_utils.get_input_tensor_by_name(request, "kv_shape").as_numpy().reshape(-1))
         n = int(_scalar(request, "tensors"))
         repeat = int(_scalar(request, "repeat"))
-        arrays = {f"kv.{i}": np.random.default_rng(i).random(shape, dtype=np.float32) for i in range(n)}
-        names = [f"kv_out.{i}" for i in range(n)]
-        seconds = []
-        for _ in range(repeat):
-            t = time.perf_counter()
-            out = _call(target, arrays, names)
-            seconds.append(time.perf_counter() - t)
-        assert all(out[f"kv_out.{i}"].shape == shape for i in range(n))
-        return pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("seconds", np.array(seconds, np.float64))])
+        onnx_path = _scalar(request, "onnx_path")
+        rng = np.random.default_rng(0)
+        seconds, local = [], []
+        if onnx_path is None:
+            arrays = {f"kv.{i}": rng.random(shape, dtype=np.float32) for i in range(n)}
+            names = [f"kv_out.{i}" for i in range(n)]
+            for _ in range(repeat):
+                t = time.perf_counter()
+                out = _call(target, arrays, names)
+                seconds.append(time.perf_counter() - t)
+            assert all(out[f"kv_out.{i}"].shape == shape for i in range(n))
+        else:
+            session = self._session(onnx_path.decode() if isinstance(onnx_path, bytes) else str(onnx_path))
+            graph_inputs = {i.name for i in session.get_inputs()}
+            past_len = shape[2]
+            feed = {"input_ids": np.array([[1]], np.int64), "attention_mask": np.ones((1, past_len + 1), np.int64)}
+            if "position_ids" in graph_inputs:
+                feed["position_ids"] = np.array([[past_len]], np.int64)
+            for i in range(n // 2):
+                for kv in ("key", "value"):
+                    feed[f"past_key_values.{i}.{kv}"] = (rng.random(shape, dtype=np.float32) - 0.5)
+            names = ["logits"] + [f"present.{i}.{kv}" for i in range(n // 2) for kv in ("key", "value")]
+            for _ in range(repeat):
+                t = time.perf_counter()
+                out = _call(target, feed, names)
+                seconds.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                ref = session.run(names, feed)
+                local.append(time.perf_counter() - t)
+            assert np.allclose(out["logits"], ref[0], atol=1e-3), "BLS and in-stub logits differ"
+        return pb_utils.InferenceResponse(output_tensors=[
+            pb_utils.Tensor("seconds", np.array(seconds, np.float64)),
+            pb_utils.Tensor("local_seconds", np.array(local or [0.0], np.float64))])
+
+    def _session(self, path):
+        """An onnxruntime session on ``path`` (1 intra-op thread, as the product's ``OrtRunner`` with threads=1)."""
+        sessions = self.__dict__.setdefault("sessions", {})
+        if path not in sessions:
+            import onnxruntime as ort
+
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = 1
+            sessions[path] = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        return sessions[path]
