@@ -16,13 +16,15 @@ head 64) and its tiny one (2 layers, 2 heads, head 32); EOS disabled, so every r
 The two designs must give the same greedy text (checked).
 
 Printed per size: tokens/s and time per token at c1 (``/generate``, one request at a time; (a) and (b) measured in
-alternating windows, ``--rounds`` each, so the machine's load hits both alike; median of the windows), c8 for the
-product (the BLS loop does not batch: 8 concurrent requests are served one after the other, measured once on the
-tiny model), and the breakdown of one BLS step: the ``exec()`` time seen by the loop, a BLS round trip to an
-identity ONNX model (``kv.N`` -> ``kv_out.N``, same backend) with the tensors of one step's KV cache at prompt +
-``--tokens`` tokens and with 1-token tensors (the fixed cost of a call), the bytes moved per step, a NumPy copy of
-those bytes in this process, and the in-process onnxruntime decode step (the product's ``OrtRunner``, 1 thread).
-The load average is printed with every window.
+alternating windows, ``--rounds`` each, order swapped every round, so the machine's load hits both alike; median of
+the windows) with the BLS loop's own step and ``exec()`` times; c8 for the product (the BLS loop does not batch: 8
+concurrent requests are served one after the other, measured on the tiny model only). Then one decode step by KV
+length (prompt + ``--tokens``, 128, 256, 512, 1000 within the model's positions), measured inside one stub
+(``bls_probe``), call by call and alternately: a BLS ``exec()`` to the decoder model, and the same step in an
+onnxruntime session opened in that stub (what the product's module does, 1 thread); a BLS round trip to an
+identity ONNX model (``kv.N`` -> ``kv_out.N``, same backend) with the same KV tensors, and with 1-token tensors
+(the fixed cost of a call); the KV bytes, and one NumPy copy of them in this process. The load average range is
+printed with the results. ~3.5 min at load average 5-8 on 2 cores (the 124M export included).
 """
 
 from __future__ import annotations
