@@ -263,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
                             res["step"].append(statistics.median(answer["step_seconds"][1:]))
                     n = 2 * g["layers"]
                     onnx_file = str(repo / f"gpt2_{size}" / "1" / "onnx" / "model.onnx")
-                    for length in [1, *lengths[size]]:
+                    order = [1, *lengths[size]]  # reversed every other round: no length is always measured first
+                    for length in (order if r % 2 == 0 else order[::-1]):
                         shape = [1, g["kv_heads"], length, g["head_dim"]]
                         steps.setdefault((size, "echo", length), []).append(
                             probe(url, f"echo_{size}", shape, n, args.repeat)[0])
