@@ -147,6 +147,7 @@ def check_batched(server, model: str, key: str, datas: list[bytes], wants: list[
     them in fewer ``generate`` calls than requests. The record: the module's ``NAME: media batch: generate rows
     [..]`` log lines (the rows of each ``generate`` call). Returns the new lines' row lists."""
     import ast
+    import re
     import threading
     import time
     from concurrent.futures import ThreadPoolExecutor
@@ -171,7 +172,7 @@ def check_batched(server, model: str, key: str, datas: list[bytes], wants: list[
         else:
             assert len(pieces) == 1
     lines = [ln for ln in server.log().splitlines() if mark in ln][before:]
-    rows = [ast.literal_eval(ln.split(mark)[1].strip()) for ln in lines]
+    rows = [ast.literal_eval(re.match(r"\[[\d, ]*\]", ln.split(mark)[1]).group()) for ln in lines]
     assert sum(sum(r) for r in rows) == 9, rows  # every request ran once
     assert max(max(r) for r in rows) >= 2 and len([n for r in rows for n in r]) < 9, rows  # served together
     return rows

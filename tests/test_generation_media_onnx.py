@@ -16,12 +16,16 @@ from pathlib import Path
 
 import pytest
 from test_generation_media import (
+    BATCH_CLIPS,
+    BATCH_IMAGES,
     IMAGES,
     LONG,
     RATE,
     SHORT,
     _image,
     caption_references,
+    caption_text,
+    check_batched,
     check_captioner,
     served,
     whisper_generate_text,
@@ -182,6 +186,21 @@ def test_bad_image_gets_an_error_and_the_next_request_is_answered(server, ved, v
                 served(server, "captioner_onnx", body, stream=stream)
     want, _ = caption_references(ved, ved_pipe, IMAGES["portrait"])
     assert served(server, "captioner_onnx", {"image": IMAGES["portrait"], "max_tokens": MAX}, stream=False) == [want]
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_concurrent_onnx_media_requests_are_batched_and_equal_one_by_one(server, pipe, ved_pipe):
+    """8 concurrent requests of different inputs (Whisper, then images) on the ONNX models: exactly the PyTorch
+    pipeline's one-by-one texts, in fewer generate calls (engine cohorts) than requests."""
+    datas = [encode_wav(c, RATE) for c in BATCH_CLIPS]
+    wants = [whisper_pipeline_text(pipe, decode_audio(d, RATE)) for d in datas]
+    long_wav = encode_wav(LONG, RATE)
+    blocker_want = whisper_pipeline_text(pipe, decode_audio(long_wav, RATE), max_tokens=16)
+    check_batched(server, "whisper_onnx", "audio", datas, wants, {"audio": long_wav, "max_tokens": 16}, blocker_want)
+    wants = [caption_text(ved_pipe, d) for d in BATCH_IMAGES]
+    check_batched(server, "captioner_onnx", "image", BATCH_IMAGES, wants,
+                  {"image": IMAGES["landscape"], "max_tokens": 30}, caption_text(ved_pipe, IMAGES["landscape"], 30))
 
 
 @pytest.mark.server
