@@ -214,38 +214,44 @@ def _common_token(pipe, values, call) -> int:
     raise AssertionError("no token to end the rows at different lengths")
 
 
-@pytest.mark.parametrize("family", ["whisper", "ved"])
-def test_batched_rows_equal_one_by_one_in_process(ckpts, family):
-    """``run_batch`` of 8 different inputs: ONE ``generate`` call, and each text is exactly the pipeline's for that
-    input alone — with an end-of-sequence token the model does produce, so rows end at different steps (the others
-    go on; the finished rows' padding must not reach their text), one row streamed per client, and one client gone
-    after 3 pieces (its row stops, the others are unchanged)."""
+def check_batch_in_process(family: str, ckpt: Path, make_pipe=None) -> None:
+    """``run_batch`` of 8 different inputs: ONE ``generate`` call, and each text is exactly the PyTorch pipeline's
+    for that input alone — with an end-of-sequence token the model does produce (a common token of the greedy
+    texts), so rows end at different steps (the others go on; the finished rows' padding must not reach their
+    text), rows streamed to their own clients (one not streamed), and one client gone after 3 pieces (its row
+    stops, the others are unchanged). ``make_pipe(eos)``: the pipeline the module runs (default: the PyTorch
+    one)."""
     from transformers import pipeline
 
     from tritonrepo.triton_models.media_generate import Cancelled, MediaGenerator, MediaJob
 
     task = "automatic-speech-recognition" if family == "whisper" else "image-to-text"
-    pipe = pipeline(task, model=str(ckpts[family]), device="cpu")
+    ref = pipeline(task, model=str(ckpt), device="cpu")
     if family == "whisper":
         datas = [encode_wav(c, RATE) for c in BATCH_CLIPS]
         values = [decode_audio(d, RATE) for d in datas]
 
         def call(v):
-            return whisper_pipeline_text(pipe, v, max_tokens=24, chunk_length_s=0)
+            return whisper_pipeline_text(ref, v, max_tokens=24, chunk_length_s=0)
     else:
         datas = values = BATCH_IMAGES
 
         def call(v):
-            return caption_text(pipe, v, max_tokens=24)
-    eos = _common_token(pipe, values, call)
-    pipe.generation_config.eos_token_id = eos
+            return caption_text(ref, v, max_tokens=24)
+    eos = _common_token(ref, values, call)
+    ref.generation_config.eos_token_id = eos
     wants = [call(v) for v in values]
     assert len(set(wants)) >= 3 and len({len(w) for w in wants}) >= 3, wants
+    pipe = make_pipe(eos) if make_pipe else ref
     gen = MediaGenerator(pipe, task, decode_audio=decode_audio)
     pieces: list[list[str]] = [[] for _ in datas]
     jobs = [MediaJob(d, 24, pieces[k].append if k != 2 else None,
                      cancelled=(lambda k=k: k == 5 and len(pieces[5]) >= 3)) for k, d in enumerate(datas)]
-    gen.run_batch(jobs)
+    try:
+        gen.run_batch(jobs)
+    finally:
+        if getattr(pipe, "tritonrepo_engine", None) is not None:
+            pipe.tritonrepo_engine.shutdown()
     assert gen.batch_sizes == [8]
     for k, job in enumerate(jobs):
         if k == 5:
@@ -257,6 +263,11 @@ def test_batched_rows_equal_one_by_one_in_process(ckpts, family):
         else:  # the rest (here: the end-of-sequence token, an ordinary token for this test) comes last
             assert wants[k].startswith("".join(pieces[k])), (k, pieces[k])
     assert sum(len(p) for p in pieces) >= 12, pieces  # streamed token by token
+
+
+@pytest.mark.parametrize("family", ["whisper", "ved"])
+def test_batched_rows_equal_one_by_one_in_process(ckpts, family):
+    check_batch_in_process(family, ckpts[family])
 
 
 # -- Whisper on the real server -------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from test_generation_media import (
     _image,
     caption_references,
     caption_text,
+    check_batch_in_process,
     check_batched,
     check_captioner,
     served,
@@ -214,6 +215,29 @@ def test_onnx_golden_samples_replay(server, repo, capsys):
         assert infer_generation(name, repo / name, server.grpc_url, "grpc", texts=[], images=[], audios=[],
                                 stream=stream, max_tokens=None, sampling=None, chat=False, fmt=OutputFormat.text)
     assert capsys.readouterr().out.count("golden sample (transformers' greedy text): matches") == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("family", "name"), [("whisper", "whisper_onnx"), ("ved", "captioner_onnx")])
+def test_onnx_batched_rows_equal_one_by_one_in_process(repo, ckpt, ved, tmp_path, family, name):
+    """The staged graphs, run as the module runs them (in-process), on 8 inputs in one engine cohort: each text is
+    the PyTorch pipeline's alone, rows ending at different steps, one client cancelling (see
+    ``check_batch_in_process``)."""
+    import json
+    import shutil
+
+    from tritonrepo.triton_models.media_generate import onnx_pipeline
+
+    task = "automatic-speech-recognition" if family == "whisper" else "image-to-text"
+
+    def make_pipe(eos):
+        version = tmp_path / "1"
+        shutil.copytree(repo / name / "1", version)
+        path = version / "hf_model" / "generation_config.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), "eos_token_id": eos}))
+        return onnx_pipeline(task, str(version / "hf_model"), str(version))
+
+    check_batch_in_process(family, ckpt if family == "whisper" else ved, make_pipe)
 
 
 @pytest.mark.slow

@@ -203,17 +203,22 @@ class EngineGenerate:
     ``add-hf``. A ``max_new_tokens`` beyond the decoder's position table (less the decoder prompt) raises
     :class:`MediaRequestError`.
 
-    Returns ``[B, n]`` int64 token ids: each row's new tokens and the end-of-sequence token when one ended it (as
-    Whisper's ``generate`` returns them), right-padded with the end-of-sequence token.
+    Returns ``[B, n]`` int64 token ids: each row's new tokens, then — ``keep_eos`` — the end-of-sequence token when
+    one ended it (transformers' ``generate`` keeps it; Whisper's drops it: ``generate_with_fallback`` "remove eos
+    token"), right-padded with ``pad``.
 
     Args:
         engine: a ``Seq2SeqEngine`` (its ``rules.prompt`` is the decoder prompt).
         input_name: the encoder graph's input (``input_features`` / ``pixel_values``).
         eos: end-of-sequence ids.
+        keep_eos: the output keeps a row's end-of-sequence token (false for Whisper).
+        pad: the padding id (``None``: the first end-of-sequence id, else 0).
     """
 
-    def __init__(self, engine, input_name: str, eos: list[int]) -> None:
+    def __init__(self, engine, input_name: str, eos: list[int], keep_eos: bool = True, pad: int | None = None) -> None:
         self.engine, self.input_name, self.eos = engine, input_name, list(eos)
+        self.keep_eos = keep_eos
+        self.pad = pad if pad is not None else self.eos[0] if self.eos else 0
 
     def __call__(self, inputs=None, generation_config=None, max_new_tokens=None, streamer=None,
                  stopping_criteria=None, **kwargs):
@@ -278,9 +283,10 @@ class EngineGenerate:
             streamer.end()
         if any(seq.finish_reason == "error" for seq in seqs):
             raise RuntimeError("the ONNX encoder-decoder failed (see the server log)")
-        ids = [list(seq.tokens) + ([eos] if seq.finish_reason == "stop" and self.eos else []) for seq in seqs]
+        ids = [list(seq.tokens) + ([eos] if seq.finish_reason == "stop" and self.eos and self.keep_eos else [])
+               for seq in seqs]
         width = max(len(r) for r in ids)
-        return torch.tensor([r + [eos] * (width - len(r)) for r in ids], dtype=torch.long)
+        return torch.tensor([r + [self.pad] * (width - len(r)) for r in ids], dtype=torch.long)
 
     @staticmethod
     def _put(streamer, i: int, token: int) -> None:
@@ -331,7 +337,8 @@ def onnx_pipeline(task: str, folder: str, version_dir: str, onnx_folder: str = "
     rules = s2s.GenerationRules.from_pretrained(folder, eos)
     engine = s2s.Seq2SeqEngine(runner, pipe.tokenizer, eos, rules, max_batch=max_batch,
                                decoder_positions=s2s.decoder_positions(cfg))
-    pipe.model.generate = EngineGenerate(engine, runner.encoder_inputs[0], eos)
+    pipe.model.generate = EngineGenerate(engine, runner.encoder_inputs[0], eos, keep_eos=_keeps_eos(cfg),
+                                         pad=gen.pad_token_id)
     pipe.tritonrepo_engine = engine  # shut down with the model
     return pipe
 
@@ -523,7 +530,7 @@ class MediaGenerator:
                 else [it[k] for it in items] for k in items[0].keys()}
 
     @staticmethod
-    def _row(out, i: int, row: _Row):
+    def _row(out, i: int, row: _Row, keep_eos: bool):
         """Row ``i`` of the pipeline's batched ``forward`` output, batch-1 shaped (``loader_batch_item``), its
         ids cut after the row's own ``tokens`` (what it generated before its end-of-sequence token; later ids
         are padding that a one-request ``generate`` never produced).
@@ -534,11 +541,11 @@ class MediaGenerator:
         import torch  # noqa: PLC0415
 
         if isinstance(out, torch.Tensor):
-            return _cut_row(out, i, row)
+            return _cut_row(out, i, row, keep_eos)
         result = {}
         for k, element in out.items():
             if k == "tokens":
-                result[k] = _cut_row(element, i, row)
+                result[k] = _cut_row(element, i, row, keep_eos)
             elif element is None:
                 result[k] = None
             elif isinstance(element, torch.Tensor):
@@ -577,7 +584,7 @@ class MediaGenerator:
                 p.job.error = Cancelled()
                 continue
             try:
-                one = self._row(out, i, row)
+                one = self._row(out, i, row, _keeps_eos(pipe.model.config))
                 result = pipe.postprocess([one] if isinstance(pipe, ChunkPipeline) else one, **p.post)
                 p.job.text = _final_text(result, row.stream)
             except Exception as exc:  # noqa: BLE001 - this request's error
@@ -664,21 +671,25 @@ def _final_text(result, stream: _TextStream) -> str:
     return text
 
 
-def _cut_row(ids, i: int, row: _Row):
+def _keeps_eos(config) -> bool:
+    """Whether ``generate``'s output keeps the end-of-sequence token that ended a row: transformers' ``generate``
+    does, Whisper's removes it (``WhisperGenerationMixin.generate_with_fallback``: "remove eos token")."""
+    return getattr(config, "model_type", "") != "whisper"
+
+
+def _cut_row(ids, i: int, row: _Row, keep_eos: bool = True):
     """Row ``i`` of ``generate``'s ``[B, L]`` ids as ``[1, n]``: the decoder prompt when the output holds it
-    (``row.prompt``, as the streamer received it), then the row's own generated ids (``row.tokens``; the
-    end-of-sequence token only when the output holds it: Whisper's ``generate`` replaces it by padding, and drops
-    it with one request), without the padding after them (ids that a one-request ``generate`` never produced).
+    (``row.prompt``, as the streamer received it), then the row's own generated ids (``row.tokens``; their
+    end-of-sequence token only with ``keep_eos``: Whisper's ``generate`` drops it, see :func:`_keeps_eos`), without
+    the padding after them (ids that a one-request ``generate`` never produced).
 
     Raises:
         RuntimeError: the row's ids are not the streamed tokens (an output layout this code does not know).
     """
     ids_row = ids[i].tolist()
     start = len(row.prompt) if row.prompt and ids_row[:len(row.prompt)] == row.prompt else 0
-    n = len(row.tokens)
+    n = len(row.tokens) - (1 if row.ended and not keep_eos else 0)
     got = ids_row[start:start + n]
-    if row.ended and got[-1:] != row.tokens[-1:]:  # the end-of-sequence token is not in the output (Whisper)
-        n -= 1
-    if got[:n] != row.tokens[:n]:
+    if got != row.tokens[:n]:
         raise RuntimeError(f"generate's row {i} {ids_row} does not hold the streamed tokens {row.tokens}")
     return ids[i:i + 1, :start + n]
