@@ -175,6 +175,7 @@ def check_batched(server, model: str, key: str, datas: list[bytes], wants: list[
     rows = [ast.literal_eval(re.match(r"\[[\d, ]*\]", ln.split(mark)[1]).group()) for ln in lines]
     assert sum(sum(r) for r in rows) == 9, rows  # every request ran once
     assert max(max(r) for r in rows) >= 2 and len([n for r in rows for n in r]) < 9, rows  # served together
+    print(f"{model}: generate rows per batch {rows}")  # (pytest -s)
     return rows
 
 

@@ -284,17 +284,22 @@ class TritonPythonModel:
 
                 jobs.append(MediaJob(data, max_tokens, emit if stream else None, cancelled=sender.is_cancelled))
                 sent.append(pieces)
-            self.media.run_batch(jobs)
+            try:
+                self.media.run_batch(jobs)  # sets each job's text or error
+            except Exception as exc:  # noqa: BLE001 - not expected: the worker must go on serving
+                for job in jobs:
+                    if job.text is None and job.error is None:
+                        job.error = RuntimeError(f"{type(exc).__name__}: {exc}")
             pb_utils.Logger.log_info(f"{self.model_name}: media batch: generate rows {self.media.batch_sizes}")
             for (key, _, _, _, sender), job, pieces in zip(batch, jobs, sent):
                 try:
-                    if job.error is None:
+                    if job.error is None and job.text is not None:
                         self._media_respond(sender, job.text[len("".join(pieces)):], FINAL)
                     elif isinstance(job.error, Cancelled):
                         pb_utils.Logger.log_info(f"{key}-to-text cancelled by the client after {len(pieces)} pieces")
                         sender.send(flags=FINAL)
                     else:
-                        exc = job.error
+                        exc = job.error or RuntimeError("no answer")
                         message = str(exc) if isinstance(exc, MediaRequestError) else f"{type(exc).__name__}: {exc}"
                         sender.send(pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message)),
                                     flags=FINAL)
