@@ -276,6 +276,23 @@ def test_batched_rows_equal_one_by_one_in_process(ckpts, family):
     check_batch_in_process(family, ckpts[family])
 
 
+def test_run_batch_caps_groups_and_keeps_errors_per_request(pipes):
+    """``max_batch`` caps a ``generate`` call; requests with another ``max_tokens`` run in their own call; a broken
+    image and ``max_tokens`` 0 are errors of their own requests only; everyone else gets the one-by-one text."""
+    from tritonrepo.triton_models.media_generate import MediaGenerator, MediaJob, MediaRequestError
+
+    gen = MediaGenerator(pipes["ved"], "image-to-text", max_batch=3)
+    jobs = [MediaJob(d, MAX) for d in BATCH_IMAGES[:5]] + [MediaJob(b"\x89PNG broken", MAX),
+                                                           MediaJob(BATCH_IMAGES[5], 0),
+                                                           MediaJob(BATCH_IMAGES[6], 5), MediaJob(BATCH_IMAGES[7], 5)]
+    gen.run_batch(jobs)
+    assert gen.batch_sizes == [3, 2, 2]
+    for job, data, n in zip(jobs[:5] + jobs[7:], BATCH_IMAGES[:5] + BATCH_IMAGES[6:], [MAX] * 5 + [5, 5]):
+        assert job.error is None and job.text == caption_text(pipes["ved"], data, n)
+    assert isinstance(jobs[5].error, MediaRequestError) and str(jobs[5].error).startswith("image: cannot decode")
+    assert str(jobs[6].error) == "max_tokens must be > 0, got 0" and jobs[6].text is None
+
+
 # -- Whisper on the real server -------------------------------------------------------------------------------------
 
 @pytest.mark.server
