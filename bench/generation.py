@@ -13,6 +13,14 @@ vocab 50257, built from a config, no download). EOS is disabled so every request
 With ``--models ...,t5`` an encoder-decoder is measured too: a randomly initialised T5-small-sized model (60M: 6+6
 layers, d_model 512, 8 heads, vocab 32128), against ``model.generate`` and optimum's ``ORTModelForSeq2SeqLM``.
 
+With ``--models ...,whisper,ved`` speech recognition and image-to-text are measured too (served only: the
+module runs transformers' pipeline, whose one-request figure is c1): a randomly initialised Whisper (``small``:
+whisper-tiny-sized, d_model 384, 4+4 layers, 6 heads; 30 s windows) on a 4 s clip, and a VisionEncoderDecoder
+(``small``: ViT 224x224 patch 16, hidden 384, 6 layers + a GPT-2 decoder of the same size with cross-attention)
+on a PNG image; tokenizers and processors are tests/tiny_generative.py's, the end-of-sequence token is suppressed
+so every request generates exactly ``--tokens`` tokens. c8 = 8 concurrent requests (gRPC), which the module runs
+as one batch.
+
 Served figures: c1 = one request at a time (tokens/s = tokens / request time, via ``/generate``), TTFT =
 time to the first SSE event of ``/generate_stream``; c8 = 8 concurrent requests, total tokens / wall time.
 Goal: served c1 >= 0.8 x in-process, served c8 > served c1.
@@ -81,6 +89,109 @@ def build_t5_checkpoint(path: Path, size: str) -> Path:
     fast.save_pretrained(path)
     print(f"model: T5 {size}, {sum(p.numel() for p in model.parameters()) / 1e6:.0f}M parameters")
     return path
+
+
+def build_media_checkpoint(path: Path, family: str, size: str) -> Path:
+    """Whisper or VisionEncoderDecoder with random weights: tests/tiny_generative.py's tiny checkpoint (tokenizer,
+    processor, generation config), rebuilt at ``small`` size; the end-of-sequence token is suppressed."""
+    import torch
+    from transformers import (
+        AutoConfig,
+        GenerationConfig,
+        GPT2Config,
+        VisionEncoderDecoderConfig,
+        VisionEncoderDecoderModel,
+        ViTConfig,
+        ViTImageProcessor,
+        WhisperForConditionalGeneration,
+    )
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    import tiny_generative as tg
+
+    if family == "whisper":
+        tg.make_whisper(path)
+        cfg = AutoConfig.from_pretrained(path)
+        if size == "small":
+            cfg.update({"d_model": 384, "encoder_layers": 4, "decoder_layers": 4, "encoder_attention_heads": 6,
+                        "decoder_attention_heads": 6, "encoder_ffn_dim": 1536, "decoder_ffn_dim": 1536,
+                        "max_target_positions": 448, "init_std": 0.02})
+        torch.manual_seed(0)
+        model = WhisperForConditionalGeneration(cfg).eval()
+    else:
+        tg.make_vision_encoder_decoder(path)
+        old = AutoConfig.from_pretrained(path)
+        if size == "small":
+            enc = ViTConfig(image_size=224, patch_size=16, hidden_size=384, num_hidden_layers=6, num_attention_heads=6,
+                            intermediate_size=1536)
+            dec = GPT2Config(vocab_size=old.decoder.vocab_size, n_positions=128, n_embd=384, n_layer=6, n_head=6,
+                             bos_token_id=0, eos_token_id=0, add_cross_attention=True, is_decoder=True)
+            cfg = VisionEncoderDecoderConfig.from_encoder_decoder_configs(enc, dec)
+            cfg.decoder_start_token_id = cfg.pad_token_id = cfg.eos_token_id = 0
+            ViTImageProcessor(size={"height": 224, "width": 224}).save_pretrained(path)
+        else:
+            cfg = old
+        torch.manual_seed(0)
+        model = VisionEncoderDecoderModel(config=cfg).eval()
+    gen = GenerationConfig.from_pretrained(path)
+    gen.suppress_tokens = sorted(set(gen.suppress_tokens or []) | {0})  # id 0: <|endoftext|>, never generated
+    gen.max_length = 128 if size == "small" or family == "whisper" else 64
+    model.generation_config = gen
+    model.save_pretrained(path)
+    print(f"model: {family} {size}, {sum(p.numel() for p in model.parameters()) / 1e6:.0f}M parameters")
+    return path
+
+
+def media_body(family: str, tokens: int) -> dict:
+    """A 4 s noisy tone (WAV) or a 96x128 random PNG, and ``max_tokens``."""
+    import io
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    if family == "whisper":
+        from tritonrepo.triton_models.audio import encode_wav
+
+        t = np.arange(4 * 16000) / 16000
+        clip = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.1 * rng.standard_normal(t.size)).astype(np.float32)
+        return {"audio": encode_wav(clip, 16000), "max_tokens": tokens}
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)).save(buf, format="PNG")
+    return {"image": buf.getvalue(), "max_tokens": tokens}
+
+
+def served_media(url: str, model: str, body: dict, tokens: int, concurrency: int) -> dict[str, float]:
+    """Served tokens/s of ``body`` over gRPC: c1 one request at a time, else ``concurrency`` concurrent ones."""
+    from tritonrepo.client import generate_grpc_stream
+
+    def one():
+        pieces = list(generate_grpc_stream(url, model, body, stream=False))
+        assert pieces and pieces[0], pieces
+
+    one()  # warm up
+    if concurrency == 1:
+        return {"tok_s": tokens / timed(one)}
+    errors: list[Exception] = []
+
+    def worker():
+        try:
+            one()
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    def burst():
+        threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    wall = timed(burst)
+    if errors:
+        raise errors[0]
+    return {"tok_s": concurrency * tokens / wall}
 
 
 def timed(fn, repeat: int = 2) -> float:
@@ -182,7 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tokens", type=int, default=32)
     ap.add_argument("--size", choices=("small", "tiny"), default="small")
     ap.add_argument("--backends", default="python,onnx")
-    ap.add_argument("--models", default="gpt2", help="gpt2 and/or t5 (a T5-small-sized encoder-decoder)")
+    ap.add_argument("--models", default="gpt2", help="gpt2, t5 (a T5-small-sized encoder-decoder), whisper, ved "
+                    "(speech recognition / image-to-text), comma-separated")
     ap.add_argument("--threads", type=int, default=1,
                     help="intra-op threads for PyTorch/onnxruntime, in-process and served alike (default 1: on a "
                          "busy shared machine 2 OpenMP threads are up to 10x slower than 1)")
@@ -193,10 +305,21 @@ def main(argv: list[str] | None = None) -> int:
     from tritonrepo.config import ModelSettings
     from tritonrepo.server import TritonServer
 
+    import os
+
     families = [m for m in args.models.split(",") if m in ("gpt2", "t5")]
+    media = [m for m in args.models.split(",") if m in ("whisper", "ved")]
+    load = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory(prefix="gen-bench-") as tmp:
         repo = Path(tmp) / "repo"
         refs = {}
+        for fam in media:
+            ckpt = build_media_checkpoint(Path(tmp) / fam, fam, args.size)
+            for b in backends:
+                t = time.perf_counter()
+                add_hf(str(ckpt), AddOptions(repo=repo, name=f"{fam}_{b}", backend=b, settings=ModelSettings(
+                    parameters={"torch_threads": str(args.threads)})))
+                print(f"add-hf {fam} --backend {b}: {time.perf_counter() - t:.1f}s")
         for fam in families:
             ckpt = (build_checkpoint if fam == "gpt2" else build_t5_checkpoint)(Path(tmp) / fam, args.size)
             for b in backends:
@@ -215,15 +338,30 @@ def main(argv: list[str] | None = None) -> int:
                     shutil.copy2(f, onnx_dir)
             for b in backends:
                 refs[(fam, b)] = in_fresh_process(ckpt, args.tokens, b, args.threads, onnx_dir)
-        rows = []
+        rows, media_rows = [], []
         with TritonServer(repo) as server:
             for fam in families:
                 for b in backends:
                     c1 = served(server.http_url, f"{fam}_{b}", args.tokens, 1)
                     c8 = served(server.http_url, f"{fam}_{b}", args.tokens, 8)
                     rows.append((fam, b, refs[(fam, b)], c1, c8))
+            for fam in media:
+                body = media_body(fam, args.tokens)
+                for b in backends:
+                    c1 = served_media(server.grpc_url, f"{fam}_{b}", body, args.tokens, 1)
+                    c8 = served_media(server.grpc_url, f"{fam}_{b}", body, args.tokens, 8)
+                    media_rows.append((fam, b, c1, c8))
+            load.append(os.getloadavg()[0])
     ref_name = {("gpt2", "python"): "model.generate (PyTorch)", ("gpt2", "onnx"): "ORTModelForCausalLM.generate",
                 ("t5", "python"): "model.generate (PyTorch)", ("t5", "onnx"): "ORTModelForSeq2SeqLM.generate"}
+    print(f"\nmachine load (1-min average, {os.cpu_count()} cores): {load[0]:.1f} at the start, {load[-1]:.1f} at the end")
+    if media_rows:
+        print(f"\n{args.tokens} new tokens per request (speech / image to text), {args.threads} thread(s)")
+        print(f"{'model':8} {'backend':8} {'c1 tok/s':>9} {'c8 tok/s':>9} {'c8/c1':>6}")
+        for fam, b, c1, c8 in media_rows:
+            print(f"{fam:8} {b:8} {c1['tok_s']:9.1f} {c8['tok_s']:9.1f} {c8['tok_s'] / c1['tok_s']:6.2f}")
+    if not rows:
+        return 0
     print(f"\n{args.tokens} new tokens per request, prompt of {len(PROMPT.split())} words, {args.threads} thread(s)")
     print(f"{'model':5} {'backend':8} {'in-process reference':30} {'ref tok/s':>9} {'c1 tok/s':>9} {'c1/ref':>7} "
           f"{'c8 tok/s':>9} {'c8/c1':>6} {'ref TTFT':>9} {'TTFT':>8}")

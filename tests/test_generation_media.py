@@ -51,6 +51,9 @@ def _image(h: int, w: int, seed: int, fmt: str = "PNG") -> bytes:
 
 
 IMAGES = {"portrait": _image(48, 32, 0), "landscape": _image(32, 64, 1, "JPEG")}
+# 8 different inputs for the batching tests: one-window clips (< CHUNK_S) and images of different sizes
+BATCH_CLIPS = [_clip([(1 + 0.4 * k, 200 + 300 * k, k, 0.3)]) for k in range(8)]
+BATCH_IMAGES = [_image(24 + 4 * k, 40 - 2 * k, 10 + k) for k in range(8)]
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +133,57 @@ def served(server, model: str, body: dict, stream: bool) -> list[str]:
     return list(generate_grpc_stream(server.grpc_url, model, body, stream=stream))
 
 
+def caption_text(pipe, data: bytes, max_tokens: int = MAX) -> str:
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(data)).convert("RGB")
+    return pipe(img, generate_kwargs={"num_beams": 1, "max_new_tokens": max_tokens})[0]["generated_text"]
+
+
+def check_batched(server, model: str, key: str, datas: list[bytes], wants: list[str], blocker: dict,
+                  blocker_want: str) -> list[list[int]]:
+    """``blocker`` first (alone: the worker was idle), then the 8 ``datas`` concurrently while it runs (half of
+    them streamed): every text is exactly ``wants`` (the pipeline's, one request at a time), and the module ran
+    them in fewer ``generate`` calls than requests. The record: the module's ``NAME: media batch: generate rows
+    [..]`` log lines (the rows of each ``generate`` call). Returns the new lines' row lists."""
+    import ast
+    import re
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    mark = f"{model}: media batch: generate rows "
+    before = server.log().count(mark)
+    with ThreadPoolExecutor(9) as pool:
+        first = pool.submit(served, server, model, blocker, False)
+        time.sleep(0.05)
+        start = threading.Barrier(8)
+
+        def one(k):
+            start.wait()
+            return served(server, model, {key: datas[k], "max_tokens": MAX}, k % 2 == 1)
+
+        got = list(pool.map(one, range(8)))
+        assert first.result() == [blocker_want]
+    for k, pieces in enumerate(got):
+        assert "".join(pieces) == wants[k], k
+        if k % 2:
+            assert len([p for p in pieces if p]) > MAX // 2, (k, pieces)  # each row streamed token by token
+        else:
+            assert len(pieces) == 1
+    deadline = time.monotonic() + 10  # the stub's log lines reach the server's log on their own channel
+    while True:
+        lines = [ln for ln in server.log().splitlines() if mark in ln][before:]
+        rows = [ast.literal_eval(re.match(r"\[[\d, ]*\]", ln.split(mark)[1]).group()) for ln in lines]
+        if sum(sum(r) for r in rows) >= 9 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert sum(sum(r) for r in rows) == 9, rows  # every request ran once
+    assert max(max(r) for r in rows) >= 2 and len([n for r in rows for n in r]) < 9, rows  # served together
+    print(f"{model}: generate rows per batch {rows}")  # (pytest -s)
+    return rows
+
+
 # -- in-process: the module's pipeline steps are the pipeline's ---------------------------------------------------
 
 def test_media_generator_streams_the_pipeline_text_in_process(pipes):
@@ -147,6 +201,96 @@ def test_media_generator_streams_the_pipeline_text_in_process(pipes):
     with pytest.raises(Cancelled):
         gen.run(wav, MAX, emit=cut.append, cancelled=lambda: len(cut) >= 3)
     assert cut == pieces[:3]
+
+
+def _common_token(pipe, values, call) -> int:
+    """A token the greedy outputs hold at different positions (made the end-of-sequence token below, rows end
+    at different lengths)."""
+    from collections import Counter
+
+    ids = [pipe.tokenizer(call(v), add_special_tokens=False).input_ids for v in values]
+    firsts = Counter()
+    for row in ids:
+        for t in set(row):
+            firsts[t] += 1
+    for t, _ in firsts.most_common():
+        at = {row.index(t) if t in row else -1 for row in ids}
+        if len(at) >= 3:
+            return t
+    raise AssertionError("no token to end the rows at different lengths")
+
+
+def check_batch_in_process(family: str, ckpt: Path, make_pipe=None) -> None:
+    """``run_batch`` of 8 different inputs: ONE ``generate`` call, and each text is exactly the PyTorch pipeline's
+    for that input alone — with an end-of-sequence token the model does produce (a common token of the greedy
+    texts), so rows end at different steps (the others go on; the finished rows' padding must not reach their
+    text), rows streamed to their own clients (one not streamed), and one client gone after 3 pieces (its row
+    stops, the others are unchanged). ``make_pipe(eos)``: the pipeline the module runs (default: the PyTorch
+    one)."""
+    from transformers import pipeline
+
+    from tritonrepo.triton_models.media_generate import Cancelled, MediaGenerator, MediaJob
+
+    task = "automatic-speech-recognition" if family == "whisper" else "image-to-text"
+    ref = pipeline(task, model=str(ckpt), device="cpu")
+    if family == "whisper":
+        datas = [encode_wav(c, RATE) for c in BATCH_CLIPS]
+        values = [decode_audio(d, RATE) for d in datas]
+
+        def call(v):
+            return whisper_pipeline_text(ref, v, max_tokens=24, chunk_length_s=0)
+    else:
+        datas = values = BATCH_IMAGES
+
+        def call(v):
+            return caption_text(ref, v, max_tokens=24)
+    eos = _common_token(ref, values, call)
+    ref.generation_config.eos_token_id = eos
+    wants = [call(v) for v in values]
+    assert len(set(wants)) >= 3 and len({len(w) for w in wants}) >= 3, wants
+    pipe = make_pipe(eos) if make_pipe else ref
+    gen = MediaGenerator(pipe, task, decode_audio=decode_audio)
+    pieces: list[list[str]] = [[] for _ in datas]
+    jobs = [MediaJob(d, 24, pieces[k].append if k != 2 else None,
+                     cancelled=(lambda k=k: k == 5 and len(pieces[5]) >= 3)) for k, d in enumerate(datas)]
+    try:
+        gen.run_batch(jobs)
+    finally:
+        if getattr(pipe, "tritonrepo_engine", None) is not None:
+            pipe.tritonrepo_engine.shutdown()
+    assert gen.batch_sizes == [8]
+    for k, job in enumerate(jobs):
+        if k == 5:
+            assert isinstance(job.error, Cancelled) and len(pieces[5]) == 3, (job.error, pieces[5])
+            continue
+        assert job.error is None and job.text == wants[k], (k, job.error)
+        if k == 2:
+            assert not pieces[k]
+        else:  # the rest (here: the end-of-sequence token, an ordinary token for this test) comes last
+            assert wants[k].startswith("".join(pieces[k])), (k, pieces[k])
+    assert sum(len(p) for p in pieces) >= 12, pieces  # streamed token by token
+
+
+@pytest.mark.parametrize("family", ["whisper", "ved"])
+def test_batched_rows_equal_one_by_one_in_process(ckpts, family):
+    check_batch_in_process(family, ckpts[family])
+
+
+def test_run_batch_caps_groups_and_keeps_errors_per_request(pipes):
+    """``max_batch`` caps a ``generate`` call; requests with another ``max_tokens`` run in their own call; a broken
+    image and ``max_tokens`` 0 are errors of their own requests only; everyone else gets the one-by-one text."""
+    from tritonrepo.triton_models.media_generate import MediaGenerator, MediaJob, MediaRequestError
+
+    gen = MediaGenerator(pipes["ved"], "image-to-text", max_batch=3)
+    jobs = [MediaJob(d, MAX) for d in BATCH_IMAGES[:5]] + [MediaJob(b"\x89PNG broken", MAX),
+                                                           MediaJob(BATCH_IMAGES[5], 0),
+                                                           MediaJob(BATCH_IMAGES[6], 5), MediaJob(BATCH_IMAGES[7], 5)]
+    gen.run_batch(jobs)
+    assert gen.batch_sizes == [3, 2, 2]
+    for job, data, n in zip(jobs[:5] + jobs[7:], BATCH_IMAGES[:5] + BATCH_IMAGES[6:], [MAX] * 5 + [5, 5]):
+        assert job.error is None and job.text == caption_text(pipes["ved"], data, n)
+    assert isinstance(jobs[5].error, MediaRequestError) and str(jobs[5].error).startswith("image: cannot decode")
+    assert str(jobs[6].error) == "max_tokens must be > 0, got 0" and jobs[6].text is None
 
 
 # -- Whisper on the real server -------------------------------------------------------------------------------------
@@ -207,6 +351,24 @@ def check_captioner(server, model, ckpt, pipe) -> None:
         assert len([p for p in pieces if p]) > MAX // 2, (name, pieces)
         texts.add(want)
     assert len(texts) == 2
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_concurrent_media_requests_are_batched_and_equal_one_by_one(server, pipes):
+    """8 concurrent Whisper requests, then 8 image requests, each of a different input: exactly the texts of
+    one-by-one requests, served in fewer generate calls than requests (the module's log of its batches)."""
+    datas = [encode_wav(c, RATE) for c in BATCH_CLIPS]
+    wants = [whisper_pipeline_text(pipes["whisper"], decode_audio(d, RATE)) for d in datas]
+    assert len(set(wants)) >= 3
+    long_wav = encode_wav(LONG, RATE)  # four chunks: run alone, while the 8 arrive
+    blocker_want = whisper_pipeline_text(pipes["whisper"], decode_audio(long_wav, RATE), max_tokens=16)
+    check_batched(server, "whisper", "audio", datas, wants, {"audio": long_wav, "max_tokens": 16}, blocker_want)
+    wants = [caption_text(pipes["ved"], d) for d in BATCH_IMAGES]
+    assert len(set(wants)) >= 3
+    blocker = {"image": IMAGES["landscape"], "max_tokens": 30}
+    check_batched(server, "captioner", "image", BATCH_IMAGES, wants, blocker,
+                  caption_text(pipes["ved"], IMAGES["landscape"], 30))
 
 
 # -- bad requests ---------------------------------------------------------------------------------------------------

@@ -19,12 +19,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 from test_generation_media import (
+    BATCH_CLIPS,
+    BATCH_IMAGES,
     IMAGES,
     LONG,
     RATE,
     SHORT,
     _image,
     caption_references,
+    caption_text,
+    check_batch_in_process,
+    check_batched,
     check_captioner,
     served,
     whisper_generate_text,
@@ -214,6 +219,21 @@ def test_bad_image_gets_an_error_and_the_next_request_is_answered(server, ved, v
 
 @pytest.mark.server
 @pytest.mark.slow
+def test_concurrent_onnx_media_requests_are_batched_and_equal_one_by_one(server, pipe, ved_pipe):
+    """8 concurrent requests of different inputs (Whisper, then images) on the ONNX models: exactly the PyTorch
+    pipeline's one-by-one texts, in fewer generate calls (engine cohorts) than requests."""
+    datas = [encode_wav(c, RATE) for c in BATCH_CLIPS]
+    wants = [whisper_pipeline_text(pipe, decode_audio(d, RATE)) for d in datas]
+    long_wav = encode_wav(LONG, RATE)
+    blocker_want = whisper_pipeline_text(pipe, decode_audio(long_wav, RATE), max_tokens=16)
+    check_batched(server, "whisper_onnx", "audio", datas, wants, {"audio": long_wav, "max_tokens": 16}, blocker_want)
+    wants = [caption_text(ved_pipe, d) for d in BATCH_IMAGES]
+    check_batched(server, "captioner_onnx", "image", BATCH_IMAGES, wants,
+                  {"image": IMAGES["landscape"], "max_tokens": 30}, caption_text(ved_pipe, IMAGES["landscape"], 30))
+
+
+@pytest.mark.server
+@pytest.mark.slow
 def test_onnx_golden_samples_replay(server, repo, capsys):
     """The manifests' golden samples (the PyTorch pipeline's greedy text, no max_tokens; CTC: its text) replay
     exactly."""
@@ -224,6 +244,29 @@ def test_onnx_golden_samples_replay(server, repo, capsys):
         assert infer_generation(name, repo / name, server.grpc_url, "grpc", texts=[], images=[], audios=[],
                                 stream=stream, max_tokens=None, sampling=None, chat=False, fmt=OutputFormat.text)
     assert capsys.readouterr().out.count("golden sample (transformers' greedy text): matches") == 3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("family", "name"), [("whisper", "whisper_onnx"), ("ved", "captioner_onnx")])
+def test_onnx_batched_rows_equal_one_by_one_in_process(repo, ckpt, ved, tmp_path, family, name):
+    """The staged graphs, run as the module runs them (in-process), on 8 inputs in one engine cohort: each text is
+    the PyTorch pipeline's alone, rows ending at different steps, one client cancelling (see
+    ``check_batch_in_process``)."""
+    import json
+    import shutil
+
+    from tritonrepo.triton_models.media_generate import onnx_pipeline
+
+    task = "automatic-speech-recognition" if family == "whisper" else "image-to-text"
+
+    def make_pipe(eos):
+        version = tmp_path / "1"
+        shutil.copytree(repo / name / "1", version)
+        path = version / "hf_model" / "generation_config.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), "eos_token_id": eos}))
+        return onnx_pipeline(task, str(version / "hf_model"), str(version))
+
+    check_batch_in_process(family, ckpt if family == "whisper" else ved, make_pipe)
 
 
 @pytest.mark.slow

@@ -34,10 +34,12 @@ default ``hf_model``), ``onnx_file`` (ONNX runtime: the decoder graph, relative 
 Speech recognition and image-to-text (``runtime`` = ``pipeline``): input ``audio`` (TYPE_STRING, WAV/FLAC/OGG
 bytes) or ``image`` (TYPE_STRING, encoded bytes), optional ``max_tokens`` and ``stream``, output ``text_output``;
 run by ``tritonrepo_media_generate.py`` (transformers' pipeline steps, greedy, streamed token by token for
-Whisper and image-to-text; long audio chunked with config parameter ``chunk_length_s``; ``num_beams``), one
-request at a time in ``execute``. With config parameter ``media_runtime`` = ``onnx`` (Whisper ``--backend onnx``)
-the pipeline's ``generate`` is the encoder-decoder engine on optimum's graphs in ``onnx_folder``
-(``tritonrepo_media_generate.onnx_pipeline``).
+Whisper and image-to-text; long audio chunked with config parameter ``chunk_length_s``; ``num_beams``) in a worker
+thread: the requests waiting when it is free (up to ``max_batch``, default 8) run together, one ``generate`` for
+the ones of one image or one audio window (``MediaGenerator.run_batch``; multi-chunk audio, beam search and CTC
+one at a time), each logged as ``NAME: media batch: generate rows [..]``. With config parameter ``media_runtime`` =
+``onnx`` (Whisper / VisionEncoderDecoder ``--backend onnx``) the pipeline's ``generate`` is the encoder-decoder
+engine on optimum's graphs in ``onnx_folder`` (``tritonrepo_media_generate.onnx_pipeline``), a batch one cohort.
 
 A bad request (bad JSON, ``max_tokens <= 0``, a prompt that with ``max_tokens`` exceeds the context,
 undecodable audio or image bytes) gets an error response of its own; the model keeps serving. A cancelled
@@ -92,6 +94,7 @@ class TritonPythonModel:
         from transformers import AutoConfig, AutoTokenizer, GenerationConfig  # noqa: PLC0415
 
         self.config = json.loads(args["model_config"])
+        self.model_name = args["model_name"]
         if not pb_utils.using_decoupled_model_transaction_policy(self.config):
             raise pb_utils.TritonModelException("this model needs model_transaction_policy { decoupled: true }")
         out_cfg = pb_utils.get_output_config_by_name(self.config, "text_output")
@@ -113,19 +116,21 @@ class TritonPythonModel:
             from transformers import pipeline  # noqa: PLC0415
 
             self.task = _param(self.config, "task", "automatic-speech-recognition")
+            max_batch = int(_param(self.config, "max_batch", "8"))
             if _param(self.config, "media_runtime", "torch") == "onnx":  # Whisper --backend onnx
                 from tritonrepo_media_generate import onnx_pipeline  # noqa: PLC0415
 
                 self.pipeline = onnx_pipeline(self.task, folder, version_dir,
-                                              _param(self.config, "onnx_folder", "onnx"), threads=int(threads or 0))
+                                              _param(self.config, "onnx_folder", "onnx"), threads=int(threads or 0),
+                                              max_batch=max_batch)
             else:
                 self.pipeline = pipeline(self.task, model=folder, device="cpu")
             self.media = MediaGenerator(
                 self.pipeline, self.task, chunk_length_s=float(_param(self.config, "chunk_length_s", "0")),
-                decode_audio=decode_audio, num_beams=int(_param(self.config, "num_beams", "1")),
+                decode_audio=decode_audio, num_beams=int(_param(self.config, "num_beams", "1")), max_batch=max_batch,
             )
-            # one worker thread runs the requests in order (as the engine thread does for text): execute returns at
-            # once, and response_sender.is_cancelled() is polled from this thread, never from execute's
+            # one worker thread runs the requests, the ones waiting together (as the engine thread does for text):
+            # execute returns at once, and response_sender.is_cancelled() is polled from this thread, never execute's
             self.media_jobs = queue.Queue()
             self.media_thread = threading.Thread(target=self._media_loop, name="tritonrepo-media", daemon=True)
             self.media_thread.start()
@@ -247,41 +252,67 @@ class TritonPythonModel:
         self.media_jobs.put((key, bytes(data[0]), max_tokens, stream, sender))
 
     def _media_loop(self):
-        """Worker thread: answer queued jobs one at a time — one response, or with ``stream`` one per new piece
-        of text and a final one with the rest (``tritonrepo_media_generate.py``); errors are that request's."""
-        from tritonrepo_media_generate import Cancelled, MediaRequestError  # noqa: PLC0415
+        """Worker thread: take the first queued job and every job queued behind it (up to ``max_batch``) and answer
+        them together (``MediaGenerator.run_batch``: one ``generate`` for the requests that can share one) — one
+        response each, or with ``stream`` one per new piece of text and a final one with the rest; errors and
+        cancellations are each request's own. Logs ``NAME: media batch: generate rows [..]`` (the rows of each
+        ``generate`` call of the batch), the record of what ran together."""
+        from tritonrepo_media_generate import Cancelled, MediaJob, MediaRequestError  # noqa: PLC0415
 
-        while True:
-            job = self.media_jobs.get()
-            if job is None:  # unloading: stop the ONNX pipeline's engine thread too
-                engine = getattr(self.pipeline, "tritonrepo_engine", None)
-                if engine is not None:
-                    engine.shutdown()
-                return
-            key, data, max_tokens, stream, sender = job
-            sent: list[str] = []
-
-            def respond(text: str, flags: int, sender=sender) -> None:
-                out = pb_utils.Tensor("text_output", np.array([text.encode("utf-8")], dtype=self.out_dtype))
-                sender.send(pb_utils.InferenceResponse(output_tensors=[out]), flags=flags)
-
-            def emit(piece: str, sent=sent, respond=respond) -> None:
-                sent.append(piece)
-                respond(piece, 0)
-
-            try:
-                text = self.media.run(data, max_tokens, emit if stream else None, cancelled=sender.is_cancelled)
-                respond(text[len("".join(sent)):], FINAL)
-            except Cancelled:
-                pb_utils.Logger.log_info(f"{key}-to-text cancelled by the client after {len(sent)} pieces")
-                sender.send(flags=FINAL)
-            except Exception as exc:  # noqa: BLE001 - this request's error only (MediaRequestError: bad bytes)
-                message = str(exc) if isinstance(exc, MediaRequestError) else f"{type(exc).__name__}: {exc}"
+        stop = False
+        while not stop:
+            first = self.media_jobs.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < self.media.max_batch:
                 try:
-                    sender.send(pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message)),
-                                flags=FINAL)
+                    job = self.media_jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stop = True
+                    break
+                batch.append(job)
+            jobs, sent = [], []
+            for key, data, max_tokens, stream, sender in batch:
+                pieces: list[str] = []
+
+                def emit(piece: str, pieces=pieces, sender=sender) -> None:
+                    pieces.append(piece)
+                    self._media_respond(sender, piece, 0)
+
+                jobs.append(MediaJob(data, max_tokens, emit if stream else None, cancelled=sender.is_cancelled))
+                sent.append(pieces)
+            try:
+                self.media.run_batch(jobs)  # sets each job's text or error
+            except Exception as exc:  # noqa: BLE001 - not expected: the worker must go on serving
+                for job in jobs:
+                    if job.text is None and job.error is None:
+                        job.error = RuntimeError(f"{type(exc).__name__}: {exc}")
+            pb_utils.Logger.log_info(f"{self.model_name}: media batch: generate rows {self.media.batch_sizes}")
+            for (key, _, _, _, sender), job, pieces in zip(batch, jobs, sent):
+                try:
+                    if job.error is None and job.text is not None:
+                        self._media_respond(sender, job.text[len("".join(pieces)):], FINAL)
+                    elif isinstance(job.error, Cancelled):
+                        pb_utils.Logger.log_info(f"{key}-to-text cancelled by the client after {len(pieces)} pieces")
+                        sender.send(flags=FINAL)
+                    else:
+                        exc = job.error or RuntimeError("no answer")
+                        message = str(exc) if isinstance(exc, MediaRequestError) else f"{type(exc).__name__}: {exc}"
+                        sender.send(pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message)),
+                                    flags=FINAL)
                 except Exception:  # noqa: BLE001, S110 - the client is gone
                     pass
+            del batch, jobs, sent
+        engine = getattr(self.pipeline, "tritonrepo_engine", None)  # unloading: stop the ONNX pipeline's engine too
+        if engine is not None:
+            engine.shutdown()
+
+    def _media_respond(self, sender, text: str, flags: int) -> None:
+        out = pb_utils.Tensor("text_output", np.array([text.encode("utf-8")], dtype=self.out_dtype))
+        sender.send(pb_utils.InferenceResponse(output_tensors=[out]), flags=flags)
 
     def execute(self, requests):
         """Queue every request; responses come from the engine thread. Returns ``None`` (decoupled)."""
