@@ -11,9 +11,10 @@ Config ``parameters`` honoured: ``intra_op_thread_count`` and ``inter_op_thread_
 
 The intra-op workers do not spin between runs (``session.intra_op.allow_spinning = 0``): this stub is a process of
 its own that shares the cores with tritonserver's threads (which deliver each request and response) and with the
-other stubs, and a worker spinning after a run takes a core from exactly those. Measured on a served MiniLM (2
-threads, concurrency 1): 4.8-7.7 ms of CPU per request instead of 7.8-11.9 ms, latency unchanged
-(docs/performance.md).
+other stubs, and a worker spinning after a run takes a core from exactly those. Measured on the served MiniLM core
+(2 threads, concurrency 1, 2 vCPUs): Triton's ``compute_infer`` exceeded the time spent in ``execute`` by 2.4 ms per
+request with spinning (the stub's own message handling waited for a core), by 0.2-0.35 ms without; client latency
+6.7 ms instead of 10.6-12.3 ms (docs/performance.md, "Where the time of a served request goes").
 """
 
 import os
