@@ -1,7 +1,7 @@
 """Benchmark: the served MiniLM embedding pipeline and its ONNX core vs the same work in one process, and memory.
 
     python bench/serving.py [--duration 6] [--rounds 3] [--concurrency 1,4,16] [--backend onnx|python]
-                            [--instance-count N --threads T]
+                            [--instance-count N --threads T] [--in-process-spinning 0|1]
 
 Builds ``add-hf --pipeline`` of the real all-MiniLM-L6-v2 in a temporary repository (ONNX core: tokenizer -> one
 ONNX graph with pooling and normalisation folded in; the tokenizer step pads to length buckets), serves it with the
@@ -56,11 +56,17 @@ def _load1() -> float:
     return os.getloadavg()[0]
 
 
+#: ``session.intra_op.allow_spinning`` of the in-process session ("1": ONNX Runtime's default; the served stand-in
+#: backend uses "0"); ``--in-process-spinning``.
+SPINNING = {"value": "1"}
+
+
 def _session(model_onnx: Path, threads: int):
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+    so.add_session_config_entry("session.intra_op.allow_spinning", SPINNING["value"])
     return ort.InferenceSession(str(model_onnx), so, providers=["CPUExecutionProvider"])
 
 
@@ -205,7 +211,11 @@ def main() -> None:
     ap.add_argument("--backend", default="onnx")
     ap.add_argument("--instance-count", type=int, default=None, help="core instances (default: the machine rule)")
     ap.add_argument("--threads", type=int, default=None, help="intra-op threads per core instance")
+    ap.add_argument("--in-process-spinning", choices=["0", "1"], default="1",
+                    help="ONNX Runtime's allow_spinning for the in-process session (1: its default; the served "
+                         "stand-in backend does not spin)")
     args = ap.parse_args()
+    SPINNING["value"] = args.in_process_spinning
     levels = [int(x) for x in args.concurrency.split(",")]
     window = args.duration / args.rounds
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
@@ -247,7 +257,7 @@ def main() -> None:
         cpu = open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": \t")
         count = core_cfg.instance_group[0].count if core_cfg.instance_group else 1
         print(f"\n{cpu}, {os.cpu_count()} CPUs (shared); {count} core instance(s) x {threads} intra-op thread(s); gRPC; {args.rounds} alternating "
-              f"windows of {window:.2g}s per side and level")
+              f"windows of {window:.2g}s per side and level; in-process session spinning {SPINNING['value']}")
         print(f"{'what':9s} {'conc':>4s} {'served/s':>9s} {'in-proc/s':>10s} {'ratio':>6s} {'p99 ms':>7s} "
               f"{'avg batch':>9s} {'load1':>11s}")
         for what, level, srv, loc, p, b, lo, hi in rows:
