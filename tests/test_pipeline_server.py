@@ -261,3 +261,24 @@ def test_quantised_pipeline_golden_replays_with_the_quality_gate_tolerance(serve
     assert 1e-4 < replay <= g.atol  # the fp32 tolerance would refuse this (correct) int8 answer
     result = CliRunner().invoke(app, ["infer", "q8", "--repo", str(repo), "--url", server.http_url])
     assert result.exit_code == 0, result.output
+
+
+def test_ensemble_pipeline_for_a_quantised_core_uses_the_quality_gate_tolerance(served, tmp_path):
+    """`ensemble --pipeline-for` around an int8 core added before (no pipeline) gives the ensemble's golden sample
+    (fp32 reference answers) the core's recorded replay tolerance, as `add-hf --pipeline --quantize` does, not the
+    fp32 parity atol; the wrapped pipeline's answers replay within it on the real server."""
+    import shutil
+
+    from tritonrepo.manifest import read_manifest
+
+    repo, server = served
+    shutil.copytree(repo / "q8_model", tmp_path / "q8_model")  # the quantised core alone, as add-hf wrote it
+    record = read_manifest(tmp_path / "q8_model").versions[-1]
+    assert record.replay_atol == pytest.approx(golden_sample(repo / "q8").atol) and record.replay_atol > 1e-4
+    result = CliRunner().invoke(app, ["ensemble", "wrapped", "--repo", str(tmp_path), "--pipeline-for", "q8_model"])
+    assert result.exit_code == 0, result.output
+    g = golden_sample(tmp_path / "wrapped")
+    assert g.atol == pytest.approx(record.replay_atol)
+    # wrapped = tokenizer -> q8_model, the same steps as the served q8 pipeline: replay its golden sample there
+    replay = max_abs_diff(infer(server.http_url, "q8", g.inputs), g.outputs)
+    assert 1e-4 < replay <= g.atol  # the fp32 parity atol (1e-4) would refuse this correct int8 answer

@@ -338,4 +338,5 @@ def _record(checkpoint, task, options, backend, ver, result: ExportResult, files
         files=files,
         samples=[sample],
         created_at=now_iso(),
+        replay_atol=result.tolerance or 0.0,
     )

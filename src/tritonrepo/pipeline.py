@@ -140,7 +140,9 @@ def pipeline_for_model(repo: Path, name: str, core_name: str, options: AddOption
     """Wrap a model already in ``repo`` (added by ``add-hf``) in pre/post-processing and an ensemble ``name``.
 
     ``source`` is what :func:`pipeline_source` returned (the CLI checks before heavy imports), else it is
-    computed here. All steps are committed or none.
+    computed here. All steps are committed or none. Around an optimised/quantised core the ensemble's golden sample
+    (the fp32 reference's answers) gets the core's recorded replay tolerance (:func:`core_replay_tolerance`) as
+    ``add-hf --pipeline --quantize`` gives it, not the fp32 parity ``atol``.
 
     Raises:
         TritonRepoError: as :func:`pipeline_source`, or a clash with existing models without ``force``.
@@ -148,11 +150,23 @@ def pipeline_for_model(repo: Path, name: str, core_name: str, options: AddOption
     validate_model_name(name)
     checkpoint, spec, core_cfg = source or pipeline_source(repo, core_name, options, checkpoint_ref)
     with staging_dir(repo, name) as tmp:
-        staged, steps, ens_cfg = _stage_around(repo, tmp, name, checkpoint, spec, core_name, core_cfg, options)
+        staged, steps, ens_cfg = _stage_around(repo, tmp, name, checkpoint, spec, core_name, core_cfg, options,
+                                               tolerance=core_replay_tolerance(repo / core_name))
         precheck_commits(tmp, repo, staged, force=options.force)
         for step, ver in staged:
             commit_model(tmp / step, repo / step, ver, force=options.force)
     return PipelineResult(name, steps, None, ens_cfg)
+
+
+def core_replay_tolerance(core_dir: Path) -> float | None:
+    """The replay tolerance recorded for the latest version of the model in ``core_dir`` (``VersionRecord.replay_atol``:
+    the quality gate's figure × 2 for a graph made by ``add-hf --optimize/--quantize``), ``None`` when there is none
+    (an fp32 graph, or no manifest): the golden sample of an ensemble around it then uses the parity ``atol``."""
+    from tritonrepo.manifest import read_manifest  # noqa: PLC0415
+
+    manifest = read_manifest(core_dir)
+    record = manifest.versions[-1] if manifest and manifest.versions else None
+    return record.replay_atol if record is not None and record.replay_atol > 0 else None
 
 
 def pipeline_tasks() -> list[str]:

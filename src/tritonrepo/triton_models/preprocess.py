@@ -15,6 +15,7 @@ A fixed module; config ``parameters`` say what it does:
   ``transformers`` (``AutoTokenizer``, for slow tokenizers);
 * ``pad_id``, ``pad_token``, ``pad_type_id``, ``padding_side``, ``truncation_side`` — how the transformers
   tokenizer pads and truncates (engine ``tokenizers``), so the ids are the same as transformers' (tested);
+* ``TOKENIZERS_PARALLELISM`` is ``false`` in this process unless the server's environment sets it;
 * ``length_buckets`` — text only, e.g. ``16,32,64,128,256`` (written by ``add-hf --pipeline`` when the core model is
   an ONNX model, which the ONNX Runtime backend batches only with equal shapes): each request's tokens are padded
   further, on the padding side, to the smallest bucket that holds its longest text (:func:`pad_to_bucket`), so
@@ -33,6 +34,10 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# Each request's texts are tokenised on the calling thread: a rayon pool (one thread per core, spinning between jobs)
+# costs more than it gains on a request's few short texts and competes with the ONNX Runtime threads of the core
+# model's stub for the same cores (docs/performance.md, "Where the time of a served request goes").
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np  # noqa: E402
 from tritonrepo_limits import Limits  # noqa: E402

@@ -7,7 +7,14 @@ onnxruntime's Python API on the CPU and, at load time, refuses a config the nati
 with the native backend's messages (:mod:`ort_checks`). Development and CI only: production should use the
 NGC container's native backend, which reads the same configs.
 
-Config ``parameters`` honoured: ``intra_op_thread_count`` (as the native backend).
+Config ``parameters`` honoured: ``intra_op_thread_count`` and ``inter_op_thread_count`` (as the native backend).
+
+The intra-op workers do not spin between runs (``session.intra_op.allow_spinning = 0``): this stub is a process of
+its own that shares the cores with tritonserver's threads (which deliver each request and response) and with the
+other stubs, and a worker spinning after a run takes a core from exactly those. Measured on the served MiniLM core
+(2 threads, concurrency 1, 2 vCPUs): Triton's ``compute_infer`` exceeded the time spent in ``execute`` by 2.4 ms per
+request with spinning (the stub's own message handling waited for a core), by 0.2-0.35 ms without; client latency
+6.7 ms instead of 10.6-12.3 ms (docs/performance.md, "Where the time of a served request goes").
 """
 
 import os
@@ -48,6 +55,10 @@ class TritonPythonModel:
         threads = config.get("parameters", {}).get("intra_op_thread_count", {}).get("string_value")
         if threads:
             options.intra_op_num_threads = int(threads)
+        inter = config.get("parameters", {}).get("inter_op_thread_count", {}).get("string_value")
+        if inter:
+            options.inter_op_num_threads = int(inter)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         errors = check_config(name, config, _tensors(self.session.get_inputs()), _tensors(self.session.get_outputs()))
         if errors:
