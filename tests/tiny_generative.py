@@ -177,18 +177,14 @@ def seq2seq_greedy_text(path: Path, prompt: str, max_new_tokens: int) -> str:
     return tok.decode(out[0], skip_special_tokens=True)
 
 
-def make_wav2vec2_ctc(path: Path, seed: int = 0) -> Path:
-    """wav2vec2 CTC (``Wav2Vec2ForCTC``): letters vocabulary, hidden 32, 2 layers, 16 kHz feature extractor."""
+def _make_ctc(path: Path, seed: int, arch: str, *, return_attention_mask: bool, **config) -> Path:
+    """A tiny CTC checkpoint of ``arch`` (``Wav2Vec2`` or ``Hubert``): letters vocabulary, hidden 32, 2 layers,
+    16 kHz feature extractor returning an ``attention_mask`` or not; ``config``: extra config fields."""
     import json
 
     import torch
-    from transformers import (
-        Wav2Vec2Config,
-        Wav2Vec2CTCTokenizer,
-        Wav2Vec2FeatureExtractor,
-        Wav2Vec2ForCTC,
-        Wav2Vec2Processor,
-    )
+    import transformers
+    from transformers import Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2Processor
 
     torch.manual_seed(seed)
     path.mkdir(parents=True, exist_ok=True)
@@ -196,53 +192,32 @@ def make_wav2vec2_ctc(path: Path, seed: int = 0) -> Path:
     (path / "vocab.json").write_text(json.dumps(vocab))
     tok = Wav2Vec2CTCTokenizer(str(path / "vocab.json"), pad_token="<pad>", unk_token="<unk>", word_delimiter_token="|")
     fe = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
-                                  return_attention_mask=False)
-    cfg = Wav2Vec2Config(
+                                  return_attention_mask=return_attention_mask)
+    cfg = getattr(transformers, f"{arch}Config")(
         vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
         conv_dim=(16, 16, 16), conv_stride=(5, 4, 4), conv_kernel=(10, 4, 4), num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=2, pad_token_id=0, ctc_loss_reduction="mean", do_stable_layer_norm=False,
+        num_conv_pos_embedding_groups=2, pad_token_id=0, **config,
     )
-    model = Wav2Vec2ForCTC(cfg)
+    model = getattr(transformers, f"{arch}ForCTC")(cfg)
     with torch.no_grad():
         model.lm_head.weight.mul_(20.0)
     model.save_pretrained(path)
     Wav2Vec2Processor(feature_extractor=fe, tokenizer=tok).save_pretrained(path)
     return path
+
+
+def make_wav2vec2_ctc(path: Path, seed: int = 0) -> Path:
+    """wav2vec2 CTC (``Wav2Vec2ForCTC``): letters vocabulary, hidden 32, 2 layers, 16 kHz feature extractor."""
+    return _make_ctc(path, seed, "Wav2Vec2", return_attention_mask=False, ctc_loss_reduction="mean",
+                     do_stable_layer_norm=False)
 
 
 def make_hubert_ctc(path: Path, seed: int = 1) -> Path:
     """HuBERT CTC (``HubertForCTC``): the letters vocabulary of :func:`make_wav2vec2_ctc`, hidden 32, 2 layers,
     layer-norm feature encoder with the stable-layer-norm transformer, and a feature extractor that returns an
     ``attention_mask`` (as large wav2vec2/HuBERT checkpoints do: the pipeline passes it to the model)."""
-    import json
-
-    import torch
-    from transformers import (
-        HubertConfig,
-        HubertForCTC,
-        Wav2Vec2CTCTokenizer,
-        Wav2Vec2FeatureExtractor,
-        Wav2Vec2Processor,
-    )
-
-    torch.manual_seed(seed)
-    path.mkdir(parents=True, exist_ok=True)
-    vocab = {"<pad>": 0, "<unk>": 1, "|": 2, **{chr(c): 3 + i for i, c in enumerate(range(ord("a"), ord("z") + 1))}}
-    (path / "vocab.json").write_text(json.dumps(vocab))
-    tok = Wav2Vec2CTCTokenizer(str(path / "vocab.json"), pad_token="<pad>", unk_token="<unk>", word_delimiter_token="|")
-    fe = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
-                                  return_attention_mask=True)
-    cfg = HubertConfig(
-        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
-        conv_dim=(16, 16, 16), conv_stride=(5, 4, 4), conv_kernel=(10, 4, 4), num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=2, pad_token_id=0, feat_extract_norm="layer", do_stable_layer_norm=True,
-    )
-    model = HubertForCTC(cfg)
-    with torch.no_grad():
-        model.lm_head.weight.mul_(20.0)
-    model.save_pretrained(path)
-    Wav2Vec2Processor(feature_extractor=fe, tokenizer=tok).save_pretrained(path)
-    return path
+    return _make_ctc(path, seed, "Hubert", return_attention_mask=True, feat_extract_norm="layer",
+                     do_stable_layer_norm=True)
 
 
 def printable_token_ids(tok) -> list[int]:

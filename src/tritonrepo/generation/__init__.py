@@ -71,6 +71,7 @@ class GenerationExport:
     exporter: str = ""
     parameters: dict | None = None
     default_model_filename: str = ""
+    tolerance: float | None = None  # no quality-gated graph: golden texts replay exactly
 
 
 def pipeline_inputs(task: str) -> tuple:
