@@ -222,3 +222,25 @@ def test_not_ready_names_the_models_still_loading(tmp_path):
     with pytest.raises(TritonRepoError) as err:
         TritonServer(repo).start(timeout=4)
     assert err.value.message == "tritonserver not ready after 4s: still loading m"
+
+
+def _orphan_regions(names: set[str]) -> set[str]:
+    """Those of the ``/dev/shm`` region ``names`` that still exist and that no live process maps."""
+    mapped: set[str] = set()
+    for maps in Path("/proc").glob("[0-9]*/maps"):
+        try:
+            mapped |= {ln.rsplit("/", 1)[-1] for ln in maps.read_text(errors="replace").splitlines() if "shm_region" in ln}
+        except OSError:
+            continue
+    return {n for n in names if Path("/dev/shm", n).exists() and n not in mapped}
+
+
+def test_a_server_that_hangs_on_a_model_leaves_no_shm_region(tmp_path):
+    """A model the 2.51 server hangs on (a version folder '1abc' beside '1' without model.py): its stub dies and
+    stays a zombie without a command line, so only the server's own mappings name its region; stop removes it."""
+    repo = Case("version-1abc", {"TR106"}, {"m/1/model.py": None, "m/1abc/model.py": MODEL_PY}).build(tmp_path / "r")
+    before = {p.name for p in Path("/dev/shm").glob("triton_*_shm_region_*")}
+    with pytest.raises(TritonRepoError, match="not ready after 5s"):
+        TritonServer(repo).start(timeout=5)
+    new = {p.name for p in Path("/dev/shm").glob("triton_*_shm_region_*")} - before
+    assert _orphan_regions(new) == set()

@@ -127,9 +127,15 @@ def shm_regions_of(pgid: int) -> set[str]:
 
     The stub's second argument is its region name (``triton_python_backend_shm_region_<uuid>``, or
     ``triton_onnxruntime_backend_…`` for tritonrepo's Python-based ONNX backend), see python_backend
-    ``src/stub_launcher.cc``. Read from ``/proc``, so only on Linux; an empty set elsewhere.
+    ``src/stub_launcher.cc``. The server (the group's leader, ``pgid``) maps every region it created too, which
+    also finds the region of a stub that already died (a zombie has no command line: the stub of a model the 2.51
+    server hangs on). Read from ``/proc``, so only on Linux; an empty set elsewhere.
     """
     names: set[str] = set()
+    try:
+        names |= set(_REGION.findall(Path(f"/proc/{pgid}/maps").read_text(errors="replace")))
+    except OSError:
+        pass
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             if os.getpgid(int(proc.name)) != pgid:
