@@ -376,6 +376,35 @@ def test_ctc_onnx_bad_audio_gets_an_error_and_the_next_request_is_answered(serve
 
 
 @pytest.mark.slow
+def test_ctc_onnx_graph_that_disagrees_with_the_pipeline_is_a_parity_error(repo, ctc_pipes, tmp_path):
+    """The add-time parity check runs the staged graph as the module does: a CTC graph whose logits favour one
+    letter (its lm_head bias raised by 1000) gives another text than the PyTorch pipeline, and is refused."""
+    import shutil
+
+    import onnx
+    from onnx import numpy_helper
+
+    from tritonrepo.errors import ParityError
+    from tritonrepo.generation import _check_media_parity, _sample_media, pipeline_text
+
+    version = tmp_path / "1"
+    shutil.copytree(repo / "hubert_onnx" / "1", version)
+    graph = onnx.load(str(version / "onnx" / "model.onnx"))
+    (bias,) = [t for t in graph.graph.initializer if t.name == "lm_head.bias"]
+    values = numpy_helper.to_array(bias).copy()
+    values[ctc_pipes["hubert"].tokenizer.convert_tokens_to_ids("e")] += 1000.0
+    bias.CopyFrom(numpy_helper.from_array(values, bias.name))
+    onnx.save(graph, str(version / "onnx" / "model.onnx"))
+    task = "automatic-speech-recognition"
+    data = _sample_media(task, ctc_pipes["hubert"])
+    ref = pipeline_text(ctc_pipes["hubert"], task, data)
+    with pytest.raises(ParityError) as err:
+        _check_media_parity(ctc_pipes["hubert"], task, version, data, ref, 0)
+    assert err.value.message.startswith("the ONNX CTC model's text differs from transformers' pipeline for the "
+                                        "golden automatic-speech-recognition sample (max_tokens None): 'e")
+
+
+@pytest.mark.slow
 def test_ctc_onnx_feeds_attention_mask_when_the_graph_takes_it(tmp_path):
     """optimum's wav2vec2/HuBERT graphs take ``input_values`` only; a graph that also declares ``attention_mask``
     gets the pipeline's mask (ones when the feature extractor gives none). The graph here: logits =
