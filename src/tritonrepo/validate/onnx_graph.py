@@ -208,10 +208,3 @@ def _initializer_name(f, length: int, sparse: bool) -> str:
             break
     f.seek(end)
     return name
-
-
-def graph_io(path: str | Path) -> tuple[dict, dict]:
-    """Same result as ``tritonrepo.export.onnx.graph_io`` (``({name: (TYPE_NAME, shape)}, {...})``) without the
-    ``onnx`` package and without reading the weights."""
-    g = read_graph(path)
-    return g.inputs, g.outputs

@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 from tritonrepo.validate.model import ModelContext, Severity, rule
-from tritonrepo.validate.onnx_graph import graph_io, read_graph  # reads the signature only: no weights, no onnx import
+from tritonrepo.validate.onnx_graph import read_graph  # reads the signature only: no weights, no onnx import
 from tritonrepo.validate.rules.layout import model_files
+
+
+def _last_graph(ctx: ModelContext):
+    """``(path, signature)`` of the ``model.onnx`` of ``ctx``'s last version (the one the checks below judge), or
+    ``None`` when it is missing or unreadable (TR501 reports unreadable graphs)."""
+    files = model_files(ctx, "model.onnx")
+    if not files or not files[-1][1].is_file():
+        return None
+    try:
+        return files[-1][1], read_graph(files[-1][1])
+    except Exception:  # noqa: BLE001 - TR501 reports unreadable graphs
+        return None
 
 
 @rule("TR501", "onnx-config-mismatch", Severity.error,
@@ -53,14 +65,10 @@ def onnx_auto_complete(ctx: ModelContext):
     cfg = ctx.config
     if ctx.backend != "onnxruntime" or (cfg is not None and len(cfg.input) and len(cfg.output)):
         return
-    files = model_files(ctx, "model.onnx")
-    if not files or not files[-1][1].is_file():
+    found = _last_graph(ctx)
+    if found is None:
         return
-    path = files[-1][1]
-    try:
-        ins, outs = graph_io(path)
-    except Exception:  # noqa: BLE001 - TR501 reports unreadable graphs
-        return
+    ins, outs = found[1].inputs, found[1].outputs
     batchable = _batchable(ins, outs)
     mbs = cfg.max_batch_size if cfg is not None else 0
     if not batchable and mbs != 0:
@@ -88,13 +96,10 @@ def onnx_auto_complete_batching(ctx: ModelContext):
     if (cfg is None or ctx.backend != "onnxruntime" or cfg.max_batch_size == 0 or (len(cfg.input) and len(cfg.output))
             or not ctx.repo.options.auto_complete):
         return
-    files = model_files(ctx, "model.onnx")
-    if not files or not files[-1][1].is_file():
+    found = _last_graph(ctx)
+    if found is None:
         return
-    try:
-        graph = read_graph(files[-1][1])
-    except Exception:  # noqa: BLE001 - TR501 reports unreadable graphs
-        return
+    _, graph = found
     if _non_tensor(graph) is None and not _batchable(graph.inputs, graph.outputs):
         yield ("max_batch_size",), (f"autofill failed for model '{ctx.model_name}': model does not support batching "
                                     "while non-zero max_batch_size is specified")
@@ -159,13 +164,10 @@ def onnx_ragged(ctx: ModelContext):
     cfg = ctx.config
     if cfg is None or ctx.backend != "onnxruntime" or not any(i.allow_ragged_batch for i in cfg.input):
         return
-    files = model_files(ctx, "model.onnx")
-    if not files or not files[-1][1].is_file():
+    found = _last_graph(ctx)
+    if found is None:
         return
-    try:
-        ins, _ = graph_io(files[-1][1])
-    except Exception:  # noqa: BLE001 - TR501 reports unreadable graphs
-        return
+    ins = found[1].inputs
     for i, io in enumerate(cfg.input):
         if not io.allow_ragged_batch or io.name not in ins:
             continue
@@ -208,16 +210,13 @@ def _non_tensor(graph) -> tuple[str, str] | None:
 def onnx_non_tensor(ctx: ModelContext):
     if ctx.backend != "onnxruntime":
         return
-    files = model_files(ctx, "model.onnx")
-    if not files or not files[-1][1].is_file():
+    found = _last_graph(ctx)
+    if found is None:
         return
-    try:
-        graph = read_graph(files[-1][1])
-    except Exception:  # noqa: BLE001 - TR501 reports unreadable graphs
-        return
-    found = _non_tensor(graph)
-    if found is not None:
-        yield ("@", files[-1][1]), f"Unsupported ONNX Type '{found[1]}' for I/O '{found[0]}', expected 'ONNX_TYPE_TENSOR'."
+    path, graph = found
+    bad = _non_tensor(graph)
+    if bad is not None:
+        yield ("@", path), f"Unsupported ONNX Type '{bad[1]}' for I/O '{bad[0]}', expected 'ONNX_TYPE_TENSOR'."
 
 
 #: ONNX TensorProto element type -> OnnxDataTypeName (onnxruntime_backend/src/onnxruntime_utils.cc).
@@ -292,13 +291,10 @@ def onnx_sequence_control(ctx: ModelContext):
     cfg = ctx.config
     if cfg is None or ctx.backend != "onnxruntime" or not cfg.HasField("sequence_batching"):
         return
-    files = model_files(ctx, "model.onnx")
-    if not files or not files[-1][1].is_file():
+    found = _last_graph(ctx)
+    if found is None:
         return
-    try:
-        graph = read_graph(files[-1][1])
-    except Exception:  # noqa: BLE001 - TR501 reports unreadable graphs
-        return
+    _, graph = found
     if _non_tensor(graph) is not None:
         return
     message = _control_error(ctx, graph)
@@ -348,13 +344,10 @@ def onnx_state_output(ctx: ModelContext):
         return
     if not (len(cfg.input) and len(cfg.output)):
         return  # auto-complete fills the config first; TR502/TR503 speak for it
-    files = model_files(ctx, "model.onnx")
-    if not files or not files[-1][1].is_file():
+    found = _last_graph(ctx)
+    if found is None:
         return
-    try:
-        graph = read_graph(files[-1][1])
-    except Exception:  # noqa: BLE001 - TR501 reports unreadable graphs
-        return
+    _, graph = found
     if _non_tensor(graph) is not None or _control_error(ctx, graph) is not None:
         return  # TR506 / TR507: the backend refuses the model before
     if any(True for _ in onnx_mismatch(ctx)):
