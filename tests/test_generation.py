@@ -8,7 +8,6 @@ compared with transformers' ``model.generate(do_sample=False)`` decoded with ``s
 from __future__ import annotations
 
 import json
-import os
 import queue
 import subprocess
 import sys
@@ -322,22 +321,4 @@ def test_server_stops_cleanly_after_streams_and_concurrent_requests(server):
     """Regression: after concurrent requests (plain, SSE, gRPC streams) every model unloads and the server exits by
     itself within seconds of SIGINT (before the fix: a model answered through gRPC streams stayed loaded until
     :meth:`TritonServer.stop` killed the server after 20 s). Stops the module's server: keep it last."""
-    body = generate_request(PROMPTS[0], max_tokens=MAX)
-    calls = (lambda m: generate(server.http_url, m, body), lambda m: "".join(generate_stream(server.http_url, m, body)),
-             lambda m: "".join(generate_grpc_stream(server.grpc_url, m, body)))
-    threads = [threading.Thread(target=calls[i % 3], args=(m,)) for m in MODELS for i in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    start = time.monotonic()
-    server.stop(timeout=20, keep_log=True)  # a model that never unloads: SIGKILL after 20 s, no "unloaded" line
-    took = time.monotonic() - start
-    log = server.kept_log.read_text(errors="replace") if server.kept_log else ""
-    if server.kept_log and not os.environ.get("TRITONREPO_KEEP_SERVER_DIR"):
-        server.kept_log.unlink(missing_ok=True)
-    models = [*MODELS, "wav2vec2"]
-    unloaded = sorted(m for m in models if f"successfully unloaded '{m}'" in log)
-    assert unloaded == sorted(models), f"not unloaded: {sorted(set(models) - set(unloaded))}"
-    lines = "\n".join(ln for ln in log.splitlines() if "Signal (2)" in ln or "unloaded" in ln)
-    assert took < 10, f"the server took {took:.1f}s to stop:\n{lines}"
+    tg.assert_stops_cleanly_after_mixed_requests(server, MODELS, PROMPTS[0], MAX, [*MODELS, "wav2vec2"])

@@ -8,7 +8,6 @@ server for the module. Every served text is compared with transformers'
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -360,21 +359,4 @@ def test_server_stops_cleanly_after_streams_and_concurrent_requests(server):
     itself within seconds of SIGINT. Before the fix a model answered through gRPC streams stayed loaded until
     :meth:`TritonServer.stop` killed the server after 20 s (the client cancelled answered streams), and each
     stub's interpreter teardown took seconds. Stops the module's server: keep it last."""
-    body = generate_request(PROMPTS[0], max_tokens=MAX)
-    calls = (lambda m: generate(server.http_url, m, body), lambda m: "".join(generate_stream(server.http_url, m, body)),
-             lambda m: "".join(generate_grpc_stream(server.grpc_url, m, body)))
-    threads = [threading.Thread(target=calls[i % 3], args=(m,)) for m in MODELS for i in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    start = time.monotonic()
-    server.stop(timeout=20, keep_log=True)  # a model that never unloads: SIGKILL after 20 s, no "unloaded" line
-    took = time.monotonic() - start
-    log = server.kept_log.read_text(errors="replace") if server.kept_log else ""
-    if server.kept_log and not os.environ.get("TRITONREPO_KEEP_SERVER_DIR"):
-        server.kept_log.unlink(missing_ok=True)
-    unloaded = sorted(m for m in MODELS if f"successfully unloaded '{m}'" in log)
-    assert unloaded == sorted(MODELS), f"not unloaded: {sorted(set(MODELS) - set(unloaded))}"
-    lines = "\n".join(ln for ln in log.splitlines() if "Signal (2)" in ln or "unloaded" in ln)
-    assert took < 10, f"the server took {took:.1f}s to stop:\n{lines}"
+    tg.assert_stops_cleanly_after_mixed_requests(server, MODELS, PROMPTS[0], MAX)

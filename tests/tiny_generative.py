@@ -335,3 +335,35 @@ def run_engine(engine, tok, prompts, max_tokens: int) -> tuple[list[str], list]:
     assert all(e.wait(60) for e in done)
     engine.shutdown()
     return ["".join(pieces[i]) for i in range(len(prompts))], seqs
+
+
+def assert_stops_cleanly_after_mixed_requests(server, models, prompt: str, max_tokens: int,
+                                              unloaded_models=None) -> None:
+    """Send each of ``models`` 3 concurrent requests (plain ``/generate``, SSE ``/generate_stream``, a gRPC stream),
+    stop ``server`` (SIGINT; SIGKILL after 20 s) and assert that every model of ``unloaded_models`` (default
+    ``models``) logged its unload and the server stopped in under 10 s. Stops the server."""
+    import os  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    from tritonrepo.client import generate, generate_grpc_stream, generate_request, generate_stream  # noqa: PLC0415
+
+    body = generate_request(prompt, max_tokens=max_tokens)
+    calls = (lambda m: generate(server.http_url, m, body), lambda m: "".join(generate_stream(server.http_url, m, body)),
+             lambda m: "".join(generate_grpc_stream(server.grpc_url, m, body)))
+    threads = [threading.Thread(target=calls[i % 3], args=(m,)) for m in models for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    start = time.monotonic()
+    server.stop(timeout=20, keep_log=True)  # a model that never unloads: SIGKILL after 20 s, no "unloaded" line
+    took = time.monotonic() - start
+    log = server.kept_log.read_text(errors="replace") if server.kept_log else ""
+    if server.kept_log and not os.environ.get("TRITONREPO_KEEP_SERVER_DIR"):
+        server.kept_log.unlink(missing_ok=True)
+    models = list(unloaded_models or models)
+    unloaded = sorted(m for m in models if f"successfully unloaded '{m}'" in log)
+    assert unloaded == sorted(models), f"not unloaded: {sorted(set(models) - set(unloaded))}"
+    lines = "\n".join(ln for ln in log.splitlines() if "Signal (2)" in ln or "unloaded" in ln)
+    assert took < 10, f"the server took {took:.1f}s to stop:\n{lines}"
