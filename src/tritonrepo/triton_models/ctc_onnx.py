@@ -21,6 +21,14 @@ from __future__ import annotations
 
 import os
 
+try:  # inside Triton: the engine copied beside model.py
+    from tritonrepo_generate_engine import cpu_session
+except ImportError:  # in-process; by name, so that `tritonrepo package` (which reads the imports of a served model's
+    # files) does not list tritonrepo as a requirement of the container
+    import importlib
+
+    cpu_session = importlib.import_module("tritonrepo.triton_models.generate_engine").cpu_session
+
 #: model types whose ``*ForCTC`` checkpoints ``--backend onnx`` serves (optimum's export task for them).
 CTC_MODEL_TYPES = ("wav2vec2", "hubert")
 EXPORT_TASK = "automatic-speech-recognition"
@@ -50,12 +58,7 @@ class OrtCTCForward:
     """
 
     def __init__(self, path: str, threads: int = 0) -> None:
-        import onnxruntime as ort  # noqa: PLC0415
-
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(path, threads)
         self.input_names = [i.name for i in self.session.get_inputs()]
         if "input_values" not in self.input_names:
             raise ValueError(f"{path}: the CTC graph has no 'input_values' input (inputs: {self.input_names})")

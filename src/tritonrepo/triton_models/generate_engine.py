@@ -217,6 +217,17 @@ class TorchRunner:
         return torch.cat([x.new_zeros((b, h, n, d)), x], dim=2)
 
 
+def cpu_session(path: str, threads: int = 0):
+    """An onnxruntime ``InferenceSession`` of the graph at ``path`` on the CPU execution provider, with ``threads``
+    intra-op threads (0: onnxruntime's default). Raises onnxruntime's error for a missing or unreadable graph."""
+    import onnxruntime as ort  # noqa: PLC0415
+
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+    return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+
+
 class OrtRunner:
     """One forward pass of optimum's ONNX decoder (``model.onnx`` exported for ``text-generation-with-past``).
 
@@ -226,12 +237,7 @@ class OrtRunner:
     """
 
     def __init__(self, path: str, threads: int = 0) -> None:
-        import onnxruntime as ort  # noqa: PLC0415
-
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(path, threads)
         self.input_names = [i.name for i in self.session.get_inputs()]
         past = [i for i in self.session.get_inputs() if i.name.startswith("past_key_values.")]
         self.layers = len(past) // 2

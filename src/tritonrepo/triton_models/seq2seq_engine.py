@@ -49,14 +49,15 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 try:  # inside Triton: the engine copied beside model.py
-    from tritonrepo_generate_engine import Engine, RequestError, Sequence, release, select_token
+    from tritonrepo_generate_engine import Engine, RequestError, Sequence, cpu_session, release, select_token
 except ImportError:  # in-process (export parity check, tests); by name, so that `tritonrepo package` (which reads
     # the imports of a served model's files) does not list tritonrepo as a requirement of the container
     import importlib
 
     _engine = importlib.import_module("tritonrepo.triton_models.generate_engine")
-    Engine, RequestError, Sequence, release, select_token = (_engine.Engine, _engine.RequestError, _engine.Sequence,
-                                                             _engine.release, _engine.select_token)
+    Engine, RequestError, Sequence, cpu_session, release, select_token = (
+        _engine.Engine, _engine.RequestError, _engine.Sequence, _engine.cpu_session, _engine.release,
+        _engine.select_token)
 
 #: files optimum writes for ``text2text-generation-with-past`` (relative to the ONNX folder).
 ENCODER_FILE = "encoder_model.onnx"
@@ -256,14 +257,8 @@ class Seq2SeqOrtRunner:
     """
 
     def __init__(self, folder: str, threads: int = 0) -> None:
-        import onnxruntime as ort  # noqa: PLC0415
-
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-
         def session(name):
-            return ort.InferenceSession(os.path.join(folder, name), opts, providers=["CPUExecutionProvider"])
+            return cpu_session(os.path.join(folder, name), threads)
 
         self.encoder = session(ENCODER_FILE)
         self.encoder_inputs = [i.name for i in self.encoder.get_inputs()]
