@@ -4,6 +4,7 @@ Requests of different lengths sent together are batched into one forward pass (a
 Triton's statistics) and each answer equals the answer to the same request sent alone (<= 1e-5).
 """
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -91,18 +92,31 @@ def test_config_asks_for_padding_with_the_pad_id(served):
     assert params["batch_padding"] == "true" and params["pad_token_id"] == "0"
 
 
+def _stats_once_recorded(client, since: dict, count: int, timeout: float = 5.0) -> dict:
+    """``ner``'s statistics once ``count`` requests since ``since`` are recorded, or as they are after ``timeout`` s:
+    Triton records a request's statistics when it releases the request, which can be just after the client has
+    its response (a CI run counted the last one-by-one request in the concurrent window: 25 requests for 24)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        now = _stats(client, "grpc", ["ner"])
+        if _delta(since, now, "ner").requests >= count or time.monotonic() > deadline:
+            return now
+        time.sleep(0.05)
+
+
 @pytest.mark.server
 def test_different_lengths_batch_together_and_equal_one_by_one(served):
     _, server = served
-    requests = [_request(n, i) for i, n in enumerate(LENGTHS)]
-    alone = [infer(server.grpc_url, "ner", r, protocol="grpc") for r in requests]
     import tritonclient.grpc as grpcclient
 
     stats_client = grpcclient.InferenceServerClient(server.grpc_url)
-    before = _stats(stats_client, "grpc", ["ner"])
+    requests = [_request(n, i) for i, n in enumerate(LENGTHS)]
+    start = _stats(stats_client, "grpc", ["ner"])
+    alone = [infer(server.grpc_url, "ner", r, protocol="grpc") for r in requests]
+    before = _stats_once_recorded(stats_client, start, len(requests))
     with ThreadPoolExecutor(len(requests)) as pool:
         together = list(pool.map(lambda r: infer(server.grpc_url, "ner", r, protocol="grpc"), requests * 3))
-    after = _stats(stats_client, "grpc", ["ner"])
+    after = _stats_once_recorded(stats_client, before, 3 * len(requests))
     delta = _delta(before, after, "ner")
     assert delta.requests == 3 * len(requests)
     assert delta.avg_batch > 1.0, "requests of different lengths should have been batched"
