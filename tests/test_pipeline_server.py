@@ -204,6 +204,20 @@ def _core_stats(server, model):
     return int(stats["inference_count"]), int(stats["execution_count"])
 
 
+def _core_stats_once_recorded(server, model, since, count, timeout=10.0):
+    """``_core_stats`` once ``count`` inferences since ``since`` are recorded, or as they are after ``timeout`` s:
+    Triton records a request's statistics when it releases the request, which can be a moment after the client
+    has its answer (see tests/test_runtime_batching.py, where a CI run counted one request in the wrong window)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        now = _core_stats(server, model)
+        if now[0] - since[0] >= count or time.monotonic() > deadline:
+            return now
+        time.sleep(0.05)
+
+
 def test_length_buckets_batch_different_lengths_and_change_no_answer(served, minilm_dir):
     """The tokenizer step pads to length buckets for the ONNX core (equal shapes only): answers equal the unpadded
     ones within 1e-5, and requests of different lengths in one bucket are batched together by the core."""
@@ -221,22 +235,17 @@ def test_length_buckets_batch_different_lengths_and_change_no_answer(served, min
         assert ids["input_ids"].shape == (1, bucket)
         assert int(ids["attention_mask"].sum()) == len(tok(text)["input_ids"])
     # unpadded: each text tokenised alone, sent to the core model as it is
+    start = _core_stats(server, "minilm_model")
     unpadded = []
     for text in EMBED_TEXTS:
         enc = {k: np.asarray(v, dtype=np.int64)[None] for k, v in tok(text).items()}
         unpadded.append(infer(server.http_url, "minilm_model", enc)["embedding"][0])
-    before = _core_stats(server, "minilm_model")
+    before = _core_stats_once_recorded(server, "minilm_model", start, len(EMBED_TEXTS))
     many = [EMBED_TEXTS[i % 3] + " " * (i % 2) + "x" * (i % 4) for i in range(24)]  # 3..14 tokens: bucket 16
     with ThreadPoolExecutor(12) as pool:
         got = list(pool.map(lambda t: infer(server.grpc_url, "minilm", {"text": _texts([t])}, protocol="grpc"), many))
-    import time
-
-    deadline = time.monotonic() + 10  # the core's statistics are updated when it releases a request, which can
-    while True:  # come a moment after the ensemble has answered
-        inferences, executions = (a - b for a, b in zip(_core_stats(server, "minilm_model"), before))
-        if inferences >= len(many) or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+    after = _core_stats_once_recorded(server, "minilm_model", before, len(many))
+    inferences, executions = (a - b for a, b in zip(after, before))
     assert inferences == len(many) and executions < inferences, (inferences, executions)  # batches of several lengths
     for t, out in zip(many, got):
         enc = {k: np.asarray(v, dtype=np.int64)[None] for k, v in tok(t).items()}

@@ -339,6 +339,10 @@ class TritonServer:
             exit_code=1,
         )
 
+    def exit_status(self) -> int | None:
+        """The server's exit status once it has exited (negative: killed by that signal), else ``None``."""
+        return None if self._proc is None else self._proc.poll()
+
     def loading_models(self) -> list[str]:
         """Models the log shows as ``loading: <name>:<version>`` and not yet loaded or failed."""
         log = self.log()

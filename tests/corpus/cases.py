@@ -55,9 +55,11 @@ class Case:
     files: dict[str, str | bytes | None] = field(default_factory=dict)
     ensemble: bool = False
     hangs: bool = False
-    #: judged in an explicit-mode server of its own, with a 60 s load limit: the 2.51 server sometimes never answers
-    #: this load (seen with a warmup the Python backend refuses, about one full run in two; alone it answers in
-    #: seconds). Either way it refuses the model: the verdict is compared always, the message when it answered.
+    #: judged in an explicit-mode server of its own, with a 60 s load limit: the 2.51 server sometimes crashes on
+    #: this load (SIGSEGV just after "failed to run warmup sample", about 1 load in 4 on a busy machine, none in 8 on
+    #: a quiet one; before tests/corpus/runner.py watched the process this looked like a load never answered, the
+    #: stubs holding the connection). Either way the model is not served: the verdict is compared always, the
+    #: message when the server answered.
     own_server: bool = False
     #: the server's own text for the error (in its load answer or log), also the offline finding's message
     message: str = ""

@@ -21,7 +21,9 @@ import urllib.request
 import shutil
 import tempfile
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
 from tritonrepo.errors import TritonRepoError
@@ -37,6 +39,10 @@ def _error_lines(log: str) -> list[str]:
         elif ln.startswith("[libprotobuf ERROR"):
             out.append(ln.split("] ", 1)[-1])
     return out
+
+
+class ServerGone(Exception):
+    """The shared server exited or stopped answering while judging a case: no verdict of the case."""
 
 
 class _Repository:
@@ -58,12 +64,27 @@ class _Repository:
     def index(self) -> list[dict]:
         return self._post("/index")[1] or []
 
-    def load(self, model: str) -> str | None:
-        """``None`` when the model loaded, else the server's error."""
-        try:
-            status, body = self._post(f"/models/{urllib.parse.quote(model, safe='')}/load")
-        except TimeoutError:
-            return f"no answer within {self.timeout:.0f} s"
+    def load(self, model: str, server: TritonServer | None = None) -> str | None:
+        """``None`` when the model loaded, else the server's error.
+
+        Raises:
+            ServerGone: ``server`` exited while the load was pending (a server crash is no verdict of the case).
+        """
+        pool = ThreadPoolExecutor(1)
+        pending = pool.submit(self._post, f"/models/{urllib.parse.quote(model, safe='')}/load")
+        pool.shutdown(wait=False)  # a request to a dead or hung server ends when the server is stopped
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                status, body = pending.result(timeout=0.2)
+                break
+            except FutureTimeout:
+                if server is not None and server.exit_status() is not None:
+                    raise ServerGone(f"tritonserver exited with status {server.exit_status()} while loading {model}") from None
+                if time.monotonic() > deadline:
+                    return f"no answer within {self.timeout:.0f} s"
+            except TimeoutError:
+                return f"no answer within {self.timeout:.0f} s"
         return None if status == 200 else body.get("error", f"HTTP {status}")
 
     def unload(self, model: str) -> None:
@@ -73,13 +94,16 @@ class _Repository:
 def judge_in_one_server(cases, workdir: Path, server_args: tuple[str, ...] = (), load_timeout: float = 240.0):
     """``{case.id: (loads, message)}`` for non-hanging ``cases``, all in one explicit-mode server.
 
-    A server that exits while judging a case (its verdict: refused, with the log's last error lines) is started
-    again for the next case.
+    A server that exits while judging a case, or does not answer a load within ``load_timeout`` (a case that is
+    not judged by a timeout, ``Case.own_server``), gives no verdict: the case is judged once more in a fresh server
+    (with a warning naming the case and what happened, so a flaky server shows in the test summary); a second
+    failure is its verdict: refused, with the server's exit status and the log's last error lines.
     """
     repo = workdir / "repo"
     repo.mkdir(parents=True, exist_ok=True)
     results: dict[str, tuple[bool, str]] = {}
     pending = list(cases)
+    tries: dict[str, int] = {}
     while pending:
         with TritonServer(repo, model_control="explicit", extra_args=list(server_args)) as server:
             api = _Repository(server.http_url, load_timeout)
@@ -88,9 +112,19 @@ def judge_in_one_server(cases, workdir: Path, server_args: tuple[str, ...] = (),
                 start = len(server.log())
                 try:
                     results[case.id] = _judge_case(api, case, repo, server, start)
-                except (urllib.error.URLError, ConnectionError) as exc:
-                    results[case.id] = (False, f"server exited: {exc} | " + " | ".join(_error_lines(server.log()[start:])))
-                    break
+                    if case.own_server or "no answer within" not in results[case.id][1]:
+                        continue
+                    reason = results[case.id][1]
+                except (urllib.error.URLError, ConnectionError, ServerGone) as exc:
+                    status = server.exit_status()
+                    reason = (f"server exited (status {status}): {exc}" if status is not None else f"server error: {exc}")
+                    results[case.id] = (False, reason + " | " + " | ".join(_error_lines(server.log()[start:])))
+                tries[case.id] = tries.get(case.id, 0) + 1
+                if tries[case.id] < 2:
+                    warnings.warn(f"corpus case {case.id}: {reason.splitlines()[0][:300]}; judged again in a fresh server",
+                                  stacklevel=1)
+                    pending.insert(0, case)
+                break  # a fresh server for the next case
     return results
 
 
@@ -106,7 +140,7 @@ def _judge_case(api: _Repository, case, repo: Path, server: TritonServer, start:
     start = len(server.log())
     ok, messages = True, []
     for model in dependency_order(load_repository(repo)):
-        error = api.load(model)
+        error = api.load(model, server)
         if error is not None:
             ok = False
             messages.append(f"{model}: {error}")

@@ -562,7 +562,9 @@ def _shape_str(dims) -> str:
 
 
 @_meta("TR352", "warmup-request", E, "A model_warmup request would be refused: a required input missing, a wrong data type or shape, a batch over max_batch_size.",
-       "Warmup samples run as inference requests when the model loads; a refused request fails the load.",
+       "Warmup samples run as inference requests when the model loads; a refused request fails the load. The 2.51 "
+       "server here sometimes crashes instead (SIGSEGV just after 'failed to run warmup sample', about one load in "
+       "four on a busy machine), taking every other model down with it.",
        "give every non-optional input with the config's data_type and dims, and batch_size <= max_batch_size",
        "core/src/infer_request.cc ValidateRequestInputs / Normalize; core/src/backend_model_instance.cc WarmUp; python_backend/src/python_be.cc (l.124); CORE-WARM-05, PY-07",
        'model_warmup { name: "w" batch_size: 1 }  # no inputs for a model with a required input')

@@ -1,0 +1,29 @@
+"""The corpus judge (tests/corpus/runner.py) itself: a server that dies while judging a case is no verdict."""
+
+import warnings
+
+import pytest
+
+from corpus.cases import BROKEN, MODEL_PY, Case
+from corpus.runner import judge_in_one_server
+
+pytestmark = pytest.mark.server
+
+#: a Python-backend model whose initialize() kills the server that started its stub (a real crash, no mock)
+KILLER_PY = "import os\nimport signal\n" + MODEL_PY.replace(
+    "    def initialize(self, args):\n        pass", "    def initialize(self, args):\n        os.kill(os.getppid(), signal.SIGKILL)", 1)
+
+
+def test_a_server_that_dies_is_judged_again_then_reported(tmp_path):
+    """The killer case is judged twice (one warning), its verdict names the exit; the next case still gets its own."""
+    killer = Case("kills-its-server", {"TRxxx"}, {"m/1/model.py": KILLER_PY})
+    after = next(c for c in BROKEN if c.id == "state-no-data")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = judge_in_one_server([killer, after], tmp_path)
+    loads, message = results["kills-its-server"]
+    assert not loads and message.startswith("server exited (status -9)"), message
+    retried = [str(w.message) for w in caught if "kills-its-server" in str(w.message)]
+    assert len(retried) == 1 and retried[0].endswith("judged again in a fresh server"), retried
+    assert results["state-no-data"][0] is False
+    assert "initial_state setting expects state'IN_STATE' to have state_data set" in results["state-no-data"][1]
