@@ -27,3 +27,22 @@ def test_a_server_that_dies_is_judged_again_then_reported(tmp_path):
     assert len(retried) == 1 and retried[0].endswith("judged again in a fresh server"), retried
     assert results["state-no-data"][0] is False
     assert "initial_state setting expects state'IN_STATE' to have state_data set" in results["state-no-data"][1]
+
+
+def test_a_crashed_servers_shared_memory_is_removed(tmp_path):
+    """The regions of a server that crashed while loading (its stubs cannot unlink them) are gone after stop()."""
+    from pathlib import Path
+
+    from corpus.runner import ServerGone, _Repository
+    from tritonrepo.server import TritonServer
+
+    repo = Case("kills-its-server", {"TRxxx"}, {"m/1/model.py": KILLER_PY}).build(tmp_path)
+    server = TritonServer(repo, model_control="explicit").start()
+    try:
+        with pytest.raises(ServerGone, match=r"tritonserver exited with status -9 while loading m"):
+            _Repository(server.http_url, 60).load("m", server)
+        regions = set(server._shm)  # noqa: SLF001 - what exit_status() noted while the server ran
+    finally:
+        server.stop()
+    assert regions, "the stub's region was not noted before the crash"
+    assert [r for r in regions if Path("/dev/shm", r).exists()] == []

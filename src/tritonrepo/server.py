@@ -340,8 +340,17 @@ class TritonServer:
         )
 
     def exit_status(self) -> int | None:
-        """The server's exit status once it has exited (negative: killed by that signal), else ``None``."""
-        return None if self._proc is None else self._proc.poll()
+        """The server's exit status once it has exited (negative: killed by that signal), else ``None``.
+
+        While it runs, also notes the ``/dev/shm`` regions its stubs map, so that :meth:`stop` removes them even
+        if the server crashes later (a crashed server cannot unlink them, nor be asked for them).
+        """
+        if self._proc is None:
+            return None
+        status = self._proc.poll()
+        if status is None:
+            self._shm |= shm_regions_of(self._proc.pid)
+        return status
 
     def loading_models(self) -> list[str]:
         """Models the log shows as ``loading: <name>:<version>`` and not yet loaded or failed."""
@@ -373,8 +382,9 @@ class TritonServer:
     def stop(self, timeout: float = 20.0, *, keep_log: bool = False) -> None:
         """Stop the server (SIGINT, then SIGKILL after ``timeout``), remove the ``/dev/shm`` regions its stubs
         leave behind and its working directory; ``keep_log`` moves the log to ``kept_log`` in the temp dir first."""
-        if self._proc is not None and self._proc.poll() is None:
+        if self._proc is not None:  # after a crash, the stubs still alive in its process group name their regions
             self._shm |= shm_regions_of(self._proc.pid)
+        if self._proc is not None and self._proc.poll() is None:
             try:
                 os.killpg(self._proc.pid, signal.SIGINT)
                 self._proc.wait(timeout=timeout)
@@ -384,7 +394,8 @@ class TritonServer:
                 except ProcessLookupError:
                     pass
                 self._proc.wait()
-            try:  # stubs the server left behind when it exited (one still in initialize() is not waited for)
+        if self._proc is not None:
+            try:  # stubs the server left behind when it exited or crashed (one still in initialize() is not waited for)
                 os.killpg(self._proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass

@@ -106,9 +106,8 @@ def serve(
 
         emit(fmt, data, render)
         while not stop.wait(0.5):
-            if srv._proc is not None and srv._proc.poll() is not None:  # noqa: SLF001
-                raise TritonRepoError(f"tritonserver exited with status {srv._proc.returncode}: "  # noqa: SLF001
-                                      f"{srv.failure_summary()}", exit_code=1)
+            if (status := srv.exit_status()) is not None:
+                raise TritonRepoError(f"tritonserver exited with status {status}: {srv.failure_summary()}", exit_code=1)
     finally:
         srv.stop()
     console.print("stopped")
