@@ -168,18 +168,21 @@ def judge_alone(case, workdir: Path, server_args: tuple[str, ...] = (), timeout:
     return True, ""
 
 
-def judge(cases, workdir: Path, hang_timeout: float = 12.0):
-    """Server verdicts for ``cases``: grouped by server arguments in shared servers; hanging cases one at a time."""
+def judge(cases, workdir: Path, hang_timeout: float = 12.0, load_timeout: float | None = None):
+    """Server verdicts for ``cases``: grouped by server arguments in shared servers; hanging cases one at a time.
+
+    ``load_timeout``: seconds a load in a shared server may take (default 240; 60 for ``Case.own_server``).
+    """
     results = {}
     workdir.mkdir(parents=True, exist_ok=True)
     saved, tempfile.tempdir = tempfile.tempdir, str(workdir)  # servers' scratch dirs under ours, removed with it
     try:
-        return _judge(cases, workdir, hang_timeout, results)
+        return _judge(cases, workdir, hang_timeout, results, load_timeout=load_timeout)
     finally:
         tempfile.tempdir = saved
 
 
-def _judge(cases, workdir, hang_timeout, results, servers=None):
+def _judge(cases, workdir, hang_timeout, results, servers=None, load_timeout=None):
     """At most ``servers`` shared servers side by side (env ``TRITONREPO_CORPUS_SERVERS``, default 2) plus one
     server at a time for the hanging cases: never more than three tritonservers of this run at once."""
     servers = servers or int(os.environ.get("TRITONREPO_CORPUS_SERVERS", "2"))
@@ -193,7 +196,7 @@ def _judge(cases, workdir, hang_timeout, results, servers=None):
         groups += [(args, group)] if own else [(args, group[k::servers]) for k in range(servers) if group[k::servers]]
 
     def timeout_for(group) -> float:
-        return 60.0 if any(c.own_server for c in group) else 240.0
+        return load_timeout or (60.0 if any(c.own_server for c in group) else 240.0)
 
     def one_by_one():
         return {c.id: judge_alone(c, workdir / "alone", tuple(c.server_args), hang_timeout) for c in hanging}

@@ -553,8 +553,11 @@ def warmup(ctx):
 
 
 def _dtype_str(t: int) -> str:
-    """TRITONSERVER_DataTypeString: TYPE_FP32 -> FP32, TYPE_STRING -> BYTES."""
-    return "BYTES" if t == mc.TYPE_STRING else mc.DataType.Name(t).removeprefix("TYPE_")
+    """TRITONSERVER_DataTypeString: TYPE_FP32 -> FP32, TYPE_STRING -> BYTES, a number naming no type -> <invalid>
+    (core/src/tritonserver.cc; an invalid data_type is also TR320's finding)."""
+    if t == mc.TYPE_STRING:
+        return "BYTES"
+    return mc.DataType.Name(t).removeprefix("TYPE_") if t in mc.DataType.values() else "<invalid>"
 
 
 def _shape_str(dims) -> str:
