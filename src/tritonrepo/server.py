@@ -136,6 +136,14 @@ def shm_regions_of(pgid: int) -> set[str]:
         names |= set(_REGION.findall(Path(f"/proc/{pgid}/maps").read_text(errors="replace")))
     except OSError:
         pass
+    try:  # a region opened (shm_open) and not mapped yet
+        for fd in Path(f"/proc/{pgid}/fd").iterdir():
+            try:
+                names |= set(_REGION.findall(os.readlink(fd)))
+            except OSError:
+                continue
+    except OSError:
+        pass
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             if os.getpgid(int(proc.name)) != pgid:
@@ -389,16 +397,11 @@ class TritonServer:
                 os.killpg(self._proc.pid, signal.SIGINT)
                 self._proc.wait(timeout=timeout)
             except (subprocess.TimeoutExpired, ProcessLookupError):
-                try:
-                    os.killpg(self._proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                self._kill_group()
                 self._proc.wait()
         if self._proc is not None:
-            try:  # stubs the server left behind when it exited or crashed (one still in initialize() is not waited for)
-                os.killpg(self._proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            # stubs the server left behind when it exited or crashed (one still in initialize() is not waited for)
+            self._kill_group()
         for name in self._shm:  # regions of stubs killed before they could unlink them
             Path("/dev/shm", name).unlink(missing_ok=True)
         self._shm = set()
@@ -415,6 +418,21 @@ class TritonServer:
             self.kept_log = Path(kept)
         if self._workdir is not None and not os.environ.get("TRITONREPO_KEEP_SERVER_DIR"):
             shutil.rmtree(self._workdir, ignore_errors=True)
+
+    def _kill_group(self) -> None:
+        """SIGKILL the server's process group, noting its regions first with the group stopped (SIGSTOP): a server
+        stopped while loading keeps creating regions and starting stubs until it dies (2**31-1 instances: thousands
+        in the 20 s before SIGKILL), and once dead it cannot be asked; its stubs still name their regions."""
+        assert self._proc is not None
+        try:
+            os.killpg(self._proc.pid, signal.SIGSTOP)
+        except (ProcessLookupError, PermissionError):
+            return
+        self._shm |= shm_regions_of(self._proc.pid)
+        try:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
     def __enter__(self) -> TritonServer:
         return self.start() if self._proc is None else self
