@@ -6,6 +6,9 @@ API (ensembles after their steps, as ``validate`` orders them). The verdict is "
 the load API's answer plus the server's error log lines written while the case ran (for poll-time errors the API
 says only ``failed to poll from model repository``; the reason is in the log).
 
+A server that crashes during a case (the 2.51 server sometimes dies with SIGSEGV when a Python-backend model fails
+after its stub started) is watched for, and the case judged again in a fresh server (``judge_in_one_server``).
+
 Cases the 2.51 server hangs on (``Case.hangs``) cannot share a server: each gets its own, in model-control mode
 ``none``, and "not ready within the timeout" is the verdict.
 """
@@ -94,8 +97,8 @@ class _Repository:
 def judge_in_one_server(cases, workdir: Path, server_args: tuple[str, ...] = (), load_timeout: float = 240.0):
     """``{case.id: (loads, message)}`` for non-hanging ``cases``, all in one explicit-mode server.
 
-    A server that exits while judging a case, or does not answer a load within ``load_timeout`` (a case that is
-    not judged by a timeout, ``Case.own_server``), gives no verdict: the case is judged once more in a fresh server
+    A server that exits while judging a case, or does not answer a load within ``load_timeout`` (except for a
+    ``Case.own_server`` case, whose verdict a timeout is), gives no verdict: the case is judged once more in a fresh server
     (with a warning naming the case and what happened, so a flaky server shows in the test summary); a second
     failure is its verdict: refused, with the server's exit status and the log's last error lines.
     """
