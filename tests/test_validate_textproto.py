@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from corpus.cases import BROKEN, CONFIG, ENSEMBLE, VALID
-from test_validate_fuzz import ONNX_CONFIG, _mutate, _text_mutate
+from corpus.mutate import DrawChooser, mutate, text_mutate
+from test_validate_fuzz import ONNX_CONFIG
 from tritonrepo._proto.model_config import model_config_pb2 as mc
 from tritonrepo.validate.textproto import parse
 
@@ -96,9 +97,10 @@ def test_the_rest_is_left_to_text_format(text):
 def test_mutated_configs_agree(data):
     base = data.draw(st.sampled_from([CONFIG, ENSEMBLE, ONNX_CONFIG]))
     cfg = text_format.Parse(base, mc.ModelConfig())
+    ch = DrawChooser(data)
     for _ in range(data.draw(st.integers(0, 3))):
-        _mutate(cfg, data)
+        mutate(cfg, ch)
     text = text_format.MessageToString(cfg, as_one_line=data.draw(st.booleans()))
     if data.draw(st.booleans()):
-        text = _text_mutate(text, data)
+        text, _ = text_mutate(text, ch)
     _agree(text)
