@@ -390,18 +390,20 @@ class TritonServer:
     def stop(self, timeout: float = 20.0, *, keep_log: bool = False) -> None:
         """Stop the server (SIGINT, then SIGKILL after ``timeout``), remove the ``/dev/shm`` regions its stubs
         leave behind and its working directory; ``keep_log`` moves the log to ``kept_log`` in the temp dir first."""
-        if self._proc is not None:  # after a crash, the stubs still alive in its process group name their regions
-            self._shm |= shm_regions_of(self._proc.pid)
-        if self._proc is not None and self._proc.poll() is None:
-            try:
-                os.killpg(self._proc.pid, signal.SIGINT)
-                self._proc.wait(timeout=timeout)
-            except (subprocess.TimeoutExpired, ProcessLookupError):
-                self._kill_group()
-                self._proc.wait()
         if self._proc is not None:
-            # stubs the server left behind when it exited or crashed (one still in initialize() is not waited for)
+            # while it runs, the server maps every region it created (a dead stub's too); after a crash, the stubs
+            # still alive in its process group name theirs
+            self._shm |= shm_regions_of(self._proc.pid)
+            if self._proc.poll() is None:
+                try:
+                    os.killpg(self._proc.pid, signal.SIGINT)
+                    self._proc.wait(timeout=timeout)
+                except (subprocess.TimeoutExpired, ProcessLookupError):
+                    pass
+            # the server when SIGINT did not stop it in time, and the stubs it left behind when it exited or crashed
+            # (one still in initialize() is not waited for)
             self._kill_group()
+            self._proc.wait()
         for name in self._shm:  # regions of stubs killed before they could unlink them
             Path("/dev/shm", name).unlink(missing_ok=True)
         self._shm = set()
