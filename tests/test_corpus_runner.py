@@ -6,6 +6,7 @@ import pytest
 
 from corpus.cases import BROKEN, MODEL_PY, Case
 from corpus.runner import judge_in_one_server
+from test_reliability_server import _orphan_regions
 
 pytestmark = pytest.mark.server
 
@@ -48,22 +49,6 @@ def test_a_crashed_servers_shared_memory_is_removed(tmp_path):
     assert [r for r in regions if Path("/dev/shm", r).exists()] == []
 
 
-def _mapped_regions() -> set[str]:
-    """Every ``/dev/shm`` region some live process maps or names on its command line (other tests' servers)."""
-    from pathlib import Path
-
-    from tritonrepo.server import _REGION
-
-    names: set[str] = set()
-    for proc in Path("/proc").glob("[0-9]*"):
-        for part in ("maps", "cmdline"):
-            try:
-                names |= set(_REGION.findall((proc / part).read_bytes().decode(errors="replace")))
-            except OSError:
-                pass
-    return names
-
-
 def test_a_server_stopped_while_starting_many_stubs_leaves_no_region(tmp_path):
     """count: 2147483647 instances: the server starts stubs until it is killed; none of their regions is left."""
     from pathlib import Path
@@ -79,5 +64,5 @@ def test_a_server_stopped_while_starting_many_stubs_leaves_no_region(tmp_path):
         assert _Repository(server.http_url, 5).load("m", server) == "no answer within 5 s"
     finally:
         server.stop(timeout=3)
-    left = {p.name for p in Path("/dev/shm").glob("triton_*")} - before - _mapped_regions()
+    left = _orphan_regions({p.name for p in Path("/dev/shm").glob("triton_*")} - before)
     assert left == set(), f"{len(left)} regions left"

@@ -7,8 +7,7 @@ A fixed sample (seed 1, 40 cases: about half a minute with two shared servers); 
 
 import pytest
 
-from corpus.differential import ENSEMBLES, SEEDS, run
-from corpus.cases import Case
+from corpus.differential import SEEDS, run, seed_case
 from corpus.runner import judge
 from tritonrepo.validate import validate_repository
 
@@ -16,8 +15,7 @@ pytestmark = pytest.mark.server
 
 
 def test_every_seed_loads_on_the_server_and_offline(tmp_path):
-    cases = [Case(f"seed-{k}", set(), {("ens" if k in ENSEMBLES else "m") + "/config.pbtxt": v}, ensemble=k in ENSEMBLES)
-             for k, v in SEEDS.items()]
+    cases = [seed_case(f"seed-{name}", name, text) for name, text in SEEDS.items()]
     verdicts = judge(cases, tmp_path / "server", load_timeout=60)
     for case in cases:
         assert verdicts[case.id][0], (case.id, verdicts[case.id][1])

@@ -96,21 +96,25 @@ class Outcome:
         return self.server_loads == self.offline_loads or self.host_dependent
 
 
+def seed_case(case_id: str, name: str, text: str | bytes) -> Case:
+    """A case whose target config (``m``'s, or ``ens``'s for an ensemble seed) is ``text``, for seed ``name``."""
+    rel = "ens/config.pbtxt" if name in ENSEMBLES else "m/config.pbtxt"
+    return Case(case_id, set(), {rel: text}, ensemble=name in ENSEMBLES)
+
+
 def generate(n: int, seed: int) -> list[tuple[Case, list[str]]]:
     """``n`` mutated cases from ``seed``: ``(case, mutation descriptions)``; ids ``fuzz-<seed>-<i>-<seed config>``."""
     out = []
     for i in range(n):
         ch = RandomChooser(seed * 100_003 + i)
         name = ch.choice(sorted(SEEDS))
-        rel = "ens/config.pbtxt" if name in ENSEMBLES else "m/config.pbtxt"
         cfg = text_format.Parse(SEEDS[name], mc.ModelConfig())
         done = [mutate(cfg, ch) for _ in range(ch.integer(1, 3))]
         text = text_format.MessageToString(cfg)
         if ch.integer(0, 3) == 0:
             text, what = text_mutate(text, ch)
             done.append(what)
-        files: dict[str, str | bytes | None] = {rel: text.encode("utf-8", "surrogateescape")}
-        out.append((Case(f"fuzz-{seed}-{i}-{name}", set(), files, ensemble=name in ENSEMBLES), done))
+        out.append((seed_case(f"fuzz-{seed}-{i}-{name}", name, text.encode("utf-8", "surrogateescape")), done))
     return out
 
 
